@@ -1,0 +1,1 @@
+"""Implicit neural representations that learn derivatives of a heat-diffused image."""
