@@ -1,0 +1,244 @@
+"""A run's whole configuration as dataclasses: saved beside every run, enough to reproduce it.
+
+`RunConfig.from_dict` / `load` read JSON or TOML; `save` writes JSON. `validate` raises a one-line
+ValueError naming the bad field. Units: times and diffusivity are in the coordinate units of
+`inr.data`; steps are optimiser steps; learning rates are per step.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from inr.schedules import Schedule
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_IMAGE = str(REPO_ROOT / "original" / "cameraman.png")
+BATCH_KINDS = ("points", "frame")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DERIVATIVE_TERMS = ("pixel", "grad", "laplacian", "dt")  # the MSE terms, in beta order
+STREAM_OF_TERM = {"pixel": "value", "grad": "grad", "laplacian": "laplacian", "dt": "dt"}
+
+
+@dataclass
+class DataConfig:
+    """The diffusion sequence: `frames` times evenly in [t_start, t_stop] (t_start > 0 keeps the
+    targets smooth, see inr.data), image resampled to size x size (None keeps it)."""
+    image: str = DEFAULT_IMAGE
+    size: int | None = 64
+    frames: int = 8
+    t_start: float = 0.05
+    t_stop: float = 1.0
+    diffusivity: float = 0.02
+    method: str = "spectral"
+    heldout: bool = True  # also evaluate at the midpoints between training frames
+
+
+@dataclass
+class ModelConfig:
+    activation: str = "sine"
+    width: int = 64
+    depth: int = 3  # hidden layers
+    w0: float = 30.0  # sine-type activations only
+
+
+@dataclass
+class LossWeights:
+    """beta: weights of the MSE of pixel, gradient (summed over x, y), Laplacian and dt, plus
+    optional perceptual terms (1 - SSIM) and (1 - MS-SSIM) of the pixel frames."""
+    pixel: float = 1.0
+    grad: float = 0.0
+    laplacian: float = 0.0
+    dt: float = 0.0
+    ssim: float = 0.0
+    ms_ssim: float = 0.0
+
+    @property
+    def betas(self) -> tuple[float, float, float, float]:
+        return tuple(getattr(self, t) for t in DERIVATIVE_TERMS)
+
+    def streams(self) -> tuple[str, ...]:
+        """The network outputs that the training loss needs (zero weight: not computed)."""
+        need = [STREAM_OF_TERM[t] for t in DERIVATIVE_TERMS if getattr(self, t) > 0]
+        if (self.ssim > 0 or self.ms_ssim > 0) and "value" not in need:
+            need.insert(0, "value")
+        return tuple(need)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 300
+    batch: str = "points"  # "points": random points across frames; "frame": one whole frame
+    points: int = 4096  # per step, when batch == "points"
+    eval_every: int = 100  # steps between full-frame evaluations (and a final one)
+    seed: int = 0
+    device: str = "auto"  # "auto" = cuda when available, else cpu
+    dtype: str = "float32"
+
+
+@dataclass
+class OutputConfig:
+    run_dir: str | None = None  # TensorBoard events, config, checkpoint, metrics.json
+    video: str | None = None  # .mp4 or .gif path; None = no video
+    panels: bool = True  # log prediction panels to TensorBoard at each evaluation
+    progress: bool = True  # tqdm bar
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    schedule: Schedule = field(default_factory=lambda: Schedule("constant", lr=1e-4))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> "RunConfig":
+        """Raise a one-line ValueError for the first bad field; return self."""
+        from inr.data import METHODS, MIN_IMAGE_SIDE
+        from inr.models import ACTIVATIONS
+
+        d, m, w, t = self.data, self.model, self.loss, self.train
+        _check(d.size is None or d.size >= MIN_IMAGE_SIDE,
+               f"data.size must be at least {MIN_IMAGE_SIDE}, got {d.size}")
+        _check(d.frames >= 1, f"data.frames must be at least 1, got {d.frames}")
+        _check(0 <= d.t_start <= d.t_stop, f"data times need 0 <= t_start <= t_stop, got "
+                                            f"{d.t_start}, {d.t_stop}")
+        _check(d.diffusivity > 0, f"data.diffusivity must be positive, got {d.diffusivity}")
+        _check(d.method in METHODS, f"unknown diffusion method {d.method!r}; choose from "
+                                    f"{', '.join(METHODS)}")
+        _check(m.activation in ACTIVATIONS, f"unknown activation {m.activation!r}; choose from "
+                                             f"{', '.join(ACTIVATIONS)}")
+        _check(m.width >= 1 and m.depth >= 1, f"model width and depth must be positive, got "
+                                               f"{m.width}, {m.depth}")
+        _check(m.w0 > 0, f"model.w0 must be positive, got {m.w0}")
+        weights = dataclasses.asdict(w)
+        for name, value in weights.items():
+            _check(math.isfinite(value) and value >= 0,
+                   f"loss weight {name} must be finite and >= 0, got {value}")
+        _check(any(v > 0 for v in weights.values()), "all loss weights are zero: nothing to train")
+        _check(t.steps >= 1, f"train.steps must be at least 1, got {t.steps}")
+        _check(t.batch in BATCH_KINDS, f"unknown batch kind {t.batch!r}; choose from "
+                                       f"{', '.join(BATCH_KINDS)}")
+        _check(t.points >= 1, f"train.points must be at least 1, got {t.points}")
+        _check(t.eval_every >= 1, f"train.eval_every must be at least 1, got {t.eval_every}")
+        _check(t.dtype in DTYPES, f"unknown dtype {t.dtype!r}; choose from {', '.join(DTYPES)}")
+        _check(t.device == "auto" or t.device.split(":")[0] in ("cpu", "cuda", "mps"),
+               f"unknown device {t.device!r}")
+        _check(t.device.split(":")[0] != "cuda" or torch.cuda.is_available(),
+               f"device {t.device!r} asked for, but CUDA is not available")
+        _check(t.batch == "frame" or (w.ssim == 0 and w.ms_ssim == 0),
+               "SSIM and MS-SSIM losses need whole frames: set train.batch = 'frame'")
+        if self.output.video is not None:
+            _check(Path(self.output.video).suffix in (".mp4", ".gif"),
+                   f"output.video must end in .mp4 or .gif, got {self.output.video}")
+        return self
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def lr(self) -> float:
+        return self.schedule.lr
+
+    def resolved_device(self) -> torch.device:
+        if self.train.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.train.device)
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.train.dtype]
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict:
+        out = {f.name: dataclasses.asdict(getattr(self, f.name))
+               for f in dataclasses.fields(self) if f.name != "schedule"}
+        out["schedule"] = self.schedule.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "RunConfig":
+        """Build from nested mappings (missing fields take defaults); unknown keys raise."""
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - set(sections))
+        _check(not unknown, f"unknown config section(s) {', '.join(unknown)}; expected "
+                            f"{', '.join(sections)}")
+        built = {}
+        for name, value in raw.items():
+            if name == "schedule":
+                built[name] = Schedule.from_dict(dict(value))
+            else:
+                kind = type(getattr(cls(), name))
+                built[name] = _section(kind, name, value)
+        return cls(**built)
+
+    def save(self, path) -> None:
+        from inr.io import write_json_atomic
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path, base: "RunConfig | None" = None) -> "RunConfig":
+        """Read a .json or .toml config; fields it omits come from `base` (default: defaults)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such config file")
+        try:
+            if path.suffix == ".toml":
+                import tomllib
+                raw = tomllib.loads(path.read_text())
+            else:
+                raw = json.loads(path.read_text())
+        except (ValueError, OSError) as err:
+            raise ValueError(f"{path}: cannot parse config ({str(err).splitlines()[0]})") from None
+        return (base or cls()).replace(**raw)
+
+    def replace(self, **sections) -> "RunConfig":
+        """A copy with some sections' fields changed: replace(model={"width": 128})."""
+        raw = self.to_dict()
+        for name, changes in sections.items():
+            _check(name in raw, f"unknown config section {name!r}")
+            raw[name] = {**raw[name], **changes}
+        return RunConfig.from_dict(raw)
+
+
+def _section(kind, name: str, value: dict):
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(value) - known)
+    _check(not unknown, f"unknown field(s) {', '.join(unknown)} in config section {name!r}; "
+                        f"expected {', '.join(sorted(known))}")
+    return kind(**value)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+# ------------------------------------------------------------------ profiles
+
+PROFILES: dict[str, dict] = {
+    # CPU-sized, still meaningful: >= 64^2, >= 8 frames, width 64 x 3 hidden layers
+    "quick": {"data": {"size": 64, "frames": 8},
+              "model": {"width": 64, "depth": 3},
+              "train": {"steps": 300, "batch": "points", "points": 4096, "eval_every": 100}},
+    # the original project's sizes (GPU): 256^2, 10 frames, width 512 x 3, 1000 steps, a frame a step
+    "paper": {"data": {"size": 256, "frames": 10},
+              "model": {"width": 512, "depth": 3},
+              "train": {"steps": 1000, "batch": "frame", "eval_every": 250}},
+}
+
+
+def default_profile() -> str:
+    """'paper' where a GPU is present, else 'quick'."""
+    return "paper" if torch.cuda.is_available() else "quick"
+
+
+def profile_config(profile: str | None = None) -> RunConfig:
+    """The base RunConfig of a profile (None: the default for this machine)."""
+    profile = profile or default_profile()
+    _check(profile in PROFILES, f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    return RunConfig().replace(**PROFILES[profile])

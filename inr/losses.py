@@ -1,0 +1,60 @@
+"""The training loss: per-model weighted MSEs of the derivative streams plus perceptual terms.
+
+For model m:  L_m = b_pixel MSE(f, u) + b_grad MSE(grad f, grad u) + b_lap MSE(Δf, Δu)
+                    + b_dt MSE(f_t, u_t) + b_ssim (1 - SSIM) + b_msssim (1 - MS-SSIM)
+where the gradient MSE sums its x and y components (the SIREN reference convention), all in the
+coordinate units of inr.data. The ensemble minimises sum_m L_m: the models share no
+parameters, so each receives exactly the gradient of its own L_m.
+"""
+from __future__ import annotations
+
+import torch
+
+from inr.config import DERIVATIVE_TERMS, STREAM_OF_TERM
+from inr.metrics import ms_ssim_loss, ssim_loss
+
+PIXEL_RANGE = 1.0  # intensities live in [0, 1]: SSIM's data_range for the pixel value
+
+
+def squared_errors(out: dict, batch: dict, weights: dict | None = None) -> dict[str, torch.Tensor]:
+    """Per-model MSE of every stream present in `out`: (M, N[, 2]) -> (M,).
+
+    weights (name -> (M,)): where a model's weight is 0 its error is masked to 0 before
+    squaring, so a NaN it does not train on cannot reach its gradients (backward of x * 0).
+    """
+    errors = {}
+    for term in DERIVATIVE_TERMS:
+        stream = STREAM_OF_TERM[term]
+        if stream in out:
+            diff = out[stream] - batch[stream]
+            if weights is not None:
+                used = (weights[term] > 0).reshape(-1, *[1] * (diff.dim() - 1))
+                diff = torch.where(used, diff, torch.zeros_like(diff))
+            diff2 = diff ** 2
+            errors[term] = (diff2.sum(-1) if stream == "grad" else diff2).mean(-1)
+    return errors
+
+
+def perceptual_losses(value: torch.Tensor, target: torch.Tensor, frame_shape) -> dict:
+    """(1 - SSIM) and (1 - MS-SSIM) of whole frames: value, target (M, H*W) -> (M,) each."""
+    h, w = frame_shape
+    pred, true = value.reshape(-1, h, w), target.reshape(-1, h, w)
+    return {"ssim": ssim_loss(pred, true, PIXEL_RANGE),
+            "ms_ssim": ms_ssim_loss(pred, true, PIXEL_RANGE)}
+
+
+def weighted_loss(terms: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]):
+    """sum_i weights[i] * terms[i] per model; terms with no weight (or weight 0) are skipped.
+
+    terms, weights: name -> (M,). Returns (M,). A zero weight never multiplies a NaN term in.
+    """
+    total = None
+    for name, value in terms.items():
+        beta = weights.get(name)
+        if beta is None or not bool(torch.any(beta > 0)):
+            continue
+        part = torch.where(beta > 0, beta * value, torch.zeros_like(value))
+        total = part if total is None else total + part
+    if total is None:
+        raise ValueError("no loss term has a positive weight")
+    return total
