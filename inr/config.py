@@ -86,6 +86,8 @@ class OutputConfig:
     video: str | None = None  # .mp4 or .gif path; None = no video
     panels: bool = True  # log prediction panels to TensorBoard at each evaluation
     progress: bool = True  # tqdm bar
+    experiment: str | None = None  # set by the sweep: which experiment this run belongs to
+    name: str | None = None  # set by the sweep: the run's name inside its experiment
 
 
 @dataclass
@@ -158,6 +160,12 @@ class RunConfig:
         out = {f.name: dataclasses.asdict(getattr(self, f.name))
                for f in dataclasses.fields(self) if f.name != "schedule"}
         out["schedule"] = self.schedule.to_dict()
+        return out
+
+    def identity(self) -> dict:
+        """Everything that decides the numbers a run produces (all but the output section)."""
+        out = self.to_dict()
+        out.pop("output")
         return out
 
     @classmethod

@@ -284,6 +284,7 @@ class _Loop:
                         "seed": cfg.train.seed, "steps_done": self.steps_done}, tmp)
         write_json_atomic(run_dir / "metrics.json", {
             "status": result.metrics["status"], "final": result.metrics, "best": result.best,
+            "experiments": [cfg.output.experiment] if cfg.output.experiment else [],
             "history": result.history, "video": str(result.video) if result.video else None,
             "config": cfg.to_dict(), "target_scales": self.data.sequence.target_scales()})
 

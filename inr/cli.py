@@ -1,0 +1,192 @@
+"""The command line of sweep.py: parse, check every input before training, plan, run, report."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from inr.config import PROFILES, REPO_ROOT, default_profile, profile_config
+
+EXPERIMENT_ALL = "all"
+
+
+def parser() -> argparse.ArgumentParser:
+    from inr.experiments import available
+    from inr.models import ACTIVATIONS
+    from inr.sweep import DEFAULT_MAX_MODELS, ENGINES
+
+    p = argparse.ArgumentParser(
+        prog="sweep.py",
+        description="Train coordinate networks on a heat-diffused image and compare how well "
+        "they learn its gradient, Laplacian and time derivative. Finished runs are skipped, so "
+        "an interrupted sweep resumes by running the same command again.",
+        epilog="examples:\n  python sweep.py --random-weights 100\n"
+        "  python sweep.py --experiment learning-rates --experiment activations\n"
+        "  python sweep.py --experiment all --profile paper --device cuda\n"
+        "  python sweep.py --report\nthen: tensorboard --logdir runs",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = p.add_argument_group("what to run")
+    what.add_argument("--random-weights", type=int, metavar="N",
+                      help="train N random loss-weight vectors (pixel, grad, laplacian, dt) drawn "
+                      "from {1, 0.1, 0.01, 0.001, 0}, all-zero and duplicate vectors rejected")
+    what.add_argument("--experiment", action="append", default=[], metavar="NAME",
+                      help=f"an experiment from experiments/ ({', '.join(available())}), "
+                      f"'{EXPERIMENT_ALL}' for every one, or a path to a .toml; repeatable")
+    what.add_argument("--report", action="store_true",
+                      help="only rebuild results/ (summary.csv, plots, REPORT.md) from the runs")
+    what.add_argument("--dry-run", action="store_true",
+                      help="list the runs, whether they are done, and where they write; train nothing")
+    setting = p.add_argument_group("settings (override the profile)")
+    setting.add_argument("--profile", choices=list(PROFILES), default=None,
+                         help="quick: CPU-sized (64x64, 8 frames, width 64, 300 steps); paper: "
+                         "the original's sizes (256x256, 10 frames, width 512, 1000 steps). "
+                         f"Default here: {default_profile()} (paper when a GPU is present)")
+    setting.add_argument("--image", help="image file (default: original/cameraman.png)")
+    setting.add_argument("--size", type=int, help="resample the image to SIZE x SIZE")
+    setting.add_argument("--frames", type=int, help="number of diffusion frames")
+    setting.add_argument("--width", type=int, help="hidden width of the networks")
+    setting.add_argument("--steps", type=int, help="optimiser steps per run")
+    setting.add_argument("--activation", choices=[a for a in ACTIVATIONS if a != "siren"],
+                         help="activation for the random-weights and learning-rate runs "
+                         "(default: sine)")
+    setting.add_argument("--lr", type=float, help="learning rate of the random-weights runs "
+                      "(default 1e-4)")
+    setting.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
+    setting.add_argument("--seed", type=int, default=0,
+                         help="seed of the weight draw, the inits and the batches (default: 0)")
+    setting.add_argument("--no-video", action="store_true", help="write no videos")
+    run = p.add_argument_group("execution")
+    run.add_argument("--out", default=str(REPO_ROOT), help="folder that receives runs/, videos/ "
+                     "and results/ (default: the repository)")
+    run.add_argument("--engine", choices=ENGINES, default="batched",
+                     help="batched: runs sharing data and architecture train together as one "
+                     "ensemble (default); sequential: one run at a time")
+    run.add_argument("--max-models", type=int, default=DEFAULT_MAX_MODELS,
+                     help="most runs in one batched ensemble (default: %(default)s)")
+    run.add_argument("--backend", choices=("local", "ray"), default="local",
+                     help="local: this machine (default); ray: a Ray cluster (pip install -e '.[ray]')")
+    run.add_argument("--workers", type=int, default=1,
+                     help="local backend: parallel worker processes (default: 1)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="retrain runs that are already done (their old outputs are deleted)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def _check_out(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise ValueError(f"output folder {out} is not writable ({err.strerror})") from None
+
+
+def base_config(args):
+    """The profile with the command line's overrides."""
+    from inr.data import load_image
+
+    cfg = profile_config(args.profile)
+    data = {k: v for k, v in (("image", args.image), ("size", args.size),
+                              ("frames", args.frames)) if v is not None}
+    if args.image:
+        load_image(args.image)  # fails now, with the file's name, not after planning
+        data["image"] = str(Path(args.image).resolve())
+    cfg = cfg.replace(data=data,
+                      model={"width": args.width} if args.width else {},
+                      train={k: v for k, v in (("steps", args.steps), ("device", args.device))
+                             if v is not None},
+                      schedule={"lr": args.lr} if args.lr is not None else {})
+    if args.activation:
+        cfg = cfg.replace(model={"activation": args.activation})
+    return cfg
+
+
+def experiments_of(args):
+    from inr.experiments import available, load_experiment
+
+    names = []
+    for name in args.experiment:
+        names += list(available()) if name == EXPERIMENT_ALL else [name]
+    if args.random_weights is not None:
+        if args.random_weights < 1:
+            raise ValueError(f"--random-weights needs N >= 1, got {args.random_weights}")
+        if "random-weights" not in names:
+            names.append("random-weights")
+    return [load_experiment(n) for n in dict.fromkeys(names)]
+
+
+def main(argv=None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    from inr.report import build_report
+
+    out = Path(args.out).resolve()
+    try:
+        if args.workers < 1:
+            raise ValueError(f"--workers needs at least 1, got {args.workers}")
+        _check_out(out)
+        if args.report:
+            built = build_report(out)
+            print(f"report: {len(built['rows'])} runs -> {built['report']}")
+            return 0
+        exps = experiments_of(args)
+        if not exps:
+            raise ValueError("nothing to run: give --random-weights N or --experiment NAME "
+                             "(or --report)")
+        return _sweep(args, exps, out)
+    except (ValueError, RuntimeError) as err:  # bad input or a held folder: one line
+        print(f"sweep.py: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _sweep(args, exps, out: Path) -> int:
+    from inr.experiments import plan
+    from inr.report import best_table, build_report
+    from inr.sweep import OutputLock, run_sweep, run_state
+
+    base = base_config(args)
+    runs = plan(exps, base, out, random_weights=args.random_weights, seed=args.seed,
+                videos=not args.no_video)
+    if args.dry_run:
+        for r in runs:
+            state = "todo" if args.overwrite else run_state(r)
+            print(f"{state:>8}  {r.name}\n          -> {r.config.output.run_dir}"
+                  + (f"\n          -> {r.config.output.video}" if r.config.output.video else ""))
+        print(f"{len(runs)} runs ({sum(run_state(r) == 'done' for r in runs)} done) in "
+              f"{', '.join(e.name for e in exps)}; profile {args.profile or default_profile()}")
+        return 0
+    print(f"sweep: {len(runs)} runs ({', '.join(e.name for e in exps)}), profile "
+          f"{args.profile or default_profile()}, engine {args.engine}, device "
+          f"{base.resolved_device()}, out {out}")
+    _note_ms_ssim(runs)
+    with OutputLock(out):
+        if args.backend == "ray":
+            from inr.ray_backend import run_sweep_ray
+            outcome = run_sweep_ray(runs, args)
+        else:
+            outcome = run_sweep(runs, engine=args.engine, max_models=args.max_models,
+                                overwrite=args.overwrite, progress=not args.quiet,
+                                workers=args.workers)
+        built = build_report(out)
+    print(f"\n{len(outcome.done)} runs trained, {len(outcome.skipped)} reused, "
+          f"{outcome.seconds:.0f} s. Best runs:\n{best_table(built['rows'])}")
+    print(f"\nreport: {built['report']}\nsummary: {built['summary']}\n"
+          f"logs: tensorboard --logdir {out / 'runs'}")
+    if outcome.interrupted:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _note_ms_ssim(runs) -> None:
+    from inr.metrics import ms_ssim_levels
+
+    for r in runs:
+        if r.config.loss.ms_ssim > 0:
+            size = r.config.data.size or 256
+            print(f"note: MS-SSIM on {size}x{size} frames uses {ms_ssim_levels(size, size)} "
+                  f"of 5 scales (each scale needs >= 11 px)")
+            return

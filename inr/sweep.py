@@ -1,0 +1,213 @@
+"""Running a planned sweep: resumable, locked, batched or sequential, with progress.
+
+A run is done when its run folder holds a metrics.json whose status is completed or diverged and
+whose config equals the planned one; done runs are skipped, anything else (missing, interrupted,
+half-written by a killed sweep) is trained again. All files are written atomically, so a kill
+leaves either the old file or the new one. One sweep at a time may write an output folder: a
+second one is refused while the first holds the lock (the lock dies with its process).
+
+Engines:
+    batched     runs that share data, architecture, steps and batch train together as one
+                ensemble (at most --max-models at a time), each with its own lr, schedule,
+                weights and seed
+    sequential  one run at a time
+Both give the same numbers for the same seeds (tests/test_sweep.py).
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from inr.experiments import PlannedRun
+from inr.io import read_json, write_json_atomic
+from inr.train import ensemble_key, train_ensemble
+
+ENGINES = ("batched", "sequential")
+DONE_STATUSES = ("completed", "diverged")
+DEFAULT_MAX_MODELS = 25  # models per ensemble on a CPU (memory grows linearly with it)
+LOCK_NAME = ".sweep.lock"
+
+
+class SweepLocked(RuntimeError):
+    """Another sweep holds the output folder."""
+
+
+@dataclass
+class SweepOutcome:
+    done: list = field(default_factory=list)  # RunResult of runs trained now
+    skipped: list = field(default_factory=list)  # PlannedRun found finished
+    interrupted: bool = False
+    seconds: float = 0.0
+
+
+# ----------------------------------------------------------------------------- resume
+
+def run_state(run: PlannedRun) -> str:
+    """'done', 'todo' or 'conflict' (finished, but with a different config)."""
+    path = Path(run.config.output.run_dir) / "metrics.json"
+    try:
+        saved = read_json(path)
+    except (OSError, ValueError):
+        return "todo"
+    if saved.get("status") not in DONE_STATUSES:
+        return "todo"
+    saved_identity = {k: v for k, v in saved.get("config", {}).items() if k != "output"}
+    return "done" if saved_identity == _json_round_trip(run.config.identity()) else "conflict"
+
+
+def _json_round_trip(data):
+    import json
+    return json.loads(json.dumps(data))
+
+
+def tag_experiments(run: PlannedRun) -> None:
+    """Record in metrics.json every experiment that uses this run (a run can serve several)."""
+    path = Path(run.config.output.run_dir) / "metrics.json"
+    saved = read_json(path)
+    tags = list(dict.fromkeys([*saved.get("experiments", []), *run.experiments]))
+    if tags != saved.get("experiments"):
+        saved["experiments"] = tags
+        write_json_atomic(path, saved)
+
+
+def clear_outputs(run: PlannedRun) -> None:
+    """Remove a run's folder and video (for --overwrite)."""
+    out = run.config.output
+    if out.run_dir and Path(out.run_dir).exists():
+        shutil.rmtree(out.run_dir)
+    if out.video and Path(out.video).exists():
+        Path(out.video).unlink()
+
+
+# ----------------------------------------------------------------------------- locking
+
+class OutputLock:
+    """An exclusive, non-blocking flock on <out>/.sweep.lock (released when the process dies)."""
+
+    def __init__(self, out: Path):
+        self.path = Path(out) / LOCK_NAME
+        self.handle = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise SweepLocked(f"another sweep ({holder}) is writing to {self.path.parent}; "
+                              f"wait for it to finish or choose another --out") from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"pid {os.getpid()}")
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+# ----------------------------------------------------------------------------- engines
+
+def ensembles(runs: list[PlannedRun], engine: str, max_models: int) -> list[list[PlannedRun]]:
+    """Group runs into the training batches an engine trains together, in plan order."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    if max_models < 1:
+        raise ValueError(f"max_models must be at least 1, got {max_models}")
+    if engine == "sequential":
+        return [[r] for r in runs]
+    groups: OrderedDict[str, list] = OrderedDict()
+    for run in runs:
+        groups.setdefault(ensemble_key(run.config), []).append(run)
+    return [group[i:i + max_models] for group in groups.values()
+            for i in range(0, len(group), max_models)]
+
+
+def _train_batch(configs, progress, label, threads=None):
+    """Train one batch (in this process or a worker process, which sets its thread count)."""
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+    return train_ensemble(configs, progress=progress, description=label[:60])
+
+
+def _results(batches, workers: int, progress: bool):
+    """Yield (batch, results) as batches finish: in order here, or from a process pool."""
+    label = lambda b: f"{len(b)} run{'s' * (len(b) > 1)}: {b[0].name}"  # noqa: E731
+    if workers == 1:
+        for batch in batches:
+            yield batch, _train_batch([r.config for r in batch], progress, label(batch))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_train_batch, [r.config for r in b], False, label(b), threads): b
+                   for b in batches}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def run_sweep(runs: list[PlannedRun], engine: str = "batched",
+              max_models: int = DEFAULT_MAX_MODELS, overwrite: bool = False,
+              progress: bool = True, report=print, workers: int = 1) -> SweepOutcome:
+    """Train every planned run that is not done yet; see the module doc.
+
+    workers > 1 trains batches in that many processes, each with cores / workers threads.
+    """
+    from tqdm.auto import tqdm
+
+    outcome, start = SweepOutcome(), time.time()
+    todo = []
+    for run in runs:
+        state = "todo" if overwrite else run_state(run)
+        if state == "conflict":
+            raise ValueError(f"{run.config.output.run_dir} holds a finished run with another "
+                             f"config; use --overwrite or another --out")
+        if state == "done":
+            tag_experiments(run)
+            outcome.skipped.append(run)
+        else:
+            todo.append(run)
+    if outcome.skipped:
+        report(f"resuming: {len(outcome.skipped)} of {len(runs)} runs already done, skipped")
+    batches = ensembles(todo, engine, max_models)
+    bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress,
+               dynamic_ncols=True)
+    if overwrite:
+        for run in todo:
+            clear_outputs(run)
+    try:
+        for batch, results in _results(batches, workers, progress):
+            for run, result in zip(batch, results):
+                if result.status != "interrupted":
+                    tag_experiments(run)
+                    outcome.done.append(result)
+                    m = result.metrics
+                    bar.write(f"{result.status:>9}  {run.name}: psnr {m['psnr']:.2f} dB, "
+                              f"grad_mse {m['grad_mse']:.3g}, laplacian_mse "
+                              f"{m['laplacian_mse']:.3g}, dt_mse {m['dt_mse']:.3g}")
+            bar.update(sum(r.status != "interrupted" for r in results))
+            if any(r.status == "interrupted" for r in results):
+                outcome.interrupted = True
+                break
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        bar.close()
+    outcome.seconds = time.time() - start
+    return outcome

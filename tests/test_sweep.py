@@ -1,0 +1,193 @@
+"""The sweep driver end to end on tiny problems: naming, outputs, resume after SIGKILL, engines."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from inr.cli import main
+from inr.config import RunConfig
+from inr.experiments import (load_experiment, plan, random_weight_vectors, resolve_schedule)
+from inr.sweep import OutputLock, ensembles, run_state
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
+LR_EXPERIMENT = """
+name = "learning-rates"
+layout = "betas"
+[base.loss]
+pixel = 1.0
+grad = 0.01
+[grid]
+lr = [1e-4, 1e-3]
+[[grid.schedule]]
+kind = "constant"
+"""
+
+
+@pytest.fixture()
+def lr2(tmp_path):
+    path = tmp_path / "lr2.toml"
+    path.write_text(LR_EXPERIMENT)
+    return str(path)
+
+
+def test_tiny_sweep_writes_the_naming_scheme_logs_videos_and_report(tmp_path, lr2, capsys):
+    out = tmp_path / "out"
+    assert main(["--random-weights", "3", "--experiment", lr2, "--out", str(out), *TINY]) == 0
+    runs = sorted(p.parent.relative_to(out / "runs").as_posix()
+                  for p in (out / "runs").rglob("metrics.json"))
+    assert len(runs) == 5
+    assert "cameraman/experiments/1_0.01_0_0/sine_constant_0.0001" in runs
+    assert "cameraman/experiments/1_0.01_0_0/sine_constant_0.001" in runs
+    for name in runs:
+        assert name.startswith("cameraman/experiments/") and name.endswith("sine_constant_0.0001") \
+            or name.endswith("_0.001")
+        assert list((out / "runs" / name).glob("events.out.tfevents.*"))
+        assert (out / "videos" / f"{name}.mp4").stat().st_size > 1000
+    rows = list(csv.DictReader(open(out / "results" / "summary.csv")))
+    assert len(rows) == 5 and {r["status"] for r in rows} == {"completed"}
+    assert {r["experiments"] for r in rows} == {"random-weights", "learning-rates"}
+    for plot in ("random-weights.png", "learning-rates.png", "report.pdf"):
+        assert (out / "results" / plot).stat().st_size > 1000
+    report = (out / "results" / "REPORT.md").read_text()
+    assert "Which learning rate" in report and "Which loss weights" in report
+    assert "[video](../videos/cameraman/experiments/" in report
+    printed = capsys.readouterr().out
+    assert "5 runs trained, 0 reused" in printed and "Best runs" in printed
+
+
+def test_an_activation_run_uses_the_activation_layout(tmp_path):
+    exp = tmp_path / "act.toml"
+    exp.write_text('name = "activations"\nlayout = "activation"\n[grid]\n'
+                   'activation = ["sine", "elu"]\n[[grid.weights]]\nname = "grad"\n'
+                   'pixel = 0.0\ngrad = 1.0\n')
+    out = tmp_path / "out"
+    assert main(["--experiment", str(exp), "--out", str(out), "--no-video", *TINY]) == 0
+    assert (out / "runs" / "elu" / "cameraman_experiments_grad" / "metrics.json").is_file()
+    assert (out / "runs" / "sine" / "cameraman_experiments_grad" / "metrics.json").is_file()
+    assert not (out / "videos").exists()
+    assert "Which activation" in (out / "results" / "REPORT.md").read_text()
+
+
+def test_batched_and_sequential_engines_give_equal_metrics(tmp_path):
+    common = ["--random-weights", "4", "--no-video", *TINY]
+    assert main([*common, "--out", str(tmp_path / "a"), "--engine", "batched"]) == 0
+    assert main([*common, "--out", str(tmp_path / "b"), "--engine", "sequential"]) == 0
+    read = lambda d: {r["name"]: r for r in csv.DictReader(open(d / "results" / "summary.csv"))}  # noqa
+    a, b = read(tmp_path / "a"), read(tmp_path / "b")
+    assert a.keys() == b.keys() and len(a) == 4
+    for name in a:
+        for key in ("pixel_mse", "grad_mse", "laplacian_mse", "dt_mse", "ssim"):
+            assert float(a[name][key]) == pytest.approx(float(b[name][key]), rel=1e-3, abs=1e-7)
+
+
+def test_a_sweep_killed_with_sigkill_resumes_and_finishes_every_run_once(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(REPO / "sweep.py"), "--random-weights", "6", "--engine",
+           "sequential", "--no-video", "--out", str(out), *TINY[:-3], "--steps", "40", "--quiet"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(out.rglob("metrics.json"))) < 2:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    finished = {p: p.stat().st_mtime_ns for p in out.rglob("metrics.json")}
+    assert 2 <= len(finished) < 6, "the kill should land mid-sweep"
+    for p in finished:  # whatever the kill interrupted, no metrics.json is half-written
+        json.loads(p.read_text())
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert f"{6 - len(finished)} runs trained, {len(finished)} reused" in second.stdout
+    for p, mtime in finished.items():  # the finished runs were not redone
+        assert p.stat().st_mtime_ns == mtime
+    rows = list(csv.DictReader(open(out / "results" / "summary.csv")))
+    assert len(rows) == 6 and all(r["status"] == "completed" for r in rows)
+    assert len({r["name"] for r in rows}) == 6
+
+
+def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    with OutputLock(out):
+        code = main(["--random-weights", "2", "--out", str(out), *TINY])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "another sweep" in err and err.count("\n") == 1
+    assert not (out / "runs").exists()
+
+
+def test_a_finished_run_with_another_config_is_not_silently_reused(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["--random-weights", "1", "--out", str(out), "--no-video", *TINY]) == 0
+    assert main(["--random-weights", "1", "--out", str(out), "--no-video", *TINY[:-3],
+                 "--steps", "13", "--quiet"]) == 2
+    assert "another config" in capsys.readouterr().err
+    assert main(["--random-weights", "1", "--out", str(out), "--no-video", *TINY[:-3],
+                 "--steps", "13", "--quiet", "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--experiment", "nope"], "unknown experiment 'nope'"),
+    (["--random-weights", "0"], "--random-weights needs N >= 1"),
+    (["--random-weights", "-3"], "--random-weights needs N >= 1"),
+    (["--random-weights", "2", "--image", "/no/such/image.png"], "no such image file"),
+    (["--random-weights", "2", "--out", "/proc/not-writable"], "is not writable"),
+    (["--random-weights", "2", "--lr", "0"], "lr must be > 0"),
+    ([], "nothing to run"),
+])
+def test_bad_input_gives_one_line_error_before_training(tmp_path, capsys, args, message):
+    if "--out" not in args:
+        args = [*args, "--out", str(tmp_path / "out")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_dry_run_lists_runs_and_trains_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["--random-weights", "3", "--experiment", "learning-rates", "--dry-run",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "19 runs (0 done)" in printed and "sine_cyclic_0.0001" in printed
+    assert not (out / "runs").exists()
+
+
+def test_random_weight_vectors_follow_the_original_draw():
+    choices = [1, 0.1, 0.01, 0.001, 0]
+    vectors = random_weight_vectors(200, choices, seed=3)
+    assert len(set(vectors)) == 200 and all(any(v) for v in vectors)
+    assert all(x in choices for v in vectors for x in v)
+    assert vectors == random_weight_vectors(200, choices, seed=3)
+    assert vectors[:5] != random_weight_vectors(5, choices, seed=4)
+    assert len(random_weight_vectors(624, choices, 0)) == 624
+    with pytest.raises(ValueError, match="only 624 distinct"):
+        random_weight_vectors(625, choices, 0)
+
+
+def test_schedule_templates_resolve_in_steps_and_lr_multiples():
+    s = resolve_schedule({"kind": "multistep", "gamma": 0.1,
+                          "milestones_fraction": [0.25, 0.5, 0.75]}, 1e-4, 1000)
+    assert s == {"kind": "multistep", "gamma": 0.1, "milestones": [250, 500, 750], "lr": 1e-4}
+    c = resolve_schedule({"kind": "cyclic", "base_lr_factor": 0.001, "max_lr_factor": 1.0,
+                          "step_size_up_fraction": 0.25}, 1e-4, 1000)
+    assert c["base_lr"] == c["lr"] == pytest.approx(1e-7) and c["max_lr"] == 1e-4
+    assert c["step_size_up"] == 250
+    e = resolve_schedule({"kind": "exponential", "final_lr_factor": 0.01}, 1e-5, 300)
+    assert e["final_lr"] == 1e-7
+
+
+def test_the_learning_rate_experiment_covers_four_schedulers_including_cyclic(tmp_path):
+    runs = plan([load_experiment("learning-rates")], RunConfig(), tmp_path)
+    kinds = {r.config.schedule.kind for r in runs}
+    assert kinds == {"constant", "exponential", "multistep", "cyclic"} and len(runs) == 16
+    assert {r.config.schedule.lr for r in runs if r.config.schedule.kind == "constant"} == \
+        {1e-4, 1e-5, 1e-6, 1e-7}
+    batches = ensembles(runs, "batched", max_models=10)
+    assert [len(b) for b in batches] == [10, 6]
+    assert all(run_state(r) == "todo" for r in runs)
