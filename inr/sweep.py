@@ -184,7 +184,7 @@ def run_sweep(runs: list[PlannedRun], engine: str = "batched",
         else:
             todo.append(run)
     if outcome.skipped:
-        report(f"resuming: {len(outcome.skipped)} of {len(runs)} runs already done, skipped")
+        report(f"reused {len(outcome.skipped)} of {len(runs)} runs (already done)")
     batches = ensembles(todo, engine, max_models)
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress,
                dynamic_ncols=True)

@@ -94,8 +94,15 @@ def train(config: RunConfig) -> RunResult:
 
 
 def train_ensemble(configs: list[RunConfig], progress: bool | None = None,
-                   description: str = "train") -> list[RunResult]:
-    """Train the runs together as one batched ensemble; one RunResult per config, in order."""
+                   description: str = "train", on_eval=None,
+                   state_path=None) -> list[RunResult]:
+    """Train the runs together as one batched ensemble; one RunResult per config, in order.
+
+    on_eval(step, records): called after every evaluation with one metrics dict per run (e.g. to
+    report to Ray Tune). state_path: a file for mid-run checkpoints (model, optimiser, batch
+    generators, history) written atomically at every evaluation; when it exists and belongs to
+    the same runs, training continues from it instead of from step 0.
+    """
     configs = [c.validate() for c in configs]
     if not configs:
         raise ValueError("train_ensemble needs at least one config")
@@ -104,7 +111,7 @@ def train_ensemble(configs: list[RunConfig], progress: bool | None = None,
     base = configs[0]
     data, heldout = build_data(base)
     model = build_model(configs)
-    loop = _Loop(configs, model, data, heldout)
+    loop = _Loop(configs, model, data, heldout, on_eval, state_path)
     show = base.output.progress if progress is None else progress
     loop.run(show, description)
     return loop.finish()
@@ -113,8 +120,10 @@ def train_ensemble(configs: list[RunConfig], progress: bool | None = None,
 class _Loop:
     """The state of one ensemble's training: the only stateful piece of the suite."""
 
-    def __init__(self, configs, model, data, heldout):
+    def __init__(self, configs, model, data, heldout, on_eval=None, state_path=None):
         self.configs, self.model, self.data, self.heldout = configs, model, data, heldout
+        self.on_eval = on_eval
+        self.state_path = Path(state_path) if state_path else None
         self.m = len(configs)
         self.device, self.dtype = data.device, data.dtype
         self.steps = configs[0].train.steps
@@ -134,6 +143,33 @@ class _Loop:
         self.writers = [_writer(c) for c in configs]
         self.truth = truth_fields(data)
         self.started = time.time()
+        self._restore()
+
+    # ---------------------------------------------------------------- mid-run checkpoints
+    def _state(self) -> dict:
+        return {"identities": [c.identity() for c in self.configs], "step": self.steps_done,
+                "model": self.model.state_dict(), "optim": self.optim.state_dict(),
+                "generators": [g.get_state() for g in self.generators],
+                "diverged_at": self.diverged_at, "status": self.status, "history": self.history}
+
+    def _save_state(self):
+        if self.state_path is not None:
+            with atomic_path(self.state_path) as tmp:
+                torch.save(self._state(), tmp)
+
+    def _restore(self):
+        if self.state_path is None or not self.state_path.is_file():
+            return
+        state = torch.load(self.state_path, map_location=self.device, weights_only=False)
+        if state["identities"] != [c.identity() for c in self.configs]:
+            return  # a checkpoint of other runs: start afresh
+        self.model.load_state_dict(state["model"])
+        self.optim.load_state_dict(state["optim"])
+        for g, s in zip(self.generators, state["generators"]):
+            g.set_state(s)
+        self.steps_done, self.diverged_at = state["step"], state["diverged_at"]
+        self.status = ["completed" if s == "interrupted" else s for s in state["status"]]
+        self.history = state["history"]
 
     # ---------------------------------------------------------------- batches
     def batch(self) -> dict:
@@ -194,13 +230,14 @@ class _Loop:
         if self.heldout is not None:
             held, _ = evaluate(self.model, self.heldout, self.configs[0].data.diffusivity)
         truth_panels = panel_fields(self.truth) if panels else None
-        renderer = None
+        renderer, records = None, []
         for m, (writer, cfg) in enumerate(zip(self.writers, self.configs)):
             record = {"step": step, **as_floats(metrics, m)}
             if held is not None:
                 record.update({f"heldout_{k}": v for k, v in as_floats(held, m).items()})
             if self.diverged_at[m] is None:
                 self.history[m].append(record)
+            records.append(record)
             if writer is None:
                 continue
             _log_scalars(writer, "eval", as_floats(metrics, m), step)
@@ -212,6 +249,8 @@ class _Loop:
                 image = renderer.render(panel_fields(pred, m), frame,
                                         title=f"{cfg.model.activation} · step {step}")
                 writer.add_image("panels/truth_vs_prediction", image, step, dataformats="HWC")
+        if self.on_eval is not None:
+            self.on_eval(step, records)
         return metrics, pred
 
     # ---------------------------------------------------------------- the loop
@@ -219,8 +258,8 @@ class _Loop:
         from tqdm.auto import tqdm
 
         every = self.configs[0].train.eval_every
-        bar = tqdm(range(self.steps), desc=description, disable=not show, leave=False,
-                   dynamic_ncols=True)
+        bar = tqdm(range(self.steps_done, self.steps), desc=description, disable=not show,
+                   leave=False, dynamic_ncols=True, initial=self.steps_done, total=self.steps)
         psnr = float("nan")
         try:
             for step in bar:
@@ -229,6 +268,7 @@ class _Loop:
                 if self.steps_done % every == 0 and self.steps_done < self.steps:
                     metrics, _ = self.evaluate(self.steps_done, panels=True)
                     psnr = _best_alive(metrics["psnr"], self.diverged_at)
+                    self._save_state()
                 if show:
                     bar.set_postfix(loss=f"{_best_alive(losses, self.diverged_at, min):.3g}",
                                     psnr=f"{psnr:.1f}", alive=self.m - self._n_diverged())
@@ -265,6 +305,11 @@ class _Loop:
                                self.model.member(m) if self.m > 1 else self.model)
             self._write_outputs(m, result)
             results.append(result)
+        if self.state_path is not None:
+            if "interrupted" in self.status:
+                self._save_state()
+            else:
+                self.state_path.unlink(missing_ok=True)
         return results
 
     def _write_outputs(self, m: int, result: RunResult):

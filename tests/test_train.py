@@ -185,3 +185,26 @@ def test_cli_trains_one_run(tmp_path):
                               str(tmp_path / "out"), "--video", "none", "--steps", "5"])
     assert code == 0
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["final"]["steps_done"] == 5
+
+
+def test_a_run_continues_from_its_mid_run_checkpoint_exactly(tmp_path, monkeypatch):
+    cfg = tiny(train={"steps": 40, "eval_every": 10})
+    straight = train(cfg)
+    real_step = train_module._Loop.step
+
+    def step(self, i):
+        if i == 25:
+            raise KeyboardInterrupt
+        return real_step(self, i)
+
+    state = tmp_path / "state.pt"
+    monkeypatch.setattr(train_module._Loop, "step", step)
+    first = train_ensemble([cfg], state_path=state)[0]
+    assert first.status == "interrupted" and state.is_file()
+    monkeypatch.setattr(train_module._Loop, "step", real_step)
+    seen = []
+    resumed = train_ensemble([cfg], state_path=state, on_eval=lambda s, recs: seen.append(s))[0]
+    assert resumed.status == "completed" and not state.exists()
+    assert seen == [30, 40]  # continued from step 25, not from 0
+    for key in ("pixel_mse", "grad_mse", "laplacian_mse", "dt_mse"):
+        assert resumed.metrics[key] == pytest.approx(straight.metrics[key], rel=1e-5)
