@@ -23,6 +23,7 @@ HIGHER_IS_BETTER = {"psnr", "ssim", "grad_ssim", "laplacian_ssim", "dt_ssim"}
 TERM_METRIC = {"pixel": "pixel_mse", "grad": "grad_mse", "laplacian": "laplacian_mse",
                "dt": "dt_mse", "all": "psnr"}
 TOP = 5
+LOG_SPAN = 20  # a metric spanning more than this factor is plotted on a log axis
 
 
 # ----------------------------------------------------------------------------- rows
@@ -223,11 +224,15 @@ def _grid(title: str):
     return fig, axes.ravel()
 
 
-def _label(ax, metric):
+def _label(ax, metric, axis="y"):
+    from matplotlib.ticker import NullFormatter
+
     ax.set_title(metric + (" (higher is better)" if metric in HIGHER_IS_BETTER else
                            " (lower is better)"))
-    if metric not in HIGHER_IS_BETTER:
-        ax.set_yscale("log")
+    lo, hi = (ax.dataLim.intervalx if axis == "x" else ax.dataLim.intervaly)
+    if metric not in HIGHER_IS_BETTER and lo > 0 and hi / lo > LOG_SPAN:
+        getattr(ax, f"set_{axis}scale")("log")
+        getattr(ax, f"{axis}axis").set_minor_formatter(NullFormatter())
 
 
 def _plot_lrs(rows):
@@ -266,17 +271,18 @@ def _plot_activations(rows):
 
 
 def _plot_weights(rows):
-    fig, axes = _grid(f"Loss weights (pixel, grad, laplacian, dt): top and bottom {TOP}")
+    fig, axes = _grid(f"Loss weights (pixel, grad, laplacian, dt): best {TOP} (green) and "
+                      f"worst {TOP} (red) per metric")
     for ax, metric in zip(axes, PLOT_METRICS):
         order = ranked(rows, metric)
-        pick = order[:TOP] + (order[-TOP:] if len(order) > 2 * TOP else order[TOP:])
-        ax.barh([betas(r) for r in pick][::-1], [r[metric] for r in pick][::-1],
-                color=["tab:green"] * min(TOP, len(pick)) + ["tab:red"] * (len(pick) - TOP)
-                if len(pick) > TOP else None)
-        ax.set_title(metric)
-        if metric not in HIGHER_IS_BETTER:
-            ax.set_xscale("log")
-        ax.tick_params(axis="y", labelsize=7)
+        pick = order if len(order) <= 2 * TOP else order[:TOP] + order[-TOP:]
+        y = list(range(len(pick)))[::-1]
+        colours = ["tab:green" if i < min(TOP, len(order) - TOP) or len(order) <= TOP
+                   else "tab:red" for i in range(len(pick))]
+        ax.scatter([r[metric] for r in pick], y, c=colours, zorder=3)
+        ax.set_yticks(y, [betas(r) for r in pick], fontsize=7)
+        ax.grid(axis="x", alpha=0.3)
+        _label(ax, metric, axis="x")
     return fig
 
 

@@ -1,0 +1,58 @@
+"""The report is rebuilt from metrics.json files alone and ranks what they say."""
+import csv
+import json
+import math
+
+from inr.config import RunConfig
+from inr.report import build_report, conclusion_lines, conclusions, read_summary
+
+
+def fake_run(out, name, experiment, psnr, grad_mse, status="completed", **sections):
+    cfg = RunConfig().replace(output={"name": name, "experiment": experiment}, **sections)
+    run = out / "runs" / name
+    run.mkdir(parents=True)
+    final = {"pixel_mse": 10 ** (-psnr / 10), "grad_mse": grad_mse, "laplacian_mse": 50.0,
+             "dt_mse": 0.1, "psnr": psnr, "ssim": psnr / 50, "grad_ssim": 0.5,
+             "laplacian_ssim": 0.4, "dt_ssim": 0.3, "pde_residual": 0.2, "status": status}
+    if status == "diverged":
+        final = {k: (None if isinstance(v, float) else v) for k, v in final.items()}
+    (run / "metrics.json").write_text(json.dumps({
+        "status": status, "final": final, "best": final, "experiments": [experiment],
+        "config": cfg.to_dict(), "video": str(out / "videos" / f"{name}.mp4")}))
+
+
+def test_summary_rankings_and_conclusions_follow_the_metrics(tmp_path):
+    weights = [((1, 0.01, 0, 0), 31.0, 0.5), ((1, 0, 0, 0), 33.0, 0.9),
+               ((0.1, 1, 0, 0), 20.0, 0.1), ((0, 1, 1, 1), 12.0, 0.3)]
+    for (p, g, l, d), psnr, gm in weights:
+        fake_run(tmp_path, f"cameraman/experiments/{p:g}_{g:g}_{l:g}_{d:g}/sine_constant_0.0001",
+                 "random-weights", psnr, gm, loss={"pixel": p, "grad": g, "laplacian": l, "dt": d})
+    fake_run(tmp_path, "cameraman/experiments/0_0_1_0/sine_constant_0.0001", "random-weights",
+             0.0, 0.0, status="diverged", loss={"pixel": 0.0, "laplacian": 1.0})
+    for act, psnr in (("sine", 30.0), ("elu", 22.0)):
+        fake_run(tmp_path, f"{act}/cameraman_experiments_pixel", "activations", psnr, 1.0,
+                 model={"activation": act})
+    built = build_report(tmp_path)
+    rows = read_summary(built["summary"])
+    assert len(rows) == 7
+    diverged = [r for r in rows if r["status"] == "diverged"]
+    assert len(diverged) == 1 and math.isnan(diverged[0]["psnr"])
+    c = conclusions(built["rows"])
+    assert [b for b, _, _ in c["weights"]["pixel_mse"]] == \
+        ["(1, 0, 0, 0)", "(1, 0.01, 0, 0)", "(0.1, 1, 0, 0)", "(0, 1, 1, 1)"]
+    assert c["weights"]["grad_mse"][0][0] == "(0.1, 1, 0, 0)"
+    assert c["weights"]["diverged"] == 1
+    assert c["activation"]["winners"]["pixel"][0] == "sine" and c["activation"]["best"] == "sine"
+    report = built["report"].read_text()
+    for line in conclusion_lines(built["rows"]):
+        assert line in report
+    assert "Best weights by pixel_mse: (1, 0, 0, 0)" in report
+    assert (tmp_path / "results" / "random-weights.png").is_file()
+    assert (tmp_path / "results" / "report.pdf").is_file()
+    header = next(csv.reader(open(built["summary"])))
+    assert {"name", "status", "activation", "lr", "beta_pixel", "psnr", "pde_residual"} <= set(header)
+
+
+def test_an_empty_output_folder_gives_an_empty_report(tmp_path):
+    built = build_report(tmp_path)
+    assert built["rows"] == [] and "0 runs" in built["report"].read_text()
