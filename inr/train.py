@@ -143,6 +143,7 @@ class _Loop:
         self.writers = [_writer(c) for c in configs]
         self.truth = truth_fields(data)
         self.started = time.time()
+        self._renderer = None
         self._restore()
 
     # ---------------------------------------------------------------- mid-run checkpoints
@@ -229,8 +230,7 @@ class _Loop:
         held = None
         if self.heldout is not None:
             held, _ = evaluate(self.model, self.heldout, self.configs[0].data.diffusivity)
-        truth_panels = panel_fields(self.truth) if panels else None
-        renderer, records = None, []
+        records = []
         for m, (writer, cfg) in enumerate(zip(self.writers, self.configs)):
             record = {"step": step, **as_floats(metrics, m)}
             if held is not None:
@@ -244,14 +244,20 @@ class _Loop:
             if held is not None:
                 _log_scalars(writer, "heldout", as_floats(held, m), step)
             if panels and cfg.output.panels and self.diverged_at[m] is None:
-                renderer = renderer or _renderer(truth_panels, cfg)
                 frame = self.data.shape[0] // 2
-                image = renderer.render(panel_fields(pred, m), frame,
+                image = self.renderer().render(panel_fields(pred, m), frame,
                                         title=f"{cfg.model.activation} · step {step}")
                 writer.add_image("panels/truth_vs_prediction", image, step, dataformats="HWC")
         if self.on_eval is not None:
             self.on_eval(step, records)
         return metrics, pred
+
+    def renderer(self):
+        """One panel figure for the whole ensemble (same truth), made when first needed."""
+        if self._renderer is None:
+            from inr.panels import PanelRenderer
+            self._renderer = PanelRenderer(panel_fields(self.truth))
+        return self._renderer
 
     # ---------------------------------------------------------------- the loop
     def run(self, show: bool, description: str):
@@ -286,8 +292,7 @@ class _Loop:
     def finish(self) -> list[RunResult]:
         metrics, pred = self.evaluate(self.steps_done, panels=True)
         seconds = time.time() - self.started
-        truth_panels = panel_fields(self.truth)
-        renderer, results = None, []
+        results = []
         for m, cfg in enumerate(self.configs):
             final = dict(self.history[m][-1]) if self.history[m] else as_floats(metrics, m)
             final.pop("step", None)
@@ -298,8 +303,7 @@ class _Loop:
             best = max(self.history[m], key=lambda r: _finite_or(r["psnr"]), default={})
             video = None
             if cfg.output.video and self.status[m] != "diverged":
-                renderer = renderer or _renderer(truth_panels, cfg)
-                video = _write_video(cfg, renderer, panel_fields(pred, m),
+                video = _write_video(cfg, self.renderer(), panel_fields(pred, m),
                                      self.data.sequence.times)
             result = RunResult(cfg, final, best, self.history[m], _dir(cfg), video,
                                self.model.member(m) if self.m > 1 else self.model)
@@ -364,11 +368,6 @@ def _writer(cfg: RunConfig):
 def _log_scalars(writer, prefix, values, step):
     from inr.tblog import log_scalars
     log_scalars(writer, prefix, values, step)
-
-
-def _renderer(truth_panels, cfg):
-    from inr.panels import PanelRenderer
-    return PanelRenderer(truth_panels, title=cfg.model.activation)
 
 
 def _write_video(cfg, renderer, pred_panels, times) -> Path:
