@@ -327,6 +327,10 @@ def write_markdown(rows, results: Path) -> Path:
              "Rebuild with `python sweep.py --report`. Plots: the PNGs beside this file and "
              "`report.pdf`. Every number is computed from the runs' metrics.json.", "",
              "## Conclusions", ""] + [f"- {s}" for s in conclusion_lines(rows)] + [""]
+    against = compare_with_original(rows)
+    if against:
+        lines += ["## Against the original project's conclusions", "", "```"] + against + \
+                 ["```", ""]
     if "activation" in c:
         lines += ["## 1. Which activation?", ""]
         lines += _table(["trained on", "best activation", "metric", "value"],
@@ -393,3 +397,72 @@ def best_table(rows, n: int = TOP) -> str:
     return "\n".join([head] + [f"{r['name']:<{width}}  {r['psnr']:6.2f}  {r['ssim']:6.4f}  "
                                f"{r['grad_mse']:9.3g}  {r['laplacian_mse']:9.3g}  {r['dt_mse']:9.3g}"
                                for r in top])
+
+
+# ----------------------------------------------------------------------------- the original
+
+ORIGINAL_WEIGHTS = (1.0, 0.01, 0.001, 0.0)  # the original project's best (pixel, grad, lap, dt)
+ORIGINAL_LR_CLAIMS = (("pixel_mse", "constant", 1e-7), ("ssim", "exponential", None))
+
+
+def _vector(row) -> tuple:
+    return tuple(row[f"beta_{t}"] for t in DERIVATIVE_TERMS)
+
+
+def compare_with_original(rows, activation: str = "sine", lr: float = 1e-4,
+                          scheduler: str = "constant") -> list[str]:
+    """Sentences that set each conclusion of the original project (NOTES §1) against the rows:
+    (a) SIREN beats ELU, (b) constant lr 1e-7 best for MSE and exponential best for SSIM,
+    (c) best weights (1, 0.01, 0.001, 0). `activation`, `lr`, `scheduler`: the settings of the
+    random-weights runs, to find the original's vector among comparable runs."""
+    verdict = lambda ok: "agrees" if ok else "differs"  # noqa: E731
+    lines = []
+    acts, duels = of(rows, "activations"), []
+    for setting in dict.fromkeys(r["weights"].split("_experiments_")[-1] for r in acts):
+        metric = TERM_METRIC.get(setting, "psnr")
+        pair = {r["activation"]: r[metric] for r in acts if r["weights"].endswith("_" + setting)}
+        if "sine" in pair and "elu" in pair:
+            better = (pair["sine"] > pair["elu"]) == (metric in HIGHER_IS_BETTER)
+            duels.append((setting, metric, pair["sine"], pair["elu"], better))
+    if duels:
+        wins = sum(d[-1] for d in duels)
+        lines.append(f"(a) Original: SIREN beats ELU. Here: sine beats elu on {wins} of "
+                     f"{len(duels)} weight settings -> {verdict(wins > len(duels) / 2)}.")
+        lines += [f"      trained on {s}: {m} sine {a:.4g}, elu {b:.4g}" for s, m, a, b, _ in duels]
+    lrs = of(rows, "learning-rates")
+    for metric, kind, claim_lr in ORIGINAL_LR_CLAIMS:
+        order = ranked(lrs, metric)
+        if not order:
+            continue
+        matches = lambda r: r["scheduler"] == kind and (  # noqa: E731
+            claim_lr is None or math.isclose(r["lr"], claim_lr, rel_tol=1e-6))
+        said = (f"{kind} decay is best for {metric}" if claim_lr is None
+                else f"{kind} lr {claim_lr:g} is best for {metric}")
+        rank = next((i for i, r in enumerate(order, 1) if matches(r)), None)
+        lines.append(f"(b) Original: {said}. Here: {order[0]['scheduler']} at lr "
+                     f"{order[0]['lr']:g} ({metric} = {order[0][metric]:.4g}); the original's "
+                     f"choice ranks {rank or '—'} of {len(order)} -> {verdict(rank == 1)}.")
+    weights = ranked(of(rows, "random-weights"), "pixel_mse")
+    if weights:
+        best = weights[0]
+        line = (f"(c) Original: the best weights are {ORIGINAL_WEIGHTS}. Here the best of "
+                f"{len(weights)} random vectors by pixel_mse is {_vector(best)} (pixel_mse "
+                f"{best['pixel_mse']:.4g}, grad_mse {best['grad_mse']:.4g})")
+        same = [r for r in ranked(rows, "pixel_mse") if _vector(r) == ORIGINAL_WEIGHTS
+                and r["activation"] == activation and r["scheduler"] == scheduler
+                and math.isclose(r["lr"], lr, rel_tol=1e-6)]
+        if same:
+            o = same[0]
+            rank = 1 + sum(r["pixel_mse"] < o["pixel_mse"] for r in weights
+                           if _vector(r) != ORIGINAL_WEIGHTS)
+            total = len(weights) + (ORIGINAL_WEIGHTS not in map(_vector, weights))
+            line += (f"; the original's vector at the same {scheduler} lr {lr:g} gives pixel_mse "
+                     f"{o['pixel_mse']:.4g}, grad_mse {o['grad_mse']:.4g}, rank {rank} of {total}")
+            ok = rank == 1
+        else:
+            ok = _vector(best) == ORIGINAL_WEIGHTS
+        lines.append(line + f" -> {verdict(ok)}.")
+        by_grad = ranked(weights, "grad_mse")[0]
+        lines.append(f"      by grad_mse the best vector is {_vector(by_grad)} (grad_mse "
+                     f"{by_grad['grad_mse']:.4g}).")
+    return lines

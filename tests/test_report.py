@@ -56,3 +56,29 @@ def test_summary_rankings_and_conclusions_follow_the_metrics(tmp_path):
 def test_an_empty_output_folder_gives_an_empty_report(tmp_path):
     built = build_report(tmp_path)
     assert built["rows"] == [] and "0 runs" in built["report"].read_text()
+
+
+def test_the_original_conclusions_are_checked_against_the_rows(tmp_path):
+    from inr.report import compare_with_original, collect
+
+    for act, psnr, grad in (("sine", 30.0, 0.2), ("elu", 22.0, 0.1)):
+        fake_run(tmp_path, f"{act}/cameraman_experiments_pixel", "activations", psnr, 1.0,
+                 model={"activation": act})
+        fake_run(tmp_path, f"{act}/cameraman_experiments_grad", "activations", psnr, grad,
+                 model={"activation": act}, loss={"pixel": 0.0, "grad": 1.0})
+    for kind, lr, psnr in (("constant", 1e-4, 31.0), ("constant", 1e-7, 5.0),
+                           ("exponential", 1e-4, 25.0)):
+        fake_run(tmp_path, f"cameraman/experiments/1_0.01_0.001_0/sine_{kind}_{lr:g}",
+                 "learning-rates", psnr, 0.5, loss={"pixel": 1.0, "grad": 0.01, "laplacian": 0.001},
+                 schedule={"kind": kind, "lr": lr, **({"gamma": 0.99} if kind != "constant" else {})})
+    fake_run(tmp_path, "cameraman/experiments/1_0_0_0/sine_constant_0.0001", "random-weights",
+             33.0, 0.9, loss={"pixel": 1.0})
+    lines = compare_with_original(collect(tmp_path))
+    text = "\n".join(lines)
+    assert "sine beats elu on 1 of 2 weight settings -> differs" in text
+    assert "constant lr 1e-07 is best for pixel_mse. Here: constant at lr 0.0001" in text
+    assert "ranks 3 of 3 -> differs" in text
+    # the original's vector was trained in the lr experiment at 1e-4 constant: rank 2 of 2
+    assert "best of 1 random vectors by pixel_mse is (1.0, 0.0, 0.0, 0.0)" in text
+    assert "rank 2 of 2 -> differs" in text
+    assert "Against the original" in build_report(tmp_path)["report"].read_text()
