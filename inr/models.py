@@ -1,0 +1,368 @@
+"""Coordinate MLPs f(x, y, t) -> value, held as batched ensembles of M independent models.
+
+Every parameter carries a leading model dimension M, so M networks train in one
+forward/backward pass through batched matmuls (`torch.baddbmm`):
+
+    weight (M, out, in)     bias (M, 1, out)     seeds buffer (M,)
+
+Slicing any state_dict entry with `[m:m+1]` gives model m as a one-model network
+(see `member_state_dict` and `CoordinateMLP.member`).
+
+Architecture, following the reference SIREN code (Sitzmann et al. 2020):
+`depth` counts the hidden width x width layers (SIREN's `hidden_layers`), so a
+network has depth + 2 linear layers and depth + 1 activations:
+
+    3 -> width -> (width -> width) x depth -> out_features, last layer linear.
+
+Each activation is written as  h = f(u),  u = scale * (W h_prev + b), where
+`scale` is w0 for sine/FINER, the Gaussian's scale, and 1 for ELU. The weights
+are stored exactly as in the reference code; `scale` is applied in the matmul.
+"""
+
+import math
+from numbers import Integral
+
+import torch
+from torch import nn
+
+
+# activations: f(u) and its first three derivatives in u = scale * z
+
+class Activation:
+    """Pointwise activation sigma(z) = f(scale * z) of the pre-activation z = W h + b.
+
+    `taylor(u, order)` returns [f(u), f'(u), ..., f^(order)(u)] (order <= 3),
+    which the forward-Laplacian path needs; `sigma`, `dsigma`, `d2sigma` are the
+    same in z (the derivatives include the chain-rule factors of `scale`).
+    """
+
+    name = None
+
+    def __init__(self, scale=1.0):
+        self.scale = float(scale)
+
+    def fn(self, u):
+        return self.taylor(u, 0)[0]
+
+    def taylor(self, u, order):
+        raise NotImplementedError
+
+    def signed_taylor(self, u, order):
+        """(t, sign) with t[k] * sign[k] = f^(k)(u): lets sin'' = -sin skip a negation."""
+        return self.taylor(u, order), (1, 1, 1, 1)
+
+    def sigma(self, z):
+        return self.fn(self.scale * z)
+
+    def dsigma(self, z):
+        return self.scale * self.taylor(self.scale * z, 1)[1]
+
+    def d2sigma(self, z):
+        return self.scale ** 2 * self.taylor(self.scale * z, 2)[2]
+
+    def init_(self, weight, bias, layer, layers, generator):
+        """Fill one model's (out, in) weight and (out,) bias of linear layer `layer` of `layers`."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}(scale={self.scale:g})"
+
+
+def _uniform_(tensor, bound, generator):
+    return tensor.uniform_(-bound, bound, generator=generator)
+
+
+def _linear_default_(weight, bias, generator):
+    """nn.Linear's default init: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1 / math.sqrt(weight.shape[1])
+    _uniform_(weight, bound, generator)
+    _uniform_(bias, bound, generator)
+
+
+class Sine(Activation):
+    """SIREN (Sitzmann et al. 2020, "Implicit Neural Representations with Periodic
+    Activation Functions"): sigma(z) = sin(w0 z).
+
+    Init as the reference code: first layer W ~ U(-1/fan_in, 1/fan_in), hidden and
+    last layers W ~ U(-sqrt(6/fan_in)/w0, sqrt(6/fan_in)/w0); biases keep nn.Linear's
+    default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (the reference never re-initialises
+    them). Note: w0 also multiplies the bias, so a hidden pre-activation w0 (W h + b)
+    has std sqrt(1 + w0^2 / (3 fan_in)), about 1.47 at width 256, 1.07 at width 2048.
+    """
+
+    name = "sine"
+
+    def __init__(self, w0=30.0):
+        super().__init__(scale=w0)
+        self.w0 = float(w0)
+
+    def fn(self, u):
+        return torch.sin(u)
+
+    def taylor(self, u, order):
+        s = torch.sin(u)
+        if order == 0:
+            return [s]
+        c = torch.cos(u)
+        return [s, c, -s, -c][: order + 1]
+
+    def signed_taylor(self, u, order):
+        s = torch.sin(u)
+        if order == 0:
+            return [s], (1,)
+        c = torch.cos(u)
+        return [s, c, s, c][: order + 1], (1, 1, -1, -1)
+
+    def init_(self, weight, bias, layer, layers, generator):
+        fan_in = weight.shape[1]
+        bound = 1 / fan_in if layer == 0 else math.sqrt(6 / fan_in) / self.w0
+        _uniform_(weight, bound, generator)
+        _uniform_(bias, 1 / math.sqrt(fan_in), generator)
+
+
+class Finer(Sine):
+    """FINER (Liu et al. 2024, "FINER: Flexible Spectral-bias Tuning in Implicit NEural
+    Representation by Variable-periodic Activation Functions", CVPR):
+    sigma(z) = sin(w0 (|z| + 1) z).
+
+    In u = w0 z: f(u) = sin(g(u)), g(u) = u + u |u| / w0. Init as the reference code:
+    SIREN weights, nn.Linear default biases, and optionally the first-layer bias
+    ~ U(-k, k) with k = `first_bias_scale` (None keeps the default).
+    The reference code detaches the factor (|z| + 1) from autograd by default; here it
+    is not detached, so every derivative is that of the function the network computes.
+    """
+
+    name = "finer"
+
+    def __init__(self, w0=30.0, first_bias_scale=None):
+        super().__init__(w0)
+        if first_bias_scale is not None and not first_bias_scale > 0:
+            raise ValueError(f"first_bias_scale must be positive, got {first_bias_scale}")
+        self.first_bias_scale = first_bias_scale
+
+    signed_taylor = Activation.signed_taylor
+
+    def fn(self, u):
+        return torch.sin(u + u * u.abs() / self.w0)
+
+    def taylor(self, u, order):
+        a = u.abs()
+        g = u + u * a / self.w0
+        s = torch.sin(g)
+        if order == 0:
+            return [s]
+        c = torch.cos(g)
+        g1 = 1 + 2 * a / self.w0                 # g'
+        g2 = 2 * torch.sign(u) / self.w0         # g'' (g''' = 0 away from u = 0)
+        f1 = c * g1
+        f2 = c * g2 - s * g1 ** 2
+        f3 = -c * g1 ** 3 - 3 * s * g1 * g2
+        return [s, f1, f2, f3][: order + 1]
+
+    def init_(self, weight, bias, layer, layers, generator):
+        super().init_(weight, bias, layer, layers, generator)
+        if layer == 0 and self.first_bias_scale is not None:
+            _uniform_(bias, self.first_bias_scale, generator)
+
+
+class Gauss(Activation):
+    """Gaussian activation (Ramasinghe & Lucey 2022, "Beyond Periodicity: Towards a
+    Unifying Framework for Activations in Coordinate-MLPs", ECCV):
+    sigma(z) = exp(-(s z)^2), i.e. exp(-z^2 / (2 a^2)) with a = 1 / (s sqrt 2).
+
+    Scale s = 10 and init follow the reference implementation in WIRE (Saragadam et
+    al. 2023, modules/gauss.py): nn.Linear default init for every layer,
+    W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    """
+
+    name = "gauss"
+
+    def fn(self, u):
+        return torch.exp(-u * u)
+
+    def taylor(self, u, order):
+        e = torch.exp(-u * u)
+        if order == 0:
+            return [e]
+        u2 = u * u
+        f1 = -2 * u * e
+        f2 = (4 * u2 - 2) * e
+        f3 = (12 - 8 * u2) * u * e
+        return [e, f1, f2, f3][: order + 1]
+
+    def init_(self, weight, bias, layer, layers, generator):
+        _linear_default_(weight, bias, generator)
+
+
+class ELU(Activation):
+    """ELU (Clevert et al. 2016), the original project's baseline: f(u) = u for u > 0,
+    exp(u) - 1 otherwise (alpha = 1, scale 1).
+
+    He/Kaiming-uniform init (He et al. 2015) for the layers feeding an ELU,
+    W ~ U(-sqrt(6/fan_in), sqrt(6/fan_in)); the linear last layer gets gain 1,
+    W ~ U(-sqrt(3/fan_in), sqrt(3/fan_in)); all biases zero.
+    """
+
+    name = "elu"
+
+    def fn(self, u):
+        return torch.nn.functional.elu(u)
+
+    def taylor(self, u, order):
+        pos = u > 0
+        e = torch.exp(u.clamp(max=0))            # exp(u) on the negative side, 1 on the positive
+        f = torch.where(pos, u, e - 1)
+        if order == 0:
+            return [f]
+        f1 = e                                    # exp(u) for u <= 0, 1 for u > 0
+        f2 = torch.where(pos, torch.zeros_like(e), e)
+        return [f, f1, f2, f2][: order + 1]
+
+    def init_(self, weight, bias, layer, layers, generator):
+        gain = 1.0 if layer == layers - 1 else math.sqrt(2.0)
+        _uniform_(weight, gain * math.sqrt(3 / weight.shape[1]), generator)
+        bias.zero_()
+
+
+_ACTIVATION_CLASSES = {"sine": Sine, "siren": Sine, "elu": ELU, "gauss": Gauss, "finer": Finer}
+ACTIVATIONS = tuple(_ACTIVATION_CLASSES)
+
+
+def make_activation(name, **kw):
+    """Activation object by name (see ACTIVATIONS); kw: w0 (sine, finer), scale (gauss),
+    first_bias_scale (finer)."""
+    if name not in _ACTIVATION_CLASSES:
+        raise ValueError(f"unknown activation {name!r}, expected one of {ACTIVATIONS}")
+    if name in ("sine", "siren", "finer"):
+        w0 = kw.pop("w0", 30.0)
+        if not w0 > 0:
+            raise ValueError(f"w0 must be positive, got {w0}")
+        kw["w0"] = w0
+    if name == "gauss":
+        scale = kw.pop("scale", 10.0)
+        if not scale > 0:
+            raise ValueError(f"gauss scale must be positive, got {scale}")
+        kw["scale"] = scale
+    try:
+        return _ACTIVATION_CLASSES[name](**kw)
+    except TypeError:
+        raise ValueError(f"unexpected options {sorted(kw)} for activation {name!r}") from None
+
+
+# batched linear layer and the ensemble MLP
+
+class BatchedLinear(nn.Module):
+    """M independent affine maps u = scale * (h W^T + b): h (M, N, in) -> u (M, N, out)."""
+
+    def __init__(self, models, in_features, out_features, scale=1.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(models, out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(models, 1, out_features))
+        self.scale = float(scale)
+
+    def forward(self, h):
+        return torch.baddbmm(self.bias, h, self.weight.transpose(1, 2), beta=self.scale, alpha=self.scale)
+
+    def scaled(self):
+        """(scale W^T (M, in, out), scale b (M, 1, out)) for the derivative paths."""
+        return self.weight.transpose(1, 2) * self.scale, self.bias * self.scale
+
+    def extra_repr(self):
+        m, o, i = self.weight.shape
+        return f"models={m}, in={i}, out={o}, scale={self.scale:g}"
+
+
+def _seeds(seed, models):
+    if isinstance(seed, Integral):
+        return [int(seed) + m for m in range(models)]
+    seeds = [int(s) for s in seed]
+    if len(seeds) != models:
+        raise ValueError(f"got {len(seeds)} seeds for {models} models")
+    return seeds
+
+
+class CoordinateMLP(nn.Module):
+    """Ensemble of M coordinate MLPs (x, y, t) -> out_features.
+
+    coords (M, N, 3) -> (M, N, out); (N, 3) is shared by all models -> (M, N, out),
+    or (N, out) when M == 1. Model m is initialised from torch.Generator seeded with
+    seeds[m] alone, so it equals a one-model network built with that seed.
+    """
+
+    in_features = 3
+
+    def __init__(self, activation, width=256, depth=3, models=1, seed=0, out_features=1, **act_kw):
+        super().__init__()
+        for name, value in (("width", width), ("depth", depth), ("models", models), ("out_features", out_features)):
+            if not isinstance(value, Integral) or isinstance(value, bool):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        if min(width, depth, models, out_features) < 1:
+            raise ValueError(f"width, depth, models and out_features must be positive, got width={width}, "
+                             f"depth={depth}, models={models}, out_features={out_features}")
+        self.act = make_activation(activation, **dict(act_kw))
+        self.activation = self.act.name
+        self.width, self.depth, self.models, self.out_features = int(width), int(depth), int(models), int(out_features)
+        self.config = dict(activation=self.activation, width=self.width, depth=self.depth,
+                           out_features=self.out_features, **act_kw)
+
+        sizes = [self.in_features] + [self.width] * (self.depth + 1) + [self.out_features]
+        n = len(sizes) - 1
+        self.layers = nn.ModuleList(
+            BatchedLinear(self.models, i, o, self.act.scale if k < n - 1 else 1.0)
+            for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])))
+
+        seeds = _seeds(seed, self.models)
+        self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
+        with torch.no_grad():
+            for m, s in enumerate(seeds):
+                g = torch.Generator().manual_seed(s)
+                for k, layer in enumerate(self.layers):
+                    self.act.init_(layer.weight[m], layer.bias[m, 0], k, n, g)
+
+    def check_coords(self, coords):
+        """Validate coords; return them as (B, N, 3) with B in (1, M) and whether to drop M on output."""
+        if not torch.is_tensor(coords) or not coords.is_floating_point():
+            raise ValueError("coords must be a floating-point tensor")
+        if coords.dim() not in (2, 3) or coords.shape[-1] != self.in_features:
+            raise ValueError(f"coords must have shape (N, 3) or ({self.models}, N, 3), got {tuple(coords.shape)}")
+        if coords.dim() == 3 and coords.shape[0] != self.models:
+            raise ValueError(f"coords hold {coords.shape[0]} model batches but the ensemble has {self.models} models")
+        w = self.layers[0].weight
+        if coords.dtype != w.dtype or coords.device != w.device:
+            raise ValueError(f"coords are {coords.dtype} on {coords.device} but the model is {w.dtype} on {w.device}")
+        squeeze = coords.dim() == 2 and self.models == 1
+        return (coords.unsqueeze(0) if coords.dim() == 2 else coords), squeeze
+
+    def forward(self, coords):
+        h, squeeze = self.check_coords(coords)
+        h = h.expand(self.models, *h.shape[1:])
+        for layer in self.layers[:-1]:
+            h = self.act.fn(layer(h))
+        out = self.layers[-1](h)
+        return out[0] if squeeze else out
+
+    def member(self, m):
+        """Model m of the ensemble as a new one-model network (a copy)."""
+        if not 0 <= m < self.models:
+            raise ValueError(f"model index {m} out of range for {self.models} models")
+        single = make_model(models=1, seed=int(self.seeds[m]), **self.config)
+        single.load_state_dict(member_state_dict(self.state_dict(), m))
+        return single.to(self.seeds.device, next(self.parameters()).dtype)
+
+    def extra_repr(self):
+        return f"activation={self.act!r}, models={self.models}"
+
+
+def member_state_dict(state_dict, m):
+    """state_dict of model m of an ensemble: every entry sliced [m:m+1] along dim 0."""
+    return {k: v[m:m + 1].clone() for k, v in state_dict.items()}
+
+
+def make_model(activation, width=256, depth=3, models=1, seed=0, **kw):
+    """Ensemble of `models` coordinate MLPs; activation in ACTIVATIONS.
+
+    depth: hidden width x width layers (the reference SIREN's hidden_layers).
+    seed: int (model m gets seed + m) or a sequence of `models` ints.
+    kw: out_features=1, w0=30 (sine, finer), scale=10 (gauss), first_bias_scale (finer).
+    """
+    return CoordinateMLP(activation, width=width, depth=depth, models=models, seed=seed, **kw)

@@ -1,0 +1,184 @@
+import math
+
+import pytest
+import torch
+from scipy import stats
+
+from inr.models import ACTIVATIONS, make_activation, make_model, member_state_dict
+
+ACTS = ("sine", "elu", "gauss", "finer")
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def coords(*shape, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(*shape, 3, generator=g, dtype=dtype) * 2 - 1)
+
+
+def test_activation_names():
+    assert set(ACTS) | {"siren"} == set(ACTIVATIONS)
+    assert make_model("siren", width=8, depth=1).activation == "sine"
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_shapes(act):
+    x = coords(20)
+    assert make_model(act, width=16, depth=2)(x).shape == (20, 1)
+    assert make_model(act, width=16, depth=2, models=3)(x).shape == (3, 20, 1)
+    assert make_model(act, width=16, depth=2, models=3)(coords(3, 20)).shape == (3, 20, 1)
+    assert make_model(act, width=16, depth=2, out_features=2)(x).shape == (20, 2)
+    assert make_model(act, width=16, depth=2)(coords(1, 20)).shape == (1, 20, 1)
+
+
+def test_every_parameter_and_buffer_has_model_dim():
+    model = make_model("sine", width=16, depth=2, models=4, out_features=2)
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+        assert t.shape[0] == 4, name
+    assert [layer.weight.shape for layer in model.layers] == [(4, 16, 3), (4, 16, 16), (4, 16, 16), (4, 2, 16)]
+    assert all(layer.bias.shape == (4, 1, layer.weight.shape[1]) for layer in model.layers)
+    assert model.seeds.tolist() == [0, 1, 2, 3]
+
+
+def _loss_grads(model, x):
+    model.zero_grad()
+    out = model(x)
+    (out.sin() ** 2).sum().backward()
+    return out.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("shared", [True, False])
+def test_ensemble_equals_separate_models(act, dtype, shared):
+    """Parameters are bitwise equal. Outputs and gradients agree to rounding: the CPU BLAS
+    picks different kernels for batch 1 and batch M (e.g. gemv for the 1-output last layer),
+    so the last bits may differ; float64 bounds that at 1e-12."""
+    seeds = [5, 11, 2]
+    ens = make_model(act, width=32, depth=2, models=3, seed=seeds).to(dtype)
+    x = coords(64, dtype=dtype) if shared else coords(3, 64, dtype=dtype)
+    out, grads = _loss_grads(ens, x)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-13)
+    for m, s in enumerate(seeds):
+        single = make_model(act, width=32, depth=2, seed=s).to(dtype)
+        for p, q in zip(ens.parameters(), single.parameters()):
+            assert torch.equal(p[m:m + 1], q)
+        out_m, grads_m = _loss_grads(single, x if shared else x[m])
+        torch.testing.assert_close(out[m], out_m, **tol)
+        for g, g_m in zip(grads, grads_m):
+            assert g_m.abs().max() > 0
+            torch.testing.assert_close(g[m:m + 1], g_m, **tol)
+
+
+def test_int_seed_gives_consecutive_seeds_and_member_slicing():
+    ens = make_model("finer", width=16, depth=2, models=3, seed=7)
+    x = coords(30)
+    for m in range(3):
+        single = make_model("finer", width=16, depth=2, seed=7 + m)
+        member = ens.member(m)
+        restored = make_model(models=1, **ens.config)
+        restored.load_state_dict(member_state_dict(ens.state_dict(), m))
+        for p, q, r in zip(member.parameters(), single.parameters(), restored.parameters()):
+            assert torch.equal(p, q) and torch.equal(p, r)
+        torch.testing.assert_close(restored(x), ens(x)[m], rtol=1e-5, atol=1e-6)
+    assert not torch.equal(ens.layers[1].weight[0], ens.layers[1].weight[1])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("act", ACTS)
+def test_float64_and_device(act, device):
+    model = make_model(act, width=32, depth=2, models=2).to(device)
+    x = coords(2, 50).to(device)
+    out32 = model(x)
+    out64 = model.double()(x.double())
+    assert out64.dtype == torch.float64 and out64.device.type == device
+    assert torch.allclose(out32.double(), out64, rtol=1e-4, atol=1e-4)
+
+
+def test_siren_init_bounds():
+    w0, width = 30.0, 64
+    model = make_model("sine", width=width, depth=2, w0=w0)
+    first, *rest = model.layers
+    assert first.weight.abs().max() <= 1 / 3
+    assert first.weight.abs().max() > 0.9 / 3                  # uniform fills its range
+    for layer in rest:
+        bound = math.sqrt(6 / layer.weight.shape[2]) / w0
+        assert bound * 0.9 < layer.weight.abs().max() <= bound
+    for layer in model.layers:                                  # nn.Linear default bias
+        bound = 1 / math.sqrt(layer.weight.shape[2])
+        assert layer.bias.abs().max() <= bound
+
+
+def test_other_init_bounds():
+    elu = make_model("elu", width=64, depth=2)
+    for k, layer in enumerate(elu.layers):
+        gain = 1 if k == len(elu.layers) - 1 else math.sqrt(2)
+        assert layer.weight.abs().max() <= gain * math.sqrt(3 / layer.weight.shape[2])
+        assert torch.count_nonzero(layer.bias) == 0
+    gauss = make_model("gauss", width=64, depth=2)
+    for layer in gauss.layers:
+        bound = 1 / math.sqrt(layer.weight.shape[2])
+        assert layer.weight.abs().max() <= bound and layer.bias.abs().max() <= bound
+    finer = make_model("finer", width=64, depth=2, first_bias_scale=5.0)
+    assert 1 < finer.layers[0].bias.abs().max() <= 5.0
+
+
+def test_siren_init_activation_statistics():
+    """Sitzmann et al. 2020, Sec. 3.2: with uniform inputs, w0 W h is ~N(0, 1) and sin of it is
+    arcsine-distributed on [-1, 1], stationary through depth. The reference bias init adds
+    variance w0^2 / (3 fan_in) to the pre-activation w0 (W h + b)."""
+    w0, width = 30.0, 256
+    model = make_model("sine", width=width, depth=6, w0=w0, seed=0)
+    h = coords(1, 4096, seed=1)
+    arcsine = stats.arcsine(loc=-1, scale=2).cdf
+    with torch.no_grad():
+        for k, layer in enumerate(model.layers[:-1]):
+            u = layer(h)                                            # w0 (W h + b)
+            if k > 0:                                               # hidden layers 1..6
+                wh = w0 * torch.bmm(h, layer.weight.transpose(1, 2))
+                assert 0.9 < wh.std() < 1.1
+                expected = math.sqrt(1 + w0 ** 2 / (3 * width))
+                assert 0.85 < u.std() / expected < 1.15
+                un = u.flatten()[::50].numpy()                        # KS on a 20k subsample
+                assert stats.kstest(un / un.std(), "norm").statistic < 0.1
+            h = torch.sin(u)
+            assert stats.kstest(h.flatten()[::50].numpy(), arcsine).statistic < 0.1
+            assert abs(h.mean()) < 0.1 and 0.4 < h.var() < 0.6
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_activation_derivatives_match_autograd(act):
+    a = make_activation(act)
+    z = torch.linspace(-0.3, 0.3, 101, dtype=torch.float64)
+    d1 = torch.func.vmap(torch.func.grad(a.sigma))(z)
+    d2 = torch.func.vmap(torch.func.grad(torch.func.grad(a.sigma)))(z)
+    assert torch.allclose(a.dsigma(z), d1, rtol=1e-10, atol=1e-10)
+    assert torch.allclose(a.d2sigma(z), d2, rtol=1e-10, atol=1e-8)
+    u = z * a.scale
+    taylor = a.taylor(u, 3)
+    d3 = torch.func.vmap(torch.func.grad(torch.func.grad(torch.func.grad(a.fn))))(u)
+    assert torch.allclose(taylor[3], d3, rtol=1e-10, atol=1e-8)
+    assert torch.allclose(taylor[0], a.fn(u))
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(width=0), "positive"), (dict(width=-3), "positive"), (dict(depth=0), "positive"),
+    (dict(models=0), "positive"), (dict(width=2.5), "integer"), (dict(w0=0.0), "w0"),
+    (dict(w0=-30.0), "w0"), (dict(activation="relu"), "unknown activation"),
+    (dict(models=2, seed=[1, 2, 3]), "seeds"), (dict(activation="elu", w0=30.0), "unexpected"),
+    (dict(activation="gauss", scale=0.0), "scale"),
+])
+def test_bad_construction(kw, match):
+    kw = {"activation": "sine", "width": 8, "depth": 1, **kw}
+    with pytest.raises(ValueError, match=match):
+        make_model(**kw)
+
+
+@pytest.mark.parametrize("x, match", [
+    (torch.zeros(10, 2), "shape"), (torch.zeros(10), "shape"), (torch.zeros(2, 2, 10, 3), "shape"),
+    (torch.zeros(3, 10, 3), "models"), (torch.zeros(10, 3, dtype=torch.int64), "floating"),
+    (torch.zeros(10, 3, dtype=torch.float64), "float32"),
+])
+def test_bad_coords(x, match):
+    model = make_model("sine", width=8, depth=1, models=2)
+    with pytest.raises(ValueError, match=match):
+        model(x)
