@@ -140,11 +140,11 @@ class _Loop:
         self.status = ["completed"] * self.m
         self.history = [[] for _ in configs]
         self.steps_done = 0
-        self.writers = [_writer(c) for c in configs]
         self.truth = truth_fields(data)
         self.started = time.time()
         self._renderer = None
         self._restore()
+        self.writers = [_writer(c, self.steps_done) for c in configs]
 
     # ---------------------------------------------------------------- mid-run checkpoints
     def _state(self) -> dict:
@@ -235,7 +235,8 @@ class _Loop:
             record = {"step": step, **as_floats(metrics, m)}
             if held is not None:
                 record.update({f"heldout_{k}": v for k, v in as_floats(held, m).items()})
-            if self.diverged_at[m] is None:
+            repeated = bool(self.history[m]) and self.history[m][-1]["step"] == step
+            if self.diverged_at[m] is None and not repeated:
                 self.history[m].append(record)
             records.append(record)
             if writer is None:
@@ -354,12 +355,16 @@ def _dir(cfg: RunConfig) -> Path | None:
     return Path(cfg.output.run_dir) if cfg.output.run_dir else None
 
 
-def _writer(cfg: RunConfig):
+def _writer(cfg: RunConfig, resumed_at: int = 0):
+    """The run's SummaryWriter: a fresh log, or, when continuing from a mid-run checkpoint, the
+    old log with anything after the checkpoint's step purged."""
     run_dir = _dir(cfg)
     if run_dir is None:
         return None
     from torch.utils.tensorboard import SummaryWriter
     run_dir.mkdir(parents=True, exist_ok=True)
+    if resumed_at:
+        return SummaryWriter(log_dir=str(run_dir), purge_step=resumed_at)
     for old in run_dir.glob("events.out.tfevents.*"):  # a redone run starts a clean log
         old.unlink()
     return SummaryWriter(log_dir=str(run_dir))

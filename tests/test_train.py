@@ -190,6 +190,7 @@ def test_cli_trains_one_run(tmp_path):
 def test_a_run_continues_from_its_mid_run_checkpoint_exactly(tmp_path, monkeypatch):
     cfg = tiny(train={"steps": 40, "eval_every": 10})
     straight = train(cfg)
+    cfg = cfg.replace(output={"run_dir": str(tmp_path / "run")})
     real_step = train_module._Loop.step
 
     def step(self, i):
@@ -208,3 +209,7 @@ def test_a_run_continues_from_its_mid_run_checkpoint_exactly(tmp_path, monkeypat
     assert seen == [30, 40]  # continued from step 25, not from 0
     for key in ("pixel_mse", "grad_mse", "laplacian_mse", "dt_mse"):
         assert resumed.metrics[key] == pytest.approx(straight.metrics[key], rel=1e-5)
+    # the TensorBoard log keeps the steps before the interruption, each once
+    psnr_steps = [s for s, _ in read_events(tmp_path / "run")["scalars"]["eval/psnr"]]
+    assert psnr_steps == [10, 20, 30, 40]
+    assert [r["step"] for r in resumed.history] == [10, 20, 25, 30, 40]
