@@ -69,6 +69,27 @@ def parser() -> argparse.ArgumentParser:
                      help="local: this machine (default); ray: a Ray cluster (pip install -e '.[ray]')")
     run.add_argument("--workers", type=int, default=1,
                      help="local backend: parallel worker processes (default: 1)")
+    run.add_argument("--address", default=None,
+                     help="ray backend: the cluster to join, 'auto' (the cluster started on this "
+                     "node with `ray start`) or ray://HOST:PORT (Ray Client); default: start a "
+                     "private Ray instance on this machine for the sweep")
+    run.add_argument("--cpus-per-trial", type=float, default=1, metavar="N",
+                     help="ray backend: CPUs reserved for each trial (also its torch threads); "
+                     "a node runs cores / N trials at once (default: 1)")
+    run.add_argument("--gpus-per-trial", type=float, default=0, metavar="F",
+                     help="ray backend: GPUs reserved for each trial, fractions share a GPU, "
+                     "e.g. 0.5 (default: 0)")
+    run.add_argument("--max-retries", type=int, default=2, metavar="N",
+                     help="ray backend: times a failed trial is retried, from its latest "
+                     "checkpoint (default: 2)")
+    run.add_argument("--early-stop", choices=("none", "asha"), default="none",
+                     help="ray backend: asha stops runs whose PSNR lags at each evaluation "
+                     "(every run becomes its own trial; a stopped run is recorded as "
+                     "interrupted with an early_stop note in its metrics.json) (default: none)")
+    run.add_argument("--ray-storage", default=None, metavar="PATH",
+                     help="ray backend: Ray Tune's experiment folder (trial checkpoints, "
+                     "results; needed to resume); must be shared by all nodes "
+                     "(default: OUT/ray_results)")
     run.add_argument("--overwrite", action="store_true",
                      help="retrain runs that are already done (their old outputs are deleted)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
