@@ -15,7 +15,7 @@ EXPERIMENT_ALL = "all"
 def parser() -> argparse.ArgumentParser:
     from inr.experiments import available
     from inr.models import ACTIVATIONS
-    from inr.sweep import DEFAULT_MAX_MODELS, ENGINES
+    from inr.sweep import ENGINES, MAX_MODELS
 
     p = argparse.ArgumentParser(
         prog="sweep.py",
@@ -63,8 +63,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--engine", choices=ENGINES, default="batched",
                      help="batched: runs sharing data and architecture train together as one "
                      "ensemble (default); sequential: one run at a time")
-    run.add_argument("--max-models", type=int, default=DEFAULT_MAX_MODELS,
-                     help="most runs in one batched ensemble (default: %(default)s)")
+    run.add_argument("--max-models", type=int, default=None,
+                     help="most runs in one batched ensemble (default: "
+                     f"{MAX_MODELS['cpu']} on a CPU, {MAX_MODELS['cuda']} on a GPU)")
     run.add_argument("--backend", choices=("local", "ray"), default="local",
                      help="local: this machine (default); ray: a Ray cluster (pip install -e '.[ray]')")
     run.add_argument("--workers", type=int, default=1,

@@ -230,9 +230,11 @@ def _check(ok: bool, message: str) -> None:
 
 PROFILES: dict[str, dict] = {
     # CPU-sized, still meaningful: >= 64^2, >= 8 frames, width 64 x 3 hidden layers
+    # (2048 random points a step: the step time is linear in points, and 100 runs must fit
+    # in 15 minutes on 2 cores; see README "Speed")
     "quick": {"data": {"size": 64, "frames": 8},
               "model": {"width": 64, "depth": 3},
-              "train": {"steps": 300, "batch": "points", "points": 4096, "eval_every": 100}},
+              "train": {"steps": 300, "batch": "points", "points": 2048, "eval_every": 100}},
     # the original project's sizes (GPU): 256^2, 10 frames, width 512 x 3, 1000 steps, a frame a step
     "paper": {"data": {"size": 256, "frames": 10},
               "model": {"width": 512, "depth": 3},

@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 
 from inr.io import read_json, write_json_atomic
-from inr.sweep import (SweepOutcome, clear_outputs, ensembles, run_state, tag_experiments)
+from inr.sweep import (SweepOutcome, clear_outputs, default_max_models, ensembles, run_state,
+                       tag_experiments)
 
 INSTALL_HINT = "the ray backend needs Ray: pip install -e '.[ray]'"
 STATE_FILE = "train_state.pt"  # train_ensemble's mid-run state inside a Ray checkpoint
@@ -289,9 +290,10 @@ def run_sweep_ray(runs, args, report=print) -> SweepOutcome:
     if not todo:
         outcome.seconds = time.time() - start
         return outcome
-    batches = ensembles(todo, engine, args.max_models)
+    max_models = args.max_models or default_max_models(runs)
+    batches = ensembles(todo, engine, max_models)
     storage = Path(getattr(args, "ray_storage", None) or Path(args.out) / "ray_results").resolve()
-    name = experiment_name(runs, ensembles(runs, engine, args.max_models), early)
+    name = experiment_name(runs, ensembles(runs, engine, max_models), early)
     path = storage / name
     stored = read_json(path / SWEEP_FILE) if (path / SWEEP_FILE).is_file() else None
     if stored and not {r.name for r in todo} <= set(stored["runs"]):

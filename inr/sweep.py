@@ -29,7 +29,8 @@ from inr.train import ensemble_key, train_ensemble
 
 ENGINES = ("batched", "sequential")
 DONE_STATUSES = ("completed", "diverged")
-DEFAULT_MAX_MODELS = 25  # models per ensemble on a CPU (memory grows linearly with it)
+MAX_MODELS = {"cpu": 8, "cuda": 64}  # default models per ensemble: a CPU gains little from
+# batching (benchmarks/sweep.py), a GPU gains most; smaller ensembles also lose less to a kill
 LOCK_NAME = ".sweep.lock"
 
 
@@ -126,8 +127,9 @@ def ensembles(runs: list[PlannedRun], engine: str, max_models: int) -> list[list
     if engine == "sequential":
         return [[r] for r in runs]
     groups: OrderedDict[str, list] = OrderedDict()
-    for run in runs:
-        groups.setdefault(ensemble_key(run.config), []).append(run)
+    for run in runs:  # same streams too: an ensemble computes the union of its members' streams
+        key = (ensemble_key(run.config), run.config.loss.streams())
+        groups.setdefault(key, []).append(run)
     return [group[i:i + max_models] for group in groups.values()
             for i in range(0, len(group), max_models)]
 
@@ -162,8 +164,14 @@ def _results(batches, workers: int, progress: bool):
                 future.cancel()
 
 
+def default_max_models(runs: list[PlannedRun]) -> int:
+    """Ensemble size for the device the runs train on."""
+    device = runs[0].config.resolved_device().type if runs else "cpu"
+    return MAX_MODELS.get(device, MAX_MODELS["cpu"])
+
+
 def run_sweep(runs: list[PlannedRun], engine: str = "batched",
-              max_models: int = DEFAULT_MAX_MODELS, overwrite: bool = False,
+              max_models: int | None = None, overwrite: bool = False,
               progress: bool = True, report=print, workers: int = 1) -> SweepOutcome:
     """Train every planned run that is not done yet; see the module doc.
 
@@ -185,7 +193,7 @@ def run_sweep(runs: list[PlannedRun], engine: str = "batched",
             todo.append(run)
     if outcome.skipped:
         report(f"reused {len(outcome.skipped)} of {len(runs)} runs (already done)")
-    batches = ensembles(todo, engine, max_models)
+    batches = ensembles(todo, engine, max_models or default_max_models(todo))
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress,
                dynamic_ncols=True)
     if overwrite:

@@ -225,10 +225,12 @@ class _Loop:
             _log_scalars(writer, "train", scalars, step)
 
     # ---------------------------------------------------------------- evaluation
-    def evaluate(self, step: int, panels: bool) -> dict:
+    def evaluate(self, step: int, panels: bool, final: bool = False) -> dict:
+        """Metrics of every model on all training frames (and, at the final evaluation, on the
+        held-out frames between them); logs scalars and panels; calls on_eval."""
         metrics, pred = evaluate(self.model, self.data, self.configs[0].data.diffusivity)
         held = None
-        if self.heldout is not None:
+        if self.heldout is not None and final:
             held, _ = evaluate(self.model, self.heldout, self.configs[0].data.diffusivity)
         records = []
         for m, (writer, cfg) in enumerate(zip(self.writers, self.configs)):
@@ -291,7 +293,7 @@ class _Loop:
 
     # ---------------------------------------------------------------- outputs
     def finish(self) -> list[RunResult]:
-        metrics, pred = self.evaluate(self.steps_done, panels=True)
+        metrics, pred = self.evaluate(self.steps_done, panels=True, final=True)
         seconds = time.time() - self.started
         results = []
         for m, cfg in enumerate(self.configs):
