@@ -34,7 +34,7 @@ from pathlib import Path
 
 from inr.io import read_json, write_json_atomic
 from inr.sweep import (SweepOutcome, clear_outputs, default_max_models, ensembles, run_state,
-                       tag_experiments)
+                       split_done, tag_experiments)
 
 INSTALL_HINT = "the ray backend needs Ray: pip install -e '.[ray]'"
 STATE_FILE = "train_state.pt"  # train_ensemble's mid-run state inside a Ray checkpoint
@@ -274,19 +274,8 @@ def run_sweep_ray(runs, args, report=print) -> SweepOutcome:
     engine = "sequential" if early == "asha" else args.engine
     if early == "asha" and args.engine != "sequential":
         report("note: with --early-stop asha every run is its own trial (sequential engine)")
-    todo = []
-    for run in runs:
-        state = "todo" if args.overwrite else run_state(run)
-        if state == "conflict":
-            raise ValueError(f"{run.config.output.run_dir} holds a finished run with another "
-                             f"config; use --overwrite or another --out")
-        if state == "done" or (early == "asha" and not args.overwrite and early_stopped(run)):
-            tag_experiments(run)
-            outcome.skipped.append(run)
-        else:
-            todo.append(run)
-    if outcome.skipped:
-        report(f"reused {len(outcome.skipped)} of {len(runs)} runs (already done)")
+    todo = split_done(runs, outcome, args.overwrite, report,
+                      also_done=early_stopped if early == "asha" else lambda run: False)
     if not todo:
         outcome.seconds = time.time() - start
         return outcome

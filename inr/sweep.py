@@ -164,6 +164,26 @@ def _results(batches, workers: int, progress: bool):
                 future.cancel()
 
 
+def split_done(runs: list[PlannedRun], outcome: SweepOutcome, overwrite: bool = False,
+               report=print, also_done=lambda run: False) -> list[PlannedRun]:
+    """The runs still to train; done ones (or `also_done`) go to outcome.skipped, tagged with
+    their experiments. A finished run with another config is an error unless overwriting."""
+    todo = []
+    for run in runs:
+        state = "todo" if overwrite else run_state(run)
+        if state == "conflict":
+            raise ValueError(f"{run.config.output.run_dir} holds a finished run with another "
+                             f"config; use --overwrite or another --out")
+        if state == "done" or (not overwrite and also_done(run)):
+            tag_experiments(run)
+            outcome.skipped.append(run)
+        else:
+            todo.append(run)
+    if outcome.skipped:
+        report(f"reused {len(outcome.skipped)} of {len(runs)} runs (already done)")
+    return todo
+
+
 def default_max_models(runs: list[PlannedRun]) -> int:
     """Ensemble size for the device the runs train on."""
     device = runs[0].config.resolved_device().type if runs else "cpu"
@@ -180,19 +200,7 @@ def run_sweep(runs: list[PlannedRun], engine: str = "batched",
     from tqdm.auto import tqdm
 
     outcome, start = SweepOutcome(), time.time()
-    todo = []
-    for run in runs:
-        state = "todo" if overwrite else run_state(run)
-        if state == "conflict":
-            raise ValueError(f"{run.config.output.run_dir} holds a finished run with another "
-                             f"config; use --overwrite or another --out")
-        if state == "done":
-            tag_experiments(run)
-            outcome.skipped.append(run)
-        else:
-            todo.append(run)
-    if outcome.skipped:
-        report(f"reused {len(outcome.skipped)} of {len(runs)} runs (already done)")
+    todo = split_done(runs, outcome, overwrite, report)
     batches = ensembles(todo, engine, max_models or default_max_models(todo))
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress,
                dynamic_ncols=True)
