@@ -159,10 +159,16 @@ def main():
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory runs")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--tuned-malloc", action="store_true",
+                        help="time with the allocator setting that training uses (inr.allocator) "
+                        "for both methods; peak memory is measured without it either way")
     parser.add_argument("--_memory", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.tuned_malloc and not args._memory:
+        from inr.allocator import tune_allocator
+        tune_allocator()
     if args._memory:
         print(peak_memory_worker(*json.loads(args._memory)))
         return
@@ -171,7 +177,8 @@ def main():
     configs = QUICK if args.quick else FULL
     peak = sgemm_gflops(args.device)
     print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
-          f"Adam {'on' if args.adam else 'off'}, {repeats} timed steps per method (median)")
+          f"Adam {'on' if args.adam else 'off'}, {repeats} timed steps per method (median), "
+          f"allocator {'tuned (inr.allocator)' if args.tuned_malloc else 'glibc default'}")
     print(f"sgemm 2048^3: {peak:.0f} GFLOP/s; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores (other processes skew timings: compare methods within a row pair)\n")
     head = f"{'SIREN 3->WxD->1':<16}{'M':>3}{'points':>7}  {'method':<9}{'ms/step':>9}{'ms/model':>9}" \

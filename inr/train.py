@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from inr.allocator import tune_allocator
 from inr.config import DERIVATIVE_TERMS, RunConfig
 from inr.data import TrainingData, default_times, diffuse, load_image
 from inr.derivatives import derivatives
@@ -106,6 +107,7 @@ def train_ensemble(configs: list[RunConfig], progress: bool | None = None,
     configs = [c.validate() for c in configs]
     if not configs:
         raise ValueError("train_ensemble needs at least one config")
+    tune_allocator()
     if len({ensemble_key(c) for c in configs}) != 1:
         raise ValueError("runs in one ensemble must share data, model, steps, batch and device")
     base = configs[0]
