@@ -191,3 +191,15 @@ def test_the_learning_rate_experiment_covers_four_schedulers_including_cyclic(tm
     batches = ensembles(runs, "batched", max_models=10)
     assert [len(b) for b in batches] == [10, 6]
     assert all(run_state(r) == "todo" for r in runs)
+
+
+def test_worker_processes_give_the_same_runs(tmp_path):
+    common = ["--random-weights", "2", "--no-video", "--engine", "sequential", *TINY]
+    assert main([*common, "--out", str(tmp_path / "one")]) == 0
+    assert main([*common, "--out", str(tmp_path / "two"), "--workers", "2"]) == 0
+    read = lambda d: {r["name"]: r for r in csv.DictReader(open(d / "results" / "summary.csv"))}  # noqa
+    one, two = read(tmp_path / "one"), read(tmp_path / "two")
+    assert one.keys() == two.keys() and len(one) == 2
+    for name in one:
+        assert float(one[name]["pixel_mse"]) == pytest.approx(float(two[name]["pixel_mse"]),
+                                                              rel=1e-4)
