@@ -335,7 +335,8 @@ class TrainingData:
     def points_per_frame(self) -> int:
         return self.shape[1] * self.shape[2]
 
-    def _take(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+    def take(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The samples at flat indices `index` (any shape): a batch shaped index.shape + ..."""
         return {k: v[index] for k, v in self.tensors.items()}
 
     def frame(self, j: int) -> dict[str, torch.Tensor]:
@@ -359,4 +360,4 @@ class TrainingData:
         total = self.tensors["value"].shape[0]
         shape = (n,) if models is None else (models, n)
         index = torch.randint(total, shape, generator=generator, device="cpu")
-        return self._take(index.to(self.device))
+        return self.take(index.to(self.device))

@@ -186,7 +186,7 @@ class _Loop:
         else:
             index = torch.stack([torch.randint(n_total, (cfg.points,), generator=g)
                                  for g in self.generators])
-        return self.data._take(index.to(self.device))
+        return self.data.take(index.to(self.device))
 
     # ---------------------------------------------------------------- one step
     def step(self, step: int) -> torch.Tensor:
@@ -205,9 +205,10 @@ class _Loop:
         self.optim.zero_grad()
         if bool(alive.any()):
             losses[alive].sum().backward()
-        for p in self.model.parameters():  # a diverged model is frozen where it stands
-            if p.grad is not None:
-                p.grad[~alive] = 0
+        if not bool(alive.all()):
+            for p in self.model.parameters():  # a diverged model is frozen where it stands
+                if p.grad is not None:
+                    p.grad[~alive] = 0
         lrs = lrs_at([c.schedule for c in self.configs], step, self.steps, dtype=self.dtype,
                      device=self.device) * alive
         self.optim.step(lrs)
