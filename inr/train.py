@@ -39,7 +39,6 @@ from inr.schedules import lrs_at
 
 SAMPLING_SEED_OFFSET = 1_000_003  # batches draw from seed + offset, init from seed
 W0_ACTIVATIONS = ("sine", "siren", "finer")
-STATUSES = ("completed", "diverged", "interrupted")
 VIDEO_FPS = 4
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from inr.cli import main
-from inr.config import RunConfig, profile_config
+from inr.config import profile_config
 from inr.experiments import load_experiment, plan
 from inr.sweep import run_sweep
 

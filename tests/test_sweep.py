@@ -1,7 +1,6 @@
 """The sweep driver end to end on tiny problems: naming, outputs, resume after SIGKILL, engines."""
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys

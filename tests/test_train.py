@@ -8,7 +8,6 @@ import torch
 
 import inr.train as train_module
 from inr.config import RunConfig, profile_config
-from inr.schedules import Schedule
 from inr.tblog import read_events
 from inr.train import train, train_ensemble
 
