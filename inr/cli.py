@@ -172,11 +172,11 @@ def _sweep(args, exps, out: Path) -> int:
     runs = plan(exps, base, out, random_weights=args.random_weights, seed=args.seed,
                 videos=not args.no_video)
     if args.dry_run:
-        for r in runs:
-            state = "todo" if args.overwrite else run_state(r)
+        states = ["todo" if args.overwrite else run_state(r) for r in runs]
+        for r, state in zip(runs, states):
             print(f"{state:>8}  {r.name}\n          -> {r.config.output.run_dir}"
                   + (f"\n          -> {r.config.output.video}" if r.config.output.video else ""))
-        print(f"{len(runs)} runs ({sum(run_state(r) == 'done' for r in runs)} done) in "
+        print(f"{len(runs)} runs ({states.count('done')} done) in "
               f"{', '.join(e.name for e in exps)}; profile {args.profile or default_profile()}")
         return 0
     print(f"sweep: {len(runs)} runs ({', '.join(e.name for e in exps)}), profile "

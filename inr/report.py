@@ -51,7 +51,7 @@ def _row(saved: dict, run_dir: Path, out: Path) -> dict:
            "scheduler": sched.get("kind"),
            "lr": sched.get("max_lr") if sched.get("kind") == "cyclic" else sched.get("lr"),
            **{f"beta_{k}": loss.get(k) for k in (*DERIVATIVE_TERMS, "ssim", "ms_ssim")},
-           "weights": cfg.get("output", {}).get("name", "").split("/")[-1],
+           "weights": weight_setting(str(run_dir.relative_to(out / "runs"))),
            "steps": cfg.get("train", {}).get("steps"),
            "size": cfg.get("data", {}).get("size"),
            "frames": cfg.get("data", {}).get("frames")}
@@ -61,6 +61,17 @@ def _row(saved: dict, run_dir: Path, out: Path) -> dict:
     row["seconds"] = _num(final.get("seconds"))
     row["video"] = saved.get("video") or ""
     return row
+
+
+def weight_setting(name: str) -> str:
+    """The weight setting's label carried by a run name (see inr.experiments): 'grad' in
+    'sine/cameraman_experiments_grad' and in 'cameraman/losses/grad/...'; '' for betas runs."""
+    parts = name.split("/")
+    if "_experiments_" in parts[-1]:
+        return parts[-1].split("_experiments_")[-1]
+    if len(parts) >= 3 and parts[-3] == "losses":
+        return parts[-2]
+    return ""
 
 
 def _num(x) -> float:
@@ -114,7 +125,7 @@ def conclusions(rows) -> dict:
     if acts:
         table = {}
         for r in acts:
-            table.setdefault(r["weights"].split("_experiments_")[-1], []).append(r)
+            table.setdefault(r["weights"], []).append(r)
         winners = {}
         for weights, group in table.items():
             metric = TERM_METRIC.get(weights, "psnr")
@@ -141,8 +152,7 @@ def conclusions(rows) -> dict:
                                          for r in of(rows, "random-weights", done_only=False))
     losses = of(rows, "losses")
     if losses:
-        name = lambda r: r["name"].split("/")[-2]  # noqa: E731
-        out["pixel_loss"] = {m: [(name(r), r[m]) for r in ranked(losses, m)]
+        out["pixel_loss"] = {m: [(r["weights"], r[m]) for r in ranked(losses, m)]
                              for m in ("psnr", "ssim", "grad_mse")}
     best = ranked(rows, "psnr")
     if best:
@@ -258,11 +268,11 @@ def _bars(ax, groups: list[str], series: dict[str, list[float]]):
 
 def _plot_activations(rows):
     fig, axes = _grid("Activations under each weight setting")
-    weights = list(dict.fromkeys(r["weights"].split("_experiments_")[-1] for r in rows))
+    weights = list(dict.fromkeys(r["weights"] for r in rows))
     acts = list(dict.fromkeys(r["activation"] for r in rows))
     for ax, metric in zip(axes, PLOT_METRICS):
         series = {a: [next((r[metric] for r in rows if r["activation"] == a and
-                            r["weights"].endswith("_" + w)), float("nan")) for w in weights]
+                            r["weights"] == w), float("nan")) for w in weights]
                   for a in acts}
         _bars(ax, weights, series)
         _label(ax, metric)
@@ -288,7 +298,7 @@ def _plot_weights(rows):
 
 def _plot_losses(rows):
     fig, axes = _grid("Pixel losses (derivative terms at fixed weights)")
-    names = [r["name"].split("/")[-2] for r in rows]
+    names = [r["weights"] for r in rows]
     for ax, metric in zip(axes, PLOT_METRICS):
         _bars(ax, names, {metric: [r[metric] for r in rows]})
         _label(ax, metric)
@@ -367,7 +377,7 @@ def write_markdown(rows, results: Path) -> Path:
         ls = of(rows, "losses")
         lines += _table(["pixel loss", "psnr", "ssim", "grad_mse", "laplacian_mse", "dt_mse",
                          "video"],
-                        [[r["name"].split("/")[-2], r["psnr"], r["ssim"], r["grad_mse"],
+                        [[r["weights"], r["psnr"], r["ssim"], r["grad_mse"],
                           r["laplacian_mse"], r["dt_mse"], _video_link(r, results)]
                          for r in ranked(ls, "psnr")])
     path = results / "REPORT.md"
@@ -418,9 +428,9 @@ def compare_with_original(rows, activation: str = "sine", lr: float = 1e-4,
     verdict = lambda ok: "agrees" if ok else "differs"  # noqa: E731
     lines = []
     acts, duels = of(rows, "activations"), []
-    for setting in dict.fromkeys(r["weights"].split("_experiments_")[-1] for r in acts):
+    for setting in dict.fromkeys(r["weights"] for r in acts):
         metric = TERM_METRIC.get(setting, "psnr")
-        pair = {r["activation"]: r[metric] for r in acts if r["weights"].endswith("_" + setting)}
+        pair = {r["activation"]: r[metric] for r in acts if r["weights"] == setting}
         if "sine" in pair and "elu" in pair:
             better = (pair["sine"] > pair["elu"]) == (metric in HIGHER_IS_BETTER)
             duels.append((setting, metric, pair["sine"], pair["elu"], better))

@@ -82,3 +82,10 @@ def test_the_original_conclusions_are_checked_against_the_rows(tmp_path):
     assert "best of 1 random vectors by pixel_mse is (1.0, 0.0, 0.0, 0.0)" in text
     assert "rank 2 of 2 -> differs" in text
     assert "Against the original" in build_report(tmp_path)["report"].read_text()
+
+
+def test_weight_settings_are_read_from_both_run_name_layouts():
+    from inr.report import weight_setting
+    assert weight_setting("elu/cameraman_experiments_laplacian") == "laplacian"
+    assert weight_setting("cameraman/losses/mse+ssim/sine_constant_0.0001") == "mse+ssim"
+    assert weight_setting("cameraman/experiments/1_0_0_0/sine_constant_0.0001") == ""
