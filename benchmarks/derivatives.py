@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from inr.derivatives import METHODS, QUANTITIES, derivatives
+from inr.derivatives import METHODS, derivatives
+from inr.vocabulary import FIELDS
 from inr.models import make_model
 
 # (width, depth, models, points): SIREN 3 -> width x depth -> 1
@@ -70,8 +71,8 @@ def setup(width, depth, models, points, device, adam, seed=0):
 
 
 def train_step(model, x, targets, opt, method):
-    out = derivatives(model, x, QUANTITIES, method=method)
-    loss = sum(F.mse_loss(out[k], targets[k]) for k in QUANTITIES)
+    out = derivatives(model, x, FIELDS, method=method)
+    loss = sum(F.mse_loss(out[k], targets[k]) for k in FIELDS)
     model.zero_grad(set_to_none=True)
     loss.backward()
     if opt is not None:

@@ -16,9 +16,8 @@ losses train the network):
   the linear map after it form one autograd.Function with a hand-written backward that
   saves only the pre-activation streams and recomputes the Taylor coefficients and h
   from them; the first layer keeps its Jacobian columns as weight rows (constant in N)
-  and never stores the zero input Laplacian. No torch.compile: measured on this CPU,
-  inductor's fused kernels were no faster than these in-place eager ops, and the step
-  is matmul-bound.
+  and never stores the zero input Laplacian. Speed and memory against the nested
+  reference: README, "Speed and memory".
 
 Coordinates are (x, y, t) in the last dim, derivatives are in coordinate units.
 Results: value (..., N), grad (..., N, 2) as (d/dx, d/dy), laplacian (..., N), dt
@@ -28,24 +27,25 @@ Results: value (..., N), grad (..., N, 2) as (d/dx, d/dy), laplacian (..., N), d
 
 import torch
 
-QUANTITIES = ("value", "grad", "laplacian", "dt")
+from inr.vocabulary import FIELDS, STREAM_INPUT
+
 METHODS = ("forward", "autograd")
-_INPUT_DIM = {"dx": 0, "dy": 1, "dt": 2}     # stream -> coordinate index it differentiates
 
 
 def _check_which(which):
     which = (which,) if isinstance(which, str) else tuple(which)
-    unknown = [w for w in which if w not in QUANTITIES]
+    unknown = [w for w in which if w not in FIELDS]
     if unknown or not which:
-        raise ValueError(f"unknown derivative keys {unknown or which}, expected a non-empty subset of {QUANTITIES}")
+        raise ValueError(f"unknown derivative keys {unknown or which}, expected a non-empty subset of {FIELDS}")
     return tuple(dict.fromkeys(which))
 
 
-def streams(which=QUANTITIES):
-    """Streams the forward path propagates for `which`, in stored order.
+def jet_streams(which=FIELDS):
+    """Jet streams (inr.vocabulary.JET_STREAMS) the forward path propagates for the fields
+    `which`, in stored order.
 
     "value" always (activations need it); "dx", "dy" for grad or laplacian;
-    "dt" for dt; "lap" for laplacian.  streams(("laplacian",)) -> ("value", "dx", "dy", "lap").
+    "dt" for dt; "lap" for laplacian.  jet_streams(("laplacian",)) -> ("value", "dx", "dy", "lap").
     """
     which = _check_which(which)
     out = ["value"]
@@ -214,17 +214,17 @@ class _FirstJetLayer(torch.autograd.Function):
         return du, da, dw, db, None, None, None
 
 
-def forward_jet(model, coords, which=QUANTITIES):
-    """Propagate the streams `streams(which)` through `model` in one pass.
+def forward_jet(model, coords, which=FIELDS):
+    """Propagate the streams `jet_streams(which)` through `model` in one pass.
 
     coords (N, 3) or (M, N, 3) -> dict stream name -> (M, N, out_features).
     """
-    names = streams(which)
+    names = jet_streams(which)
     x, _ = model.check_coords(coords)
     m, lap = model.models, "lap" in names
     w, b = model.layers[0].scaled()
     u = torch.baddbmm(b, x.expand(m, *x.shape[1:]), w)                     # (M, N, width)
-    a = w[:, [_INPUT_DIM[s] for s in names if s in _INPUT_DIM]].unsqueeze(2)  # du/d(x, y, t)
+    a = w[:, [STREAM_INPUT[s] for s in names if s in STREAM_INPUT]].unsqueeze(2)  # du/d(x, y, t)
     workspace = _Workspace(u)
     w, b = model.layers[1].scaled()
     z = _FirstJetLayer.apply(u, a, w, b, model.act, lap, workspace)
@@ -274,10 +274,10 @@ def _autograd_derivatives(model, coords, which):
     return {k: torch.stack(v, dim=2) for k, v in parts.items()}   # channel dim after N
 
 
-def derivatives(model, coords, which=QUANTITIES, method="forward"):
+def derivatives(model, coords, which=FIELDS, method="forward"):
     """Value and derivatives of `model` at coords (N, 3) or (M, N, 3) holding (x, y, t).
 
-    which: a key or a subset of QUANTITIES; only those keys are returned, in that order.
+    which: a key or a subset of inr.vocabulary.FIELDS; only those keys are returned, in that order.
     method: "forward" (forward Laplacian, default) or "autograd" (nested reference).
     Returns value (..., N), grad (..., N, 2), laplacian (..., N), dt (..., N); every
     entry is differentiable w.r.t. the parameters. Under torch.no_grad() the results

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch.func import hessian, jacrev, vmap
 
-from inr.derivatives import METHODS, QUANTITIES, derivatives, streams
+from inr.derivatives import METHODS, derivatives, jet_streams
+from inr.vocabulary import FIELDS
 from inr.models import make_model
 
 ACTS = ("sine", "elu", "gauss", "finer")
@@ -57,8 +58,8 @@ def test_matches_torch_func(act, models, shared, dtype):
         ref = {k: v[0] for k, v in ref.items()}
     for method in METHODS:
         out = derivatives(model, x, method=method)
-        assert list(out) == list(QUANTITIES)
-        for key in QUANTITIES:
+        assert list(out) == list(FIELDS)
+        for key in FIELDS:
             assert out[key].shape == ref[key].shape, (method, key)
             assert out[key].dtype == dtype
             assert relerr(out[key], ref[key]) < RTOL[dtype], (method, key)
@@ -90,14 +91,14 @@ def test_full_loss_parameter_gradients_match(act):
     grads = []
     for method in METHODS:
         out = derivatives(model, x, method=method)
-        loss = sum(((out[k] - targets[k]) ** 2).mean() for k in QUANTITIES)
+        loss = sum(((out[k] - targets[k]) ** 2).mean() for k in FIELDS)
         grads.append(torch.autograd.grad(loss, list(model.parameters())))
     for g_fwd, g_ref in zip(*grads):
         assert relerr(g_fwd, g_ref) < 1e-10
 
 
 def subsets():
-    return [c for r in range(1, 5) for c in itertools.combinations(QUANTITIES, r)]
+    return [c for r in range(1, 5) for c in itertools.combinations(FIELDS, r)]
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -113,11 +114,11 @@ def test_which_subsets(method):
 
 
 def test_streams_only_what_is_needed():
-    assert streams(("value",)) == ("value",)
-    assert streams(("grad",)) == ("value", "dx", "dy")
-    assert streams(("dt",)) == ("value", "dt")
-    assert streams(("laplacian",)) == ("value", "dx", "dy", "lap")
-    assert streams() == ("value", "dx", "dy", "dt", "lap")
+    assert jet_streams(("value",)) == ("value",)
+    assert jet_streams(("grad",)) == ("value", "dx", "dy")
+    assert jet_streams(("dt",)) == ("value", "dt")
+    assert jet_streams(("laplacian",)) == ("value", "dx", "dy", "lap")
+    assert jet_streams() == ("value", "dx", "dy", "dt", "lap")
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -157,7 +158,7 @@ def test_no_grad_gives_plain_tensors():
     for method in METHODS:
         with torch.no_grad():
             out = derivatives(model, x, method=method)
-        for key in QUANTITIES:
+        for key in FIELDS:
             assert out[key].grad_fn is None and not out[key].requires_grad
             assert relerr(out[key], ref[key]) < 1e-10
 
@@ -168,7 +169,7 @@ def test_device_and_float32(device):
     x = coords(2, 64, dtype=torch.float32).to(device)
     fwd = derivatives(model, x)
     ref = derivatives(model, x, method="autograd")
-    for key in QUANTITIES:
+    for key in FIELDS:
         assert fwd[key].device.type == device
         assert relerr(fwd[key], ref[key]) < 1e-5
 

@@ -1,0 +1,43 @@
+"""The suite's vocabulary: the four fields a network learns, the jet streams that carry them, the
+loss terms and the metric names. Defined here once; every other module imports them.
+
+    field    what the network predicts and the data holds a target of, in the coordinate units
+             of inr.data: value (M, N), grad (M, N, 2) as (d/dx, d/dy), laplacian (M, N), dt (M, N)
+    term     a loss weight's name: the MSE on a field ("pixel" is the MSE on the value, as in
+             the original project's beta vector) or a perceptual term on the value
+    stream   a channel of the forward jet (inr.derivatives): value, the Jacobian columns dx, dy,
+             dt, and the Laplacian lap
+    metric   a number measured on every frame after training (inr.evaluate)
+"""
+from __future__ import annotations
+
+FIELDS = ("value", "grad", "laplacian", "dt")
+MSE_TERMS = ("pixel", "grad", "laplacian", "dt")  # one per field, in beta (and FIELDS) order
+FIELD_OF_TERM = dict(zip(MSE_TERMS, FIELDS))
+PERCEPTUAL_TERMS = ("ssim", "ms_ssim")  # (1 - SSIM) and (1 - MS-SSIM) of whole value frames
+LOSS_TERMS = MSE_TERMS + PERCEPTUAL_TERMS
+
+JET_STREAMS = ("value", "dx", "dy", "dt", "lap")  # in the order a jet stores them
+STREAM_INPUT = {"dx": 0, "dy": 1, "dt": 2}  # Jacobian stream -> the coordinate it differentiates
+
+
+def mse_metric(term: str) -> str:
+    """The metric that measures a loss term's field: 'pixel' -> 'pixel_mse'."""
+    return f"{term}_mse"
+
+
+MSE_METRICS = tuple(mse_metric(t) for t in MSE_TERMS)
+SSIM_METRICS = ("ssim", "grad_ssim", "laplacian_ssim", "dt_ssim")  # value, |grad|, Δ, ∂t
+METRICS = (*MSE_METRICS, "psnr", *SSIM_METRICS, "pde_residual")
+HELDOUT_PREFIX = "heldout_"  # the same metrics on the frames between the training times
+HIGHER_IS_BETTER = frozenset({"psnr", *SSIM_METRICS})
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of `metric` (or its held-out twin) is better."""
+    return metric.removeprefix(HELDOUT_PREFIX) in HIGHER_IS_BETTER
+
+
+def metric_title(metric: str) -> str:
+    """A plot or table title that says which way is better: 'psnr (higher is better)'."""
+    return f"{metric} ({'higher' if higher_is_better(metric) else 'lower'} is better)"
