@@ -1,4 +1,6 @@
-"""The command line of sweep.py: parse, check every input before training, plan, run, report."""
+"""The command lines: `sweep.py` (plan, run and report sweeps) and `python -m inr.train` (one
+run). Both check every input before training and answer bad input with one line.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,16 +8,23 @@ import sys
 import tempfile
 from pathlib import Path
 
-from inr.config import PROFILES, REPO_ROOT, default_profile, profile_config
+from inr.config import PROFILES, REPO_ROOT, RunConfig, default_profile, profile_config
+from inr.data import load_image
+from inr.experiments import available, load_experiment, plan
+from inr.metrics import ms_ssim_levels
+from inr.models import ACTIVATION_CHOICES
+from inr.ray_backend import RayOptions, run_sweep_ray
+from inr.report import build_report
+from inr.report.markdown import best_table
+from inr.sweep import ENGINES, MAX_MODELS, OutputLock, run_sweep
+from inr.train import train
 
 EXPERIMENT_ALL = "all"
+SINGLE_RUN_DIR, SINGLE_VIDEO = "runs/single", "videos/single.mp4"
 
 
 def parser() -> argparse.ArgumentParser:
-    from inr.experiments import available
-    from inr.models import ACTIVATIONS
-    from inr.sweep import ENGINES, MAX_MODELS
-
+    """The options of sweep.py."""
     p = argparse.ArgumentParser(
         prog="sweep.py",
         description="Train coordinate networks on a heat-diffused image and compare how well "
@@ -47,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     setting.add_argument("--frames", type=int, help="number of diffusion frames")
     setting.add_argument("--width", type=int, help="hidden width of the networks")
     setting.add_argument("--steps", type=int, help="optimiser steps per run")
-    setting.add_argument("--activation", choices=[a for a in ACTIVATIONS if a != "siren"],
+    setting.add_argument("--activation", choices=ACTIVATION_CHOICES,
                          help="activation for the random-weights and learning-rate runs "
                          "(default: sine)")
     setting.add_argument("--lr", type=float, help="learning rate of the random-weights runs "
@@ -106,28 +115,24 @@ def _check_out(out: Path) -> None:
 
 
 def base_config(args):
-    """The profile with the command line's overrides."""
-    from inr.data import load_image
-
+    """The profile with the command line's overrides (a given value is always applied, so a
+    zero or negative size meets the config's one-line check)."""
     cfg = profile_config(args.profile)
-    data = {k: v for k, v in (("image", args.image), ("size", args.size),
-                              ("frames", args.frames)) if v is not None}
+    data = {k: v for k, v in (("size", args.size), ("frames", args.frames)) if v is not None}
     if args.image:
         load_image(args.image)  # fails now, with the file's name, not after planning
         data["image"] = str(Path(args.image).resolve())
     cfg = cfg.replace(data=data,
-                      model={"width": args.width} if args.width else {},
+                      model={"width": args.width} if args.width is not None else {},
                       train={k: v for k, v in (("steps", args.steps), ("device", args.device))
                              if v is not None},
                       schedule={"lr": args.lr} if args.lr is not None else {})
     if args.activation:
         cfg = cfg.replace(model={"activation": args.activation})
-    return cfg
+    return cfg.validate()
 
 
 def experiments_of(args):
-    from inr.experiments import available, load_experiment
-
     names = []
     for name in args.experiment:
         names += list(available()) if name == EXPERIMENT_ALL else [name]
@@ -140,10 +145,7 @@ def experiments_of(args):
 
 
 def main(argv=None) -> int:
-    p = parser()
-    args = p.parse_args(argv)
-    from inr.report import build_report
-
+    args = parser().parse_args(argv)
     out = Path(args.out).resolve()
     try:
         if args.workers < 1:
@@ -163,16 +165,23 @@ def main(argv=None) -> int:
         return 2
 
 
-def _sweep(args, exps, out: Path) -> int:
-    from inr.experiments import plan
-    from inr.report import best_table, build_report
-    from inr.sweep import OutputLock, run_sweep, run_state
+def _ray_options(args, out: Path) -> RayOptions:
+    return RayOptions(out=str(out), engine=args.engine, max_models=args.max_models,
+                      overwrite=args.overwrite, quiet=args.quiet, address=args.address,
+                      cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                      max_retries=args.max_retries, early_stop=args.early_stop,
+                      storage=args.ray_storage)
 
+
+def _sweep(args, exps, out: Path) -> int:
     base = base_config(args)
+    if args.max_models is not None and args.max_models < 1:
+        raise ValueError(f"--max-models needs at least 1, got {args.max_models}")
+    ray = _ray_options(args, out) if args.backend == "ray" else None
     runs = plan(exps, base, out, random_weights=args.random_weights, seed=args.seed,
                 videos=not args.no_video)
     if args.dry_run:
-        states = ["todo" if args.overwrite else run_state(r) for r in runs]
+        states = ["todo" if args.overwrite else r.folder().state(r.config) for r in runs]
         for r, state in zip(runs, states):
             print(f"{state:>8}  {r.name}\n          -> {r.config.output.run_dir}"
                   + (f"\n          -> {r.config.output.video}" if r.config.output.video else ""))
@@ -184,9 +193,8 @@ def _sweep(args, exps, out: Path) -> int:
           f"{base.resolved_device()}, out {out}")
     _note_ms_ssim(runs)
     with OutputLock(out):
-        if args.backend == "ray":
-            from inr.ray_backend import run_sweep_ray
-            outcome = run_sweep_ray(runs, args)
+        if ray is not None:
+            outcome = run_sweep_ray(runs, ray)
         else:
             outcome = run_sweep(runs, engine=args.engine, max_models=args.max_models,
                                 overwrite=args.overwrite, progress=not args.quiet,
@@ -203,11 +211,60 @@ def _sweep(args, exps, out: Path) -> int:
 
 
 def _note_ms_ssim(runs) -> None:
-    from inr.metrics import ms_ssim_levels
-
     for r in runs:
         if r.config.loss.ms_ssim > 0:
             size = r.config.data.size or 256
             print(f"note: MS-SSIM on {size}x{size} frames uses {ms_ssim_levels(size, size)} "
                   f"of 5 scales (each scale needs >= 11 px)")
             return
+
+
+# ----------------------------------------------------------------------------- one run
+
+def train_parser() -> argparse.ArgumentParser:
+    """The options of `python -m inr.train`."""
+    p = argparse.ArgumentParser(
+        prog="python -m inr.train", description="Train one coordinate network on a diffusion "
+        "sequence and write its TensorBoard log, checkpoint, metrics.json and video.")
+    p.add_argument("--config", help="a run config (.json or .toml); omitted sections and fields "
+                   "take the profile's values")
+    p.add_argument("--profile", choices=list(PROFILES), default=None,
+                   help="base settings: quick (CPU-sized) or paper; default here: "
+                   f"{default_profile()} (paper when a GPU is present)")
+    p.add_argument("--run-dir", default=None, help="output folder (default: the config's "
+                   f"output.run_dir, else {SINGLE_RUN_DIR})")
+    p.add_argument("--video", default=None, help="video path, .mp4 or .gif, or 'none' for no "
+                   f"video (default: the config's output.video, else {SINGLE_VIDEO})")
+    p.add_argument("--steps", type=int, help="override train.steps")
+    p.add_argument("--device", help="override train.device (cpu, cuda, cuda:N, auto)")
+    return p
+
+
+def train_config(args) -> RunConfig:
+    """The run's config: profile, then the file, then the command line."""
+    config = profile_config(args.profile)
+    from_file = RunConfig.load(args.config, base=config) if args.config else None
+    config = from_file or config
+    saved = from_file.output if from_file else None
+    run_dir = args.run_dir or (saved.run_dir if saved and saved.run_dir else SINGLE_RUN_DIR)
+    video = args.video or (saved.video if saved and saved.video else SINGLE_VIDEO)
+    video = None if video.lower() == "none" else video
+    overrides = {k: v for k, v in (("steps", args.steps), ("device", args.device))
+                 if v is not None}
+    return config.replace(train=overrides,
+                          output={"run_dir": run_dir, "video": video}).validate()
+
+
+def train_main(argv=None) -> int:
+    p = train_parser()
+    args = p.parse_args(argv)
+    try:
+        config = train_config(args)
+    except ValueError as err:
+        p.error(str(err))
+    result = train(config)
+    m = result.metrics
+    print(f"{m['status']}: psnr {m['psnr']:.2f} dB, ssim {m['ssim']:.4f}, grad_mse "
+          f"{m['grad_mse']:.4g}, laplacian_mse {m['laplacian_mse']:.4g}, dt_mse {m['dt_mse']:.4g}"
+          f" -> {result.run_dir}")
+    return 0 if m["status"] == "completed" else 1

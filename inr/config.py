@@ -9,19 +9,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from inr.data import METHODS, MIN_IMAGE_SIDE
+from inr.io import write_json_atomic
+from inr.models import ACTIVATIONS, make_model, takes_w0
 from inr.schedules import Schedule
+from inr.vocabulary import FIELD_OF_TERM, FIELDS, MSE_TERMS, PERCEPTUAL_TERMS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = str(REPO_ROOT / "original" / "cameraman.png")
 BATCH_KINDS = ("points", "frame")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-DERIVATIVE_TERMS = ("pixel", "grad", "laplacian", "dt")  # the MSE terms, in beta order
-STREAM_OF_TERM = {"pixel": "value", "grad": "grad", "laplacian": "laplacian", "dt": "dt"}
 
 
 @dataclass
@@ -40,10 +43,16 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    activation: str = "sine"
+    activation: str = "sine"  # inr.models.ACTIVATIONS
     width: int = 64
     depth: int = 3  # hidden layers
     w0: float = 30.0  # sine-type activations only
+
+    def build(self, seeds: list[int]) -> torch.nn.Module:
+        """An ensemble of len(seeds) such networks, model m initialised from seeds[m]."""
+        w0 = {"w0": self.w0} if takes_w0(self.activation) else {}
+        return make_model(self.activation, self.width, self.depth, models=len(seeds),
+                          seed=list(seeds), **w0)
 
 
 @dataclass
@@ -59,14 +68,15 @@ class LossWeights:
 
     @property
     def betas(self) -> tuple[float, float, float, float]:
-        return tuple(getattr(self, t) for t in DERIVATIVE_TERMS)
+        return tuple(getattr(self, t) for t in MSE_TERMS)
 
-    def streams(self) -> tuple[str, ...]:
-        """The network outputs that the training loss needs (zero weight: not computed)."""
-        need = [STREAM_OF_TERM[t] for t in DERIVATIVE_TERMS if getattr(self, t) > 0]
-        if (self.ssim > 0 or self.ms_ssim > 0) and "value" not in need:
-            need.insert(0, "value")
-        return tuple(need)
+    def fields(self) -> tuple[str, ...]:
+        """The fields (inr.vocabulary.FIELDS) whose predictions the training loss needs, in
+        FIELDS order; a field whose weight is zero is not computed."""
+        need = {FIELD_OF_TERM[t] for t in MSE_TERMS if getattr(self, t) > 0}
+        if any(getattr(self, t) > 0 for t in PERCEPTUAL_TERMS):
+            need.add("value")
+        return tuple(f for f in FIELDS if f in need)
 
 
 @dataclass
@@ -86,8 +96,11 @@ class OutputConfig:
     video: str | None = None  # .mp4 or .gif path; None = no video
     panels: bool = True  # log prediction panels to TensorBoard at each evaluation
     progress: bool = True  # tqdm bar
-    experiment: str | None = None  # set by the sweep: which experiment this run belongs to
-    name: str | None = None  # set by the sweep: the run's name inside its experiment
+    # labels set when a sweep plans the run, stored in its record for the report
+    experiment: str | None = None  # the experiment that planned it
+    question: str | None = None  # what that experiment asks (inr.experiments.QUESTIONS)
+    name: str | None = None  # the run's folder below runs/
+    weights_name: str | None = None  # the name of its weight setting, where it has one
 
 
 @dataclass
@@ -102,9 +115,6 @@ class RunConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> "RunConfig":
         """Raise a one-line ValueError for the first bad field; return self."""
-        from inr.data import METHODS, MIN_IMAGE_SIDE
-        from inr.models import ACTIVATIONS
-
         d, m, w, t = self.data, self.model, self.loss, self.train
         _check(d.size is None or d.size >= MIN_IMAGE_SIDE,
                f"data.size must be at least {MIN_IMAGE_SIDE}, got {d.size}")
@@ -185,7 +195,6 @@ class RunConfig:
         return cls(**built)
 
     def save(self, path) -> None:
-        from inr.io import write_json_atomic
         write_json_atomic(path, self.to_dict())
 
     @classmethod
@@ -196,7 +205,6 @@ class RunConfig:
             raise ValueError(f"{path}: no such config file")
         try:
             if path.suffix == ".toml":
-                import tomllib
                 raw = tomllib.loads(path.read_text())
             else:
                 raw = json.loads(path.read_text())

@@ -14,7 +14,7 @@ in [0, 1]. Every target obeys the heat equation in these units,
 
 with ``grad = (u_x, u_y)``, ``laplacian = u_xx + u_yy`` and ``dt = u_t``.
 
-Filters in pixel units convert as follows (``PIXEL_TO_COORD`` gives the factor per axis):
+Filters in pixel units convert as follows (``pixel_spacing`` gives h per axis):
 
     d/dx         = (W / 2)   * central difference per pixel     (u[j+1] - u[j-1]) / 2
                  = (W / 16)  * scipy.ndimage.sobel(u, axis=1)   (the unnormalised Sobel is 8x a
@@ -42,15 +42,20 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import torch
 from scipy import fft
+from skimage.color import rgb2gray
+from skimage.transform import resize
 
+from inr.vocabulary import FIELDS
+
+PIXEL_RANGE = 1.0  # intensities live in [0, 1]: the data range of PSNR and SSIM on the value
 MIN_IMAGE_SIDE = 16  # px: smaller images cannot carry an 11-px SSIM window after diffusion
 METHODS = ("spectral", "explicit")
 STABILITY_LIMIT = 1.0  # forward Euler is stable while D dt (2/hx^2 + 2/hy^2) <= 1
 DEFAULT_STABILITY_FRACTION = 0.5  # explicit: default sub-step is half the stable limit
-SOBEL_PER_CENTRAL_DIFFERENCE = 8.0  # unnormalised Sobel = 8 x (smoothed) central difference
 
 
 class ImageError(ValueError):
@@ -65,9 +70,6 @@ def load_image(path, size=None) -> np.ndarray:
     size: None (keep), an int N (N x N) or (H, W); resampled with anti-aliasing.
     RGB is converted with scikit-image's rgb2gray (ITU-R 709 luma); alpha is dropped.
     """
-    import imageio.v3 as iio
-    from skimage.color import rgb2gray
-
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such image file")
@@ -113,8 +115,6 @@ def _to_unit_float(raw: np.ndarray, path: Path) -> np.ndarray:
 
 def resize_image(image: np.ndarray, size, name: str = "image") -> np.ndarray:
     """Resample (H, W) to size (int N or (H, W)) with anti-aliasing; values stay in [0, 1]."""
-    from skimage.transform import resize
-
     shape = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
     if len(shape) != 2 or min(shape) < MIN_IMAGE_SIDE:
         raise ImageError(f"{name}: size {size} must be 2 sides of at least {MIN_IMAGE_SIDE} px")
@@ -137,11 +137,6 @@ def pixel_spacing(n: int) -> float:
     return 2.0 / n
 
 
-def pixel_to_coord(n: int) -> float:
-    """Factor from a per-pixel derivative to d/dx in coordinates along an n-pixel axis: n / 2."""
-    return 1.0 / pixel_spacing(n)
-
-
 def coordinate_grid(times, height: int, width: int) -> np.ndarray:
     """(x, y, t) of every sample, shape (T, H, W, 3); x follows columns, y follows rows."""
     times = np.asarray(times, dtype=np.float64)
@@ -152,7 +147,7 @@ def coordinate_grid(times, height: int, width: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- the sequence
 
 @dataclass(frozen=True)
-class Sequence:
+class DiffusionSequence:
     """A diffusion sequence and its exact targets, float64, in coordinate units (module doc).
 
     value (T, H, W), grad (T, H, W, 2) as (d/dx, d/dy), laplacian (T, H, W), dt (T, H, W),
@@ -171,24 +166,18 @@ class Sequence:
     def shape(self) -> tuple[int, int, int]:
         return self.value.shape
 
+    def fields(self) -> dict[str, np.ndarray]:
+        """The four fields' targets by name (inr.vocabulary.FIELDS)."""
+        return {name: getattr(self, name) for name in FIELDS}
+
     def target_scales(self) -> dict[str, float]:
-        """Standard deviation of each target over the sequence: the loss weights interact with
-        these scales (they differ by orders of magnitude), so the logs report them."""
-        return {name: float(np.std(getattr(self, name))) for name in TARGETS}
-
-    def frames(self, index) -> "Sequence":
-        """The sub-sequence of the given frame indices (a slice or a list)."""
-        pick = (lambda a: a[index])
-        return Sequence(*(pick(getattr(self, n)) for n in
-                          ("value", "grad", "laplacian", "dt", "coords", "times")),
-                        diffusivity=self.diffusivity, method=self.method)
-
-
-TARGETS = ("value", "grad", "laplacian", "dt")
+        """Standard deviation of each field's target over the sequence: the loss weights interact
+        with these scales (they differ by orders of magnitude), so the logs report them."""
+        return {name: float(np.std(getattr(self, name))) for name in FIELDS}
 
 
 def diffuse(image, times, diffusivity: float, method: str = "spectral",
-            step: float | None = None) -> Sequence:
+            step: float | None = None) -> DiffusionSequence:
     """Diffuse an (H, W) image by u_t = D Δu to the given times; targets in coordinate units.
 
     times: (T,) non-negative, non-decreasing; diffusivity D > 0; both in the coordinate units of
@@ -216,7 +205,7 @@ def diffuse(image, times, diffusivity: float, method: str = "spectral",
     else:
         raise ValueError(f"unknown diffusion method {method!r}; choose from {', '.join(METHODS)}")
     value, grad, lap, dt = fields
-    return Sequence(value, grad, lap, dt, coordinate_grid(times, *image.shape), times,
+    return DiffusionSequence(value, grad, lap, dt, coordinate_grid(times, *image.shape), times,
                     float(diffusivity), method)
 
 
@@ -312,13 +301,14 @@ def default_times(frames: int, start: float = 0.05, stop: float = 1.0) -> np.nda
 # ----------------------------------------------------------------------------- torch batches
 
 class TrainingData:
-    """A Sequence as flat torch tensors on one device and dtype, handing out batches.
+    """A DiffusionSequence as flat torch tensors on one device and dtype, handing out batches.
 
-    A batch is a dict: coords (..., N, 3) as (x, y, t); value (..., N); grad (..., N, 2);
-    laplacian (..., N); dt (..., N). The leading dims are absent, or (models,) when asked.
+    A batch is a dict: coords (..., N, 3) as (x, y, t) and the four fields' targets, value
+    (..., N), grad (..., N, 2), laplacian (..., N), dt (..., N); the leading dims are those of
+    the index it was taken with.
     """
 
-    def __init__(self, sequence: Sequence, device="cpu", dtype=torch.float32):
+    def __init__(self, sequence: DiffusionSequence, device="cpu", dtype=torch.float32):
         self.sequence = sequence
         self.shape = sequence.shape  # (T, H, W)
         t, h, w = self.shape
@@ -335,29 +325,31 @@ class TrainingData:
     def points_per_frame(self) -> int:
         return self.shape[1] * self.shape[2]
 
+    @property
+    def samples(self) -> int:
+        """Every pixel of every frame: T * H * W."""
+        return self.shape[0] * self.points_per_frame
+
     def take(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         """The samples at flat indices `index` (any shape): a batch shaped index.shape + ..."""
         return {k: v[index] for k, v in self.tensors.items()}
 
-    def frame(self, j: int) -> dict[str, torch.Tensor]:
-        """Every pixel of frame j, in row-major order: N = H * W."""
-        if not -self.shape[0] <= j < self.shape[0]:
-            raise IndexError(f"frame {j} out of range for {self.shape[0]} frames")
-        j %= self.shape[0]
-        n = self.points_per_frame
-        return {k: v[j * n:(j + 1) * n] for k, v in self.tensors.items()}
-
     def all_points(self) -> dict[str, torch.Tensor]:
-        """Every sample of every frame: N = T * H * W."""
+        """Every sample of every frame, frame by frame in row-major order: N = T * H * W."""
         return dict(self.tensors)
 
-    def random_points(self, n: int, generator: torch.Generator | None = None,
-                      models: int | None = None) -> dict[str, torch.Tensor]:
-        """n points drawn uniformly (with replacement) across all frames and pixels.
+    def sample(self, generators: list[torch.Generator], points: int | None) -> dict:
+        """One batch per generator, stacked (M, N, ...): batch m is drawn from generators[m].
 
-        models: None for one draw shaped (n, ...), or M for M independent draws (M, n, ...).
+        points: N samples drawn uniformly, with replacement, across all frames and pixels; or
+        None for every pixel of one uniformly drawn frame (N = H * W, row-major). The draws use
+        CPU generators, so a run's batches do not depend on the device it trains on.
         """
-        total = self.tensors["value"].shape[0]
-        shape = (n,) if models is None else (models, n)
-        index = torch.randint(total, shape, generator=generator, device="cpu")
+        if points is None:
+            n = self.points_per_frame
+            frames = [int(torch.randint(self.shape[0], (1,), generator=g)) for g in generators]
+            index = torch.stack([torch.arange(f * n, (f + 1) * n) for f in frames])
+        else:
+            index = torch.stack([torch.randint(self.samples, (points,), generator=g)
+                                 for g in generators])
         return self.take(index.to(self.device))

@@ -12,7 +12,7 @@ losses train the network):
 
       J_u = W J_h'    L_u = W L_h'    J_h = f'(u) J_u    L_h = f'(u) L_u + f''(u) (J_u,x^2 + J_u,y^2)
 
-  Only the streams that `which` needs are carried (see `streams`). Each activation and
+  Only the streams that `which` needs are carried (see `jet_streams`). Each activation and
   the linear map after it form one autograd.Function with a hand-written backward that
   saves only the pre-activation streams and recomputes the Taylor coefficients and h
   from them; the first layer keeps its Jacobian columns as weight rows (constant in N)

@@ -1,4 +1,5 @@
-"""Full-frame evaluation of an ensemble: predictions of every stream and the metrics of each model.
+"""Full-frame evaluation of an ensemble: every field predicted on every pixel of every frame, and
+each model's metrics (inr.vocabulary.METRICS) as a plain record.
 
 Metrics (one value per model, coordinate units of inr.data):
     pixel_mse, grad_mse (summed over x, y), laplacian_mse, dt_mse
@@ -10,29 +11,26 @@ Metrics (one value per model, coordinate units of inr.data):
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from inr.data import TrainingData
+from inr.data import PIXEL_RANGE, TrainingData
 from inr.derivatives import derivatives
-from inr.metrics import gradient_magnitude, ssim
+from inr.metrics import gradient_magnitude, psnr_from_mse, ssim
+from inr.vocabulary import FIELD_OF_TERM, FIELDS, MSE_TERMS, mse_metric
 
-ALL_STREAMS = ("value", "grad", "laplacian", "dt")
-METRICS = ("pixel_mse", "grad_mse", "laplacian_mse", "dt_mse", "psnr", "ssim", "grad_ssim",
-           "laplacian_ssim", "dt_ssim", "pde_residual")
 MAX_POINTS_PER_PASS = 1 << 17  # models x points evaluated at once (bounds memory)
 
 
 @torch.no_grad()
 def predict(model, data: TrainingData) -> dict[str, torch.Tensor]:
-    """All streams on every sample: value (M, T, H, W), grad (M, T, H, W, 2), laplacian, dt."""
+    """Every field on every sample: value (M, T, H, W), grad (M, T, H, W, 2), laplacian, dt."""
     coords = data.all_points()["coords"]
     chunk = max(1, MAX_POINTS_PER_PASS // model.models)
-    parts = [derivatives(model, _per_model(coords[i:i + chunk], model.models), ALL_STREAMS)
+    parts = [derivatives(model, _per_model(coords[i:i + chunk], model.models), FIELDS)
              for i in range(0, coords.shape[0], chunk)]
     t, h, w = data.shape
     out = {}
-    for name in ALL_STREAMS:
+    for name in FIELDS:
         joined = torch.cat([p[name] for p in parts], dim=1)
         out[name] = joined.reshape(model.models, t, h, w, *joined.shape[2:])
     return out
@@ -46,8 +44,7 @@ def truth_fields(data: TrainingData) -> dict[str, torch.Tensor]:
     """The targets shaped like `predict`'s output without the model dim."""
     t, h, w = data.shape
     tensors = data.all_points()
-    return {name: tensors[name].reshape(t, h, w, *tensors[name].shape[1:])
-            for name in ALL_STREAMS}
+    return {name: tensors[name].reshape(t, h, w, *tensors[name].shape[1:]) for name in FIELDS}
 
 
 def field_range(x: torch.Tensor) -> float:
@@ -57,15 +54,14 @@ def field_range(x: torch.Tensor) -> float:
 
 
 def metrics_of(pred: dict, truth: dict, diffusivity: float) -> dict[str, torch.Tensor]:
-    """pred: (M, T, H, W[, 2]); truth: (T, H, W[, 2]) -> name -> (M,) (see module doc)."""
+    """pred: (M, T, H, W[, 2]); truth: (T, H, W[, 2]) -> metric name -> (M,) (module doc)."""
     def mse(name):
         d2 = (pred[name] - truth[name]) ** 2
         return (d2.sum(-1) if name == "grad" else d2).flatten(1).mean(1)
 
-    out = {"pixel_mse": mse("value"), "grad_mse": mse("grad"),
-           "laplacian_mse": mse("laplacian"), "dt_mse": mse("dt")}
-    out["psnr"] = 10 * torch.log10(1.0 / out["pixel_mse"])
-    out["ssim"] = ssim(pred["value"], truth["value"], 1.0).mean(-1)
+    out = {mse_metric(term): mse(FIELD_OF_TERM[term]) for term in MSE_TERMS}
+    out["psnr"] = psnr_from_mse(out["pixel_mse"], PIXEL_RANGE)
+    out["ssim"] = ssim(pred["value"], truth["value"], PIXEL_RANGE).mean(-1)
     true_mag, pred_mag = gradient_magnitude(truth["grad"]), gradient_magnitude(pred["grad"])
     out["grad_ssim"] = ssim(pred_mag, true_mag, field_range(true_mag)).mean(-1)
     for name in ("laplacian", "dt"):
@@ -75,22 +71,11 @@ def metrics_of(pred: dict, truth: dict, diffusivity: float) -> dict[str, torch.T
     return out
 
 
-def evaluate(model, data: TrainingData, diffusivity: float):
-    """(metrics name -> (M,) tensor, predictions (M, T, H, W[, 2]) on the CPU)."""
+def evaluate(model, data: TrainingData,
+             diffusivity: float) -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
+    """(one metrics record of plain floats per model, the predictions (M, T, H, W[, 2]) on the
+    CPU, for panels and videos)."""
     pred = predict(model, data)
     metrics = metrics_of(pred, truth_fields(data), diffusivity)
-    return metrics, {k: v.cpu() for k, v in pred.items()}
-
-
-def panel_fields(fields: dict, m: int | None = None) -> dict[str, np.ndarray]:
-    """Streams -> the panel columns (value, grad_mag, laplacian, dt) as (T, H, W) numpy."""
-    pick = (lambda x: x) if m is None else (lambda x: x[m])
-    return {"value": pick(fields["value"]).cpu().numpy(),
-            "grad_mag": gradient_magnitude(pick(fields["grad"])).cpu().numpy(),
-            "laplacian": pick(fields["laplacian"]).cpu().numpy(),
-            "dt": pick(fields["dt"]).cpu().numpy()}
-
-
-def as_floats(metrics: dict[str, torch.Tensor], m: int) -> dict[str, float]:
-    """Model m's metrics as plain floats."""
-    return {k: float(v[m]) for k, v in metrics.items()}
+    records = [{k: float(v[m]) for k, v in metrics.items()} for m in range(model.models)]
+    return records, {k: v.cpu() for k, v in pred.items()}

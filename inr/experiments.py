@@ -2,6 +2,9 @@
 
 An experiment file holds:
     name, description, layout      layout: "betas" | "activation" | "losses" (folder naming)
+    question                       what it asks, which decides how the report analyses it:
+                                   "activation" | "learning_rate" | "weights" | "pixel_loss";
+                                   default: inferred from what it varies (`infer_question`)
     [base]                         RunConfig overrides on top of the profile (sections as keys)
     [grid]                         lists whose Cartesian product gives the runs:
         lr = [...]                 learning rates (per step)
@@ -27,10 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from inr.config import DERIVATIVE_TERMS, REPO_ROOT, RunConfig
+from inr.config import REPO_ROOT, RunConfig
+from inr.models import ACTIVATION_CHOICES
+from inr.rundir import RunDir
+from inr.vocabulary import MSE_TERMS
 
 EXPERIMENTS_DIR = REPO_ROOT / "experiments"
 LAYOUTS = ("betas", "activation", "losses")
+QUESTIONS = ("activation", "learning_rate", "weights", "pixel_loss")
 MAX_WEIGHT_DRAWS = 100_000  # attempts before giving up on finding N distinct vectors
 
 
@@ -39,6 +46,7 @@ class Experiment:
     name: str
     description: str
     layout: str
+    question: str | None
     base: dict
     grid: dict
     random_weights: dict | None
@@ -52,6 +60,17 @@ class PlannedRun:
     name: str
     config: RunConfig
     experiments: list[str] = field(default_factory=list)  # all experiments that ask for it
+    questions: list[str] = field(default_factory=list)  # what each asks ('' for none)
+
+    def __post_init__(self):
+        self.questions += [""] * (len(self.experiments) - len(self.questions))
+
+    def folder(self) -> RunDir:
+        return RunDir.of(self.config)
+
+    def tag(self) -> None:
+        """Record in the finished run's folder every experiment that uses it."""
+        self.folder().tag(self.experiments, self.questions)
 
 
 def available() -> dict[str, Path]:
@@ -77,12 +96,29 @@ def load_experiment(name_or_path) -> Experiment:
     layout = raw.get("layout", "betas")
     if layout not in LAYOUTS:
         raise ValueError(f"{path}: unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
-    unknown = sorted(set(raw) - {"name", "description", "layout", "base", "grid",
+    unknown = sorted(set(raw) - {"name", "description", "layout", "question", "base", "grid",
                                  "random_weights"})
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}")
-    return Experiment(raw.get("name", path.stem), raw.get("description", ""), layout,
+    question = raw.get("question") or infer_question(layout, raw.get("grid", {}),
+                                                     raw.get("random_weights"))
+    if question is not None and question not in QUESTIONS:
+        raise ValueError(f"{path}: unknown question {question!r}; choose from "
+                         f"{', '.join(QUESTIONS)}")
+    return Experiment(raw.get("name", path.stem), raw.get("description", ""), layout, question,
                       raw.get("base", {}), raw.get("grid", {}), raw.get("random_weights"), path)
+
+
+def infer_question(layout: str, grid: dict, random_weights) -> str | None:
+    """What an experiment without a `question` asks, from what it varies: pixel losses (the
+    losses layout), activations, learning rates and schedules, random weights; else None."""
+    if layout == "losses":
+        return "pixel_loss"
+    if "activation" in grid:
+        return "activation"
+    if "lr" in grid or "schedule" in grid:
+        return "learning_rate"
+    return "weights" if random_weights is not None else None
 
 
 # ----------------------------------------------------------------------------- expansion
@@ -144,14 +180,12 @@ def _grid_axes(exp: Experiment, activations) -> list[tuple[str, list]]:
 def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
            seed: int = 0) -> list[tuple[dict, RunConfig]]:
     """The experiment's runs as (labels, config) pairs, before naming."""
-    from inr.models import ACTIVATIONS
-
     cfg0 = base.replace(**exp.base) if exp.base else base
-    axes = _grid_axes(exp, [a for a in ACTIVATIONS if a != "siren"])
+    axes = _grid_axes(exp, ACTIVATION_CHOICES)
     if exp.random_weights is not None:
         count = random_weights or exp.random_weights.get("count", 1)
         vectors = random_weight_vectors(count, exp.random_weights.get("choices"), seed)
-        axes.append(("weights", [dict(zip(DERIVATIVE_TERMS, v)) for v in vectors]))
+        axes.append(("weights", [dict(zip(MSE_TERMS, v)) for v in vectors]))
     runs = []
     for combo in itertools.product(*(values for _, values in axes)):
         labels, sections = {}, copy.deepcopy(cfg0.to_dict())
@@ -178,7 +212,7 @@ def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
 
 
 def betas_name(cfg: RunConfig) -> str:
-    return "_".join(f"{getattr(cfg.loss, t):g}" for t in DERIVATIVE_TERMS)
+    return "_".join(f"{getattr(cfg.loss, t):g}" for t in MSE_TERMS)
 
 
 def run_name(exp: Experiment, labels: dict, cfg: RunConfig) -> str:
@@ -204,14 +238,17 @@ def plan(experiments, base: RunConfig, out: Path, random_weights: int | None = N
             cfg = cfg.replace(output={"run_dir": str(out / "runs" / name),
                                       "video": str(out / "videos" / f"{name}.mp4")
                                       if videos else None,
-                                      "experiment": exp.name, "name": name, "progress": False})
+                                      "experiment": exp.name, "question": exp.question,
+                                      "name": name, "weights_name": labels.get("weights"),
+                                      "progress": False})
             cfg.validate()
             if name in seen:  # the same run asked twice (by two experiments): train it once
                 if seen[name].config.identity() != cfg.identity():
                     raise ValueError(f"experiments {seen[name].experiment} and {exp.name} "
                                      f"plan different runs under the same folder {name}")
                 seen[name].experiments.append(exp.name)
+                seen[name].questions.append(exp.question or "")
                 continue
-            seen[name] = PlannedRun(exp.name, name, cfg, [exp.name])
+            seen[name] = PlannedRun(exp.name, name, cfg, [exp.name], [exp.question or ""])
             runs.append(seen[name])
     return runs

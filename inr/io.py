@@ -1,6 +1,7 @@
 """Atomic file writes: a reader never sees a half-written result, even after a kill."""
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -9,16 +10,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+TEMPORARY_RANDOM = "????????"  # tempfile.mkstemp's random part: 8 characters
+
+
+def _temporary_affixes(path: Path) -> tuple[str, str]:
+    """(prefix, suffix) of the temporary names of `path`: .<name>.XXXXXXXX.tmp<suffix>."""
+    return f".{path.name}.", ".tmp" + path.suffix
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
 
-    On any exception the temporary file is removed and `path` is left as it was.
+    On any exception the temporary file is removed and `path` is left as it was. A process
+    killed meanwhile leaves the temporary file behind: `stale_temporaries` finds it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,
-                               dir=path.parent)
+    prefix, suffix = _temporary_affixes(path)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -28,6 +38,14 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def stale_temporaries(path) -> list[Path]:
+    """The temporary files of `path` (and of no other file) that atomic_path left beside it."""
+    path = Path(path)
+    prefix, suffix = _temporary_affixes(path)
+    pattern = glob.escape(prefix) + TEMPORARY_RANDOM + glob.escape(suffix)
+    return sorted(path.parent.glob(pattern)) if path.parent.is_dir() else []
 
 
 def write_text_atomic(path, text: str) -> None:

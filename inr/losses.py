@@ -1,4 +1,4 @@
-"""The training loss: per-model weighted MSEs of the derivative streams plus perceptual terms.
+"""The training loss: per-model weighted MSEs of the four fields plus perceptual terms.
 
 For model m:  L_m = b_pixel MSE(f, u) + b_grad MSE(grad f, grad u) + b_lap MSE(Δf, Δu)
                     + b_dt MSE(f_t, u_t) + b_ssim (1 - SSIM) + b_msssim (1 - MS-SSIM)
@@ -10,28 +10,27 @@ from __future__ import annotations
 
 import torch
 
-from inr.config import DERIVATIVE_TERMS, STREAM_OF_TERM
+from inr.data import PIXEL_RANGE
 from inr.metrics import ms_ssim_loss, ssim_loss
-
-PIXEL_RANGE = 1.0  # intensities live in [0, 1]: SSIM's data_range for the pixel value
+from inr.vocabulary import FIELD_OF_TERM, MSE_TERMS
 
 
 def squared_errors(out: dict, batch: dict, weights: dict | None = None) -> dict[str, torch.Tensor]:
-    """Per-model MSE of every stream present in `out`: (M, N[, 2]) -> (M,).
+    """Per-model MSE of every field present in `out`, by loss term: (M, N[, 2]) -> (M,).
 
     weights (name -> (M,)): where a model's weight is 0 its error is masked to 0 before
     squaring, so a NaN it does not train on cannot reach its gradients (backward of x * 0).
     """
     errors = {}
-    for term in DERIVATIVE_TERMS:
-        stream = STREAM_OF_TERM[term]
-        if stream in out:
-            diff = out[stream] - batch[stream]
+    for term in MSE_TERMS:
+        name = FIELD_OF_TERM[term]
+        if name in out:
+            diff = out[name] - batch[name]
             if weights is not None:
                 used = (weights[term] > 0).reshape(-1, *[1] * (diff.dim() - 1))
                 diff = torch.where(used, diff, torch.zeros_like(diff))
             diff2 = diff ** 2
-            errors[term] = (diff2.sum(-1) if stream == "grad" else diff2).mean(-1)
+            errors[term] = (diff2.sum(-1) if name == "grad" else diff2).mean(-1)
     return errors
 
 

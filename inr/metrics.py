@@ -224,7 +224,11 @@ def psnr(pred: Tensor, target: Tensor, data_range, dims: tuple[int, ...] = (-2, 
         sq_err = (pred - target).pow(2)
     except RuntimeError:
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} do not broadcast") from None
-    mse = sq_err.mean(dim=dims)
+    return psnr_from_mse(sq_err.mean(dim=dims), data_range)
+
+
+def psnr_from_mse(mse: Tensor, data_range) -> Tensor:
+    """10 log10(L^2 / MSE) in dB for an MSE already taken, (...) -> (...)."""
     rng = _data_range(data_range, mse.shape, mse)
     return 10 * torch.log10(rng**2 / mse)
 

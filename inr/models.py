@@ -31,9 +31,9 @@ from torch import nn
 class Activation:
     """Pointwise activation sigma(z) = f(scale * z) of the pre-activation z = W h + b.
 
-    `taylor(u, order)` returns [f(u), f'(u), ..., f^(order)(u)] (order <= 3),
-    which the forward-Laplacian path needs; `sigma`, `dsigma`, `d2sigma` are the
-    same in z (the derivatives include the chain-rule factors of `scale`).
+    `taylor(u, order)` returns [f(u), f'(u), ..., f^(order)(u)] (order <= 3) in
+    u = scale * z, which the forward-Laplacian path needs; a derivative in z carries
+    one more factor of `scale` per order.
     """
 
     name = None
@@ -50,15 +50,6 @@ class Activation:
     def signed_taylor(self, u, order):
         """(t, sign) with t[k] * sign[k] = f^(k)(u): lets sin'' = -sin skip a negation."""
         return self.taylor(u, order), (1, 1, 1, 1)
-
-    def sigma(self, z):
-        return self.fn(self.scale * z)
-
-    def dsigma(self, z):
-        return self.scale * self.taylor(self.scale * z, 1)[1]
-
-    def d2sigma(self, z):
-        return self.scale ** 2 * self.taylor(self.scale * z, 2)[2]
 
     def init_(self, weight, bias, layer, layers, generator):
         """Fill one model's (out, in) weight and (out,) bias of linear layer `layer` of `layers`."""
@@ -224,16 +215,31 @@ class ELU(Activation):
         bias.zero_()
 
 
-_ACTIVATION_CLASSES = {"sine": Sine, "siren": Sine, "elu": ELU, "gauss": Gauss, "finer": Finer}
-ACTIVATIONS = tuple(_ACTIVATION_CLASSES)
+_ACTIVATION_CLASSES = {"sine": Sine, "elu": ELU, "gauss": Gauss, "finer": Finer}
+ACTIVATION_ALIASES = {"siren": "sine"}
+ACTIVATION_CHOICES = tuple(_ACTIVATION_CLASSES)  # one name per activation: what sweeps offer
+ACTIVATIONS = (*ACTIVATION_CHOICES, *ACTIVATION_ALIASES)  # every name make_model accepts
+_W0_ACTIVATIONS = ("sine", "finer")
+
+
+def canonical_activation(name: str) -> str:
+    """An activation's own name ('siren' -> 'sine'); unknown names raise a one-line error."""
+    name = ACTIVATION_ALIASES.get(name, name)
+    if name not in _ACTIVATION_CLASSES:
+        raise ValueError(f"unknown activation {name!r}, expected one of {ACTIVATIONS}")
+    return name
+
+
+def takes_w0(name: str) -> bool:
+    """Whether the activation has a frequency w0 (sine-type activations)."""
+    return canonical_activation(name) in _W0_ACTIVATIONS
 
 
 def make_activation(name, **kw):
     """Activation object by name (see ACTIVATIONS); kw: w0 (sine, finer), scale (gauss),
     first_bias_scale (finer)."""
-    if name not in _ACTIVATION_CLASSES:
-        raise ValueError(f"unknown activation {name!r}, expected one of {ACTIVATIONS}")
-    if name in ("sine", "siren", "finer"):
+    name = canonical_activation(name)
+    if name in _W0_ACTIVATIONS:
         w0 = kw.pop("w0", 30.0)
         if not w0 > 0:
             raise ValueError(f"w0 must be positive, got {w0}")

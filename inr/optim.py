@@ -74,6 +74,21 @@ class BatchedAdam:
             step_size = step_sizes.to(p.device, p.dtype).view(-1, *([1] * (p.ndim - 1)))
             p.sub_(step_size * exp_avg / denom)
 
+    def descend(self, losses: Tensor, alive: Tensor, lrs) -> None:
+        """One step down the sum of the live models' losses; a model not alive is frozen.
+
+        losses (M,) with a graph to the params; alive (M,) bool; lrs as in `step`. The models
+        share no parameters, so each receives exactly the gradient of its own loss.
+        """
+        self.zero_grad()
+        if bool(alive.any()):
+            losses[alive].sum().backward()
+        if not bool(alive.all()):
+            for p in self.params:  # a diverged model stays where it stands
+                if p.grad is not None:
+                    p.grad[~alive] = 0
+        self.step(lrs)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear gradients (as torch.optim.Optimizer.zero_grad)."""
         for p in self.params:

@@ -1,7 +1,7 @@
 """Truth-vs-prediction panel figures: a 2x4 grid per frame, rendered to RGB arrays.
 
 Inputs are dicts ``truth`` and ``pred`` holding float arrays of shape (T, H, W)
-for every name in ``COLUMNS``. Each column gets one colour scale taken from the
+for every name in ``COLUMNS`` (``panel_columns`` makes them from the four fields). Each column gets one colour scale taken from the
 truth (robust percentiles), fixed over all frames and shared by both rows;
 prediction values outside it are clipped for display.
 """
@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-COLUMNS = ("value", "grad_mag", "laplacian", "dt")
+from inr.io import atomic_path
+from inr.vocabulary import FIELDS
+
+COLUMNS = tuple("grad_mag" if f == "grad" else f for f in FIELDS)  # |grad| shows the gradient
 COLUMN_TITLES = {"value": "pixel", "grad_mag": "|∇u|", "laplacian": "Δu", "dt": "∂u/∂t"}
 ROW_LABELS = ("truth", "prediction")
 SIGNED = frozenset({"laplacian", "dt"})  # symmetric scale around 0, diverging map
@@ -24,6 +28,15 @@ PERCENTILES = (1.0, 99.0)  # robust colour-scale limits, taken from the truth
 MIN_SPAN = 1e-6  # widen degenerate (constant) scales to at least this span
 FIGSIZE = (10.0, 5.0)  # inches
 DPI = 80  # 10x5 in at 80 dpi -> 800x400 px
+
+
+def panel_columns(fields) -> dict[str, np.ndarray]:
+    """The four fields (arrays or tensors: value, laplacian, dt (T, H, W), grad (T, H, W, 2)) as
+    the panel columns, float64 (T, H, W) numpy arrays: the gradient becomes its magnitude."""
+    as_array = lambda x: np.asarray(x.cpu() if hasattr(x, "cpu") else x, dtype=np.float64)  # noqa
+    grad = as_array(fields["grad"])
+    return {"value": as_array(fields["value"]), "grad_mag": np.hypot(grad[..., 0], grad[..., 1]),
+            "laplacian": as_array(fields["laplacian"]), "dt": as_array(fields["dt"])}
 
 
 def _check_fields(fields: dict, name: str) -> tuple[int, int, int]:
@@ -160,13 +173,12 @@ def render_panel(truth: dict, pred: dict, frame: int, scales: dict | None = None
 
 def save_panel_png(path, truth: dict, pred: dict, frame: int, scales: dict | None = None,
                    title: str | None = None) -> Path:
-    """Render frame ``frame`` and save it as a PNG at ``path`` (parents created); return the path."""
-    import imageio.v3 as iio
-
+    """Render frame ``frame`` and save it as a PNG at ``path`` (atomically, parents created);
+    return the path."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"panel still must be a .png path, got '{path.suffix}'")
     rgb = render_panel(truth, pred, frame, scales, title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, rgb)
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, rgb, extension=".png")
     return path

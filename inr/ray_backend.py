@@ -19,22 +19,29 @@ run is then its own trial. A stopped run keeps what train_ensemble writes when i
 (metrics.json status "interrupted", final metrics of its last evaluation, steps_done) plus an
 "early_stop" record, and later sweeps with --early-stop asha treat it as finished.
 
-Ray is optional (pip install -e '.[ray]'): this module imports it only inside functions.
+Ray is optional (pip install -e '.[ray]'): this module imports it only inside functions, so the
+suite imports this module without Ray.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from inr.config import RunConfig
+from inr.experiments import PlannedRun
 from inr.io import read_json, write_json_atomic
-from inr.sweep import (SweepOutcome, clear_outputs, default_max_models, ensembles, run_state,
-                       split_done, tag_experiments)
+from inr.sweep import ENGINES, SweepOutcome, default_max_models, ensembles, split_done
+from inr.train import train_ensemble
 
 INSTALL_HINT = "the ray backend needs Ray: pip install -e '.[ray]'"
 STATE_FILE = "train_state.pt"  # train_ensemble's mid-run state inside a Ray checkpoint
@@ -42,6 +49,42 @@ SWEEP_FILE = "inr_sweep.json"  # in the experiment folder: the runs it was made 
 FAULT_ENV = "INR_RAY_FAULT_MARKER"  # tests: the first trial to create this file fails once
 EARLY_STOP_METRIC, EARLY_STOP_MODE = "psnr", "max"
 STOP_GRACE_SECONDS = 600  # how long a stopped trial may take to write its outputs
+EARLY_STOPPERS = ("none", "asha")
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How a sweep runs on Ray (the options of sweep.py's ray backend).
+
+    out: the sweep's output folder (shared by every node); engine, max_models, overwrite, quiet:
+    as for the local backend; address: the cluster ('auto', ray://HOST:PORT, None for a private
+    instance); cpus_per_trial, gpus_per_trial: resources reserved per trial (fractions share);
+    max_retries: retries of a failed trial; early_stop: 'none' or 'asha'; storage: Ray Tune's
+    experiment folder (default <out>/ray_results).
+    """
+    out: str
+    engine: str = "batched"
+    max_models: int | None = None
+    overwrite: bool = False
+    quiet: bool = False
+    address: str | None = None
+    cpus_per_trial: float = 1
+    gpus_per_trial: float = 0.0
+    max_retries: int = 2
+    early_stop: str = "none"
+    storage: str | None = None
+
+    def __post_init__(self):
+        checks = [(self.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {self.cpus_per_trial}"),
+                  (self.gpus_per_trial >= 0, f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}"),
+                  (self.max_retries >= 0, f"--max-retries must be >= 0, got {self.max_retries}"),
+                  (self.early_stop in EARLY_STOPPERS, f"unknown --early-stop {self.early_stop!r}; "
+                   f"choose from {', '.join(EARLY_STOPPERS)}"),
+                  (self.engine in ENGINES, f"unknown engine {self.engine!r}; choose from "
+                   f"{', '.join(ENGINES)}")]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
 
 def _import_ray():
@@ -69,18 +112,13 @@ def train_trial(config: dict) -> None:
     """
     from ray import tune
 
-    from inr.config import RunConfig
-    from inr.experiments import PlannedRun
-    from inr.train import train_ensemble
-
     _stopped.clear()
     _outputs_written.clear()
     try:
-        import torch
         torch.set_num_threads(max(1, int(config["threads"])))
         runs = [PlannedRun("", r["name"], RunConfig.from_dict(r["config"]))
                 for r in config["runs"]]
-        todo = [r for r in runs if run_state(r) != "done"]
+        todo = [r for r in runs if r.folder().state(r.config) != "done"]
         if not todo:
             return
         work = Path(tempfile.mkdtemp(prefix="inr-trial-"))
@@ -153,15 +191,12 @@ class _Reporter:
 
 
 def _saved_step(state_path: Path) -> int:
-    import torch
     return int(torch.load(state_path, map_location="cpu", weights_only=False)["step"])
 
 
 def _trial_metrics(names, records) -> dict:
     """The metrics a trial reports: its run's record; for a batch, the best run's record (so
     psnr is the batch's best) plus every run's record under runs/<name>/."""
-    import math
-
     if len(records) == 1:
         return dict(records[0])
     psnr = [r["psnr"] if math.isfinite(r["psnr"]) else -math.inf for r in records]
@@ -227,61 +262,26 @@ def _trial_dirname(trial) -> str:
     return f"{safe[:120]}_{trial.trial_id}"
 
 
-def early_stopped(run) -> bool:
-    """A run that ASHA stopped earlier, with the planned config (treated as finished by ASHA)."""
-    try:
-        saved = read_json(Path(run.config.output.run_dir) / "metrics.json")
-    except (OSError, ValueError):
-        return False
-    identity = {k: v for k, v in saved.get("config", {}).items() if k != "output"}
-    return bool(saved.get("early_stop")) and identity == json.loads(
-        json.dumps(run.config.identity()))
-
-
-def _mark_early_stopped(run, scheduler: str) -> None:
-    path = Path(run.config.output.run_dir) / "metrics.json"
-    saved = read_json(path)
-    saved["early_stop"] = {"by": scheduler, "metric": EARLY_STOP_METRIC,
-                           "mode": EARLY_STOP_MODE, "at_step": saved["final"].get("steps_done"),
-                           "of_steps": run.config.train.steps}
-    write_json_atomic(path, saved)
-
-
-def run_sweep_ray(runs, args, report=print) -> SweepOutcome:
-    """Train the planned runs as Ray Tune trials; see the module doc. Returns a SweepOutcome.
-
-    args: the parsed sweep.py options (engine, max_models, overwrite, quiet, out, address,
-    cpus_per_trial, gpus_per_trial, max_retries, early_stop, ray_storage).
-    """
-    from inr.train import RunResult
-
-    early = getattr(args, "early_stop", "none") or "none"
-    cpus = getattr(args, "cpus_per_trial", 1)
-    gpus = getattr(args, "gpus_per_trial", 0.0)
-    retries = getattr(args, "max_retries", 2)
-    if cpus <= 0:
-        raise ValueError(f"--cpus-per-trial must be > 0, got {cpus}")
-    if gpus < 0:
-        raise ValueError(f"--gpus-per-trial must be >= 0, got {gpus}")
-    if retries < 0:
-        raise ValueError(f"--max-retries must be >= 0, got {retries}")
-    if early not in ("none", "asha"):
-        raise ValueError(f"unknown --early-stop {early!r}; choose from none, asha")
+def run_sweep_ray(runs: list[PlannedRun], options: RayOptions, report=print) -> SweepOutcome:
+    """Train the planned runs as Ray Tune trials; see the module doc. Returns a SweepOutcome."""
+    early, retries = options.early_stop, options.max_retries
+    cpus, gpus = options.cpus_per_trial, options.gpus_per_trial
     ray = _import_ray()
     from ray import tune
 
     start, outcome = time.time(), SweepOutcome()
-    engine = "sequential" if early == "asha" else args.engine
-    if early == "asha" and args.engine != "sequential":
+    engine = "sequential" if early == "asha" else options.engine
+    if early == "asha" and options.engine != "sequential":
         report("note: with --early-stop asha every run is its own trial (sequential engine)")
-    todo = split_done(runs, outcome, args.overwrite, report,
-                      also_done=early_stopped if early == "asha" else lambda run: False)
+    also_done = (lambda run: run.folder().early_stopped(run.config)) if early == "asha" \
+        else (lambda run: False)
+    todo = split_done(runs, outcome, options.overwrite, report, also_done=also_done)
     if not todo:
         outcome.seconds = time.time() - start
         return outcome
-    max_models = args.max_models or default_max_models(runs)
+    max_models = options.max_models or default_max_models(runs)
     batches = ensembles(todo, engine, max_models)
-    storage = Path(getattr(args, "ray_storage", None) or Path(args.out) / "ray_results").resolve()
+    storage = Path(options.storage or Path(options.out) / "ray_results").resolve()
     name = experiment_name(runs, ensembles(runs, engine, max_models), early)
     path = storage / name
     stored = read_json(path / SWEEP_FILE) if (path / SWEEP_FILE).is_file() else None
@@ -290,9 +290,9 @@ def run_sweep_ray(runs, args, report=print) -> SweepOutcome:
         path = storage / name
     elif stored and stored.get("finished"):
         shutil.rmtree(path)  # nothing to resume in it: start a fresh experiment
-    if args.overwrite:
+    if options.overwrite:
         for run in todo:
-            clear_outputs(run)
+            run.folder().clear()
         shutil.rmtree(path, ignore_errors=True)
 
     # a checkpoint at every evaluation is the point here, not a bottleneck worth a warning
@@ -300,8 +300,8 @@ def run_sweep_ray(runs, args, report=print) -> SweepOutcome:
     started_ray = not ray.is_initialized()
     if started_ray:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        ray.init(address=getattr(args, "address", None), include_dashboard=False,
-                 log_to_driver=not args.quiet, configure_logging=False)
+        ray.init(address=options.address, include_dashboard=False,
+                 log_to_driver=not options.quiet, configure_logging=False)
     try:
         trainable = tune.with_resources(_ray_trial(), {"cpu": cpus, "gpu": gpus})
         if tune.Tuner.can_restore(str(path)):
@@ -309,8 +309,7 @@ def run_sweep_ray(runs, args, report=print) -> SweepOutcome:
             tuner = tune.Tuner.restore(str(path), trainable, resume_unfinished=True,
                                        resume_errored=True)
         else:
-            tuner = _new_tuner(tune, trainable, batches, storage, name, args, early, cpus,
-                               retries)
+            tuner = _new_tuner(tune, trainable, batches, storage, name, options)
             write_json_atomic(path / SWEEP_FILE, {"runs": [r.name for r in todo]})
             report(f"ray: {len(batches)} trials for {len(todo)} runs, experiment {path}")
         tuner.fit()
@@ -330,15 +329,15 @@ def run_sweep_ray(runs, args, report=print) -> SweepOutcome:
         else:
             interrupted = True
     for run in todo:
-        metrics = Path(run.config.output.run_dir) / "metrics.json"
-        if run_state(run) == "done":
-            tag_experiments(run)
-            saved = read_json(metrics)
-            outcome.done.append(RunResult(run.config, saved["final"], saved.get("best", {}),
-                                          run_dir=Path(run.config.output.run_dir)))
-        elif early != "none" and run.name in finished and metrics.is_file():
-            _mark_early_stopped(run, early)  # its trial ended without error, the run unfinished
-            tag_experiments(run)
+        folder = run.folder()
+        if folder.state(run.config) == "done":
+            run.tag()
+            outcome.done.append(folder.result(run.config))
+        elif early != "none" and run.name in finished and folder.read() is not None:
+            # its trial ended without error, the run unfinished
+            folder.mark_early_stopped(early, EARLY_STOP_METRIC, EARLY_STOP_MODE,
+                                      run.config.train.steps)
+            run.tag()
             stopped.append(run.name)
     outcome.interrupted = interrupted
     if not interrupted and not failed:
@@ -354,12 +353,11 @@ def run_sweep_ray(runs, args, report=print) -> SweepOutcome:
     return outcome
 
 
-def _new_tuner(tune, trainable, batches, storage: Path, name: str, args, early: str,
-               cpus: float, retries: int):
+def _new_tuner(tune, trainable, batches, storage: Path, name: str, options: RayOptions):
     fault = os.environ.get(FAULT_ENV)
     trials = [[{"name": r.name, "config": r.config.to_dict()} for r in b] for b in batches]
     scheduler = None
-    if early == "asha":
+    if options.early_stop == "asha":
         from ray.tune.schedulers import ASHAScheduler
         steps = max(r.config.train.steps for b in batches for r in b)
         every = min(r.config.train.eval_every for b in batches for r in b)
@@ -367,13 +365,14 @@ def _new_tuner(tune, trainable, batches, storage: Path, name: str, args, early: 
                                   reduction_factor=3)
     return tune.Tuner(
         trainable,
-        param_space={"runs": tune.grid_search(trials), "threads": max(1, int(cpus)),
+        param_space={"runs": tune.grid_search(trials),
+                     "threads": max(1, int(options.cpus_per_trial)),
                      "fault_marker": fault},
         tune_config=tune.TuneConfig(
             scheduler=scheduler, metric=EARLY_STOP_METRIC if scheduler else None,
             mode=EARLY_STOP_MODE if scheduler else None, reuse_actors=False,
             trial_name_creator=_trial_name, trial_dirname_creator=_trial_dirname),
         run_config=tune.RunConfig(
-            name=name, storage_path=str(storage), verbose=0 if args.quiet else 1,
-            failure_config=tune.FailureConfig(max_failures=retries),
+            name=name, storage_path=str(storage), verbose=0 if options.quiet else 1,
+            failure_config=tune.FailureConfig(max_failures=options.max_retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))

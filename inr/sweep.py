@@ -1,10 +1,11 @@
 """Running a planned sweep: resumable, locked, batched or sequential, with progress.
 
-A run is done when its run folder holds a metrics.json whose status is completed or diverged and
-whose config equals the planned one; done runs are skipped, anything else (missing, interrupted,
-half-written by a killed sweep) is trained again. All files are written atomically, so a kill
-leaves either the old file or the new one. One sweep at a time may write an output folder: a
-second one is refused while the first holds the lock (the lock dies with its process).
+A run is done when its folder says so (inr.rundir: a record whose status is completed or
+diverged and whose config equals the planned one); done runs are skipped, anything else
+(missing, interrupted, half-written by a killed sweep) is trained again. All files are written
+atomically, so a kill leaves either the old file or the new one. One sweep at a time may write
+an output folder: a second one is refused while the first holds the lock (the lock dies with
+its process).
 
 Engines:
     batched     runs that share data, architecture, steps and batch train together as one
@@ -16,19 +17,21 @@ Both give the same numbers for the same seeds (tests/test_sweep.py).
 from __future__ import annotations
 
 import fcntl
+import multiprocessing
 import os
-import shutil
 import time
 from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+from tqdm.auto import tqdm
+
 from inr.experiments import PlannedRun
-from inr.io import read_json, write_json_atomic
 from inr.train import ensemble_key, train_ensemble
 
 ENGINES = ("batched", "sequential")
-DONE_STATUSES = ("completed", "diverged")
 MAX_MODELS = {"cpu": 8, "cuda": 64}  # default models per ensemble: a CPU gains little from
 # batching (benchmarks/sweep.py), a GPU gains most; smaller ensembles also lose less to a kill
 LOCK_NAME = ".sweep.lock"
@@ -44,45 +47,6 @@ class SweepOutcome:
     skipped: list = field(default_factory=list)  # PlannedRun found finished
     interrupted: bool = False
     seconds: float = 0.0
-
-
-# ----------------------------------------------------------------------------- resume
-
-def run_state(run: PlannedRun) -> str:
-    """'done', 'todo' or 'conflict' (finished, but with a different config)."""
-    path = Path(run.config.output.run_dir) / "metrics.json"
-    try:
-        saved = read_json(path)
-    except (OSError, ValueError):
-        return "todo"
-    if saved.get("status") not in DONE_STATUSES:
-        return "todo"
-    saved_identity = {k: v for k, v in saved.get("config", {}).items() if k != "output"}
-    return "done" if saved_identity == _json_round_trip(run.config.identity()) else "conflict"
-
-
-def _json_round_trip(data):
-    import json
-    return json.loads(json.dumps(data))
-
-
-def tag_experiments(run: PlannedRun) -> None:
-    """Record in metrics.json every experiment that uses this run (a run can serve several)."""
-    path = Path(run.config.output.run_dir) / "metrics.json"
-    saved = read_json(path)
-    tags = list(dict.fromkeys([*saved.get("experiments", []), *run.experiments]))
-    if tags != saved.get("experiments"):
-        saved["experiments"] = tags
-        write_json_atomic(path, saved)
-
-
-def clear_outputs(run: PlannedRun) -> None:
-    """Remove a run's folder and video (for --overwrite)."""
-    out = run.config.output
-    if out.run_dir and Path(out.run_dir).exists():
-        shutil.rmtree(out.run_dir)
-    if out.video and Path(out.video).exists():
-        Path(out.video).unlink()
 
 
 # ----------------------------------------------------------------------------- locking
@@ -127,8 +91,8 @@ def ensembles(runs: list[PlannedRun], engine: str, max_models: int) -> list[list
     if engine == "sequential":
         return [[r] for r in runs]
     groups: OrderedDict[str, list] = OrderedDict()
-    for run in runs:  # same streams too: an ensemble computes the union of its members' streams
-        key = (ensemble_key(run.config), run.config.loss.streams())
+    for run in runs:  # same fields too: an ensemble computes the union of its members' fields
+        key = (ensemble_key(run.config), run.config.loss.fields())
         groups.setdefault(key, []).append(run)
     return [group[i:i + max_models] for group in groups.values()
             for i in range(0, len(group), max_models)]
@@ -137,7 +101,6 @@ def ensembles(runs: list[PlannedRun], engine: str, max_models: int) -> list[list
 def _train_batch(configs, progress, label, threads=None):
     """Train one batch (in this process or a worker process, which sets its thread count)."""
     if threads:
-        import torch
         torch.set_num_threads(threads)
     return train_ensemble(configs, progress=progress, description=label[:60])
 
@@ -149,9 +112,6 @@ def _results(batches, workers: int, progress: bool):
         for batch in batches:
             yield batch, _train_batch([r.config for r in batch], progress, label(batch))
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_train_batch, [r.config for r in b], False, label(b), threads): b
@@ -167,15 +127,19 @@ def _results(batches, workers: int, progress: bool):
 def split_done(runs: list[PlannedRun], outcome: SweepOutcome, overwrite: bool = False,
                report=print, also_done=lambda run: False) -> list[PlannedRun]:
     """The runs still to train; done ones (or `also_done`) go to outcome.skipped, tagged with
-    their experiments. A finished run with another config is an error unless overwriting."""
+    their experiments. A finished run with another config is an error unless overwriting.
+    Temporary files that a killed attempt of a run left are removed first (under the sweep's
+    lock, so no other writer is using them)."""
     todo = []
     for run in runs:
-        state = "todo" if overwrite else run_state(run)
+        folder = run.folder()
+        folder.remove_stale_temporaries()
+        state = "todo" if overwrite else folder.state(run.config)
         if state == "conflict":
-            raise ValueError(f"{run.config.output.run_dir} holds a finished run with another "
+            raise ValueError(f"{folder.path} holds a finished run with another "
                              f"config; use --overwrite or another --out")
         if state == "done" or (not overwrite and also_done(run)):
-            tag_experiments(run)
+            run.tag()
             outcome.skipped.append(run)
         else:
             todo.append(run)
@@ -197,8 +161,6 @@ def run_sweep(runs: list[PlannedRun], engine: str = "batched",
 
     workers > 1 trains batches in that many processes, each with cores / workers threads.
     """
-    from tqdm.auto import tqdm
-
     outcome, start = SweepOutcome(), time.time()
     todo = split_done(runs, outcome, overwrite, report)
     batches = ensembles(todo, engine, max_models or default_max_models(todo))
@@ -206,12 +168,12 @@ def run_sweep(runs: list[PlannedRun], engine: str = "batched",
                dynamic_ncols=True)
     if overwrite:
         for run in todo:
-            clear_outputs(run)
+            run.folder().clear()
     try:
         for batch, results in _results(batches, workers, progress):
             for run, result in zip(batch, results):
                 if result.status != "interrupted":
-                    tag_experiments(run)
+                    run.tag()
                     outcome.done.append(result)
                     m = result.metrics
                     bar.write(f"{result.status:>9}  {run.name}: psnr {m['psnr']:.2f} dB, "

@@ -8,8 +8,8 @@ Conventions:
   * the HParams row is written into the run's OWN event file (``add_hparams``
     would create a timestamped sub-folder instead), with its metric tags logged as
     ordinary scalars too so the HParams dashboard can show them;
-  * panels are logged as HWC uint8 images; videos are logged frame by frame as
-    images since ``add_video`` needs moviepy (the MP4 lives in the run's videos/).
+  * panels are logged as HWC uint8 images; videos are files of their own (inr.video), not
+    TensorBoard entries.
 """
 
 from __future__ import annotations
@@ -64,15 +64,6 @@ def log_panel(writer, tag: str, image, step: int) -> None:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"panel must be (h, w, 3) uint8, got {image.shape} {image.dtype}")
     writer.add_image(tag, image, step, dataformats="HWC")
-
-
-def log_panel_frames(writer, tag: str, frames, step: int) -> list[str]:
-    """Log video frames as images "<tag>/frame_00", "<tag>/frame_01", ... at ``step``; return the tags."""
-    tags = []
-    for i, frame in enumerate(frames):
-        tags.append(f"{tag}/frame_{i:02d}")
-        log_panel(writer, tags[-1], frame, step)
-    return tags
 
 
 def clean_hparams(hparams: dict) -> dict:

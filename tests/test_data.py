@@ -238,15 +238,16 @@ def test_bad_diffusion_arguments(camera64, kwargs, message):
 
 # ----------------------------------------------------------------------------- batches
 
-def test_training_data_frames_and_random_points(camera64):
+def test_training_data_samples_frames_and_random_points(camera64):
     seq = diffuse(camera64, default_times(3), D)
     data = TrainingData(seq, dtype=torch.float64)
-    frame = data.frame(1)
+    frame = {k: v[0] for k, v in data.sample([torch.Generator().manual_seed(0)], None).items()}
+    j = int(np.searchsorted(seq.times, float(frame["coords"][0, 2])))  # the frame it drew
     assert frame["coords"].shape == (64 * 64, 3) and frame["grad"].shape == (64 * 64, 2)
-    assert np.allclose(frame["value"].numpy(), seq.value[1].ravel())
-    assert np.allclose(frame["coords"].numpy(), seq.coords[1].reshape(-1, 3))
-    gen = torch.Generator().manual_seed(0)
-    batch = data.random_points(100, gen, models=4)
+    assert np.allclose(frame["value"].numpy(), seq.value[j].ravel())
+    assert np.allclose(frame["coords"].numpy(), seq.coords[j].reshape(-1, 3))
+    gens = [torch.Generator().manual_seed(s) for s in range(4)]
+    batch = data.sample(gens, 100)
     assert batch["coords"].shape == (4, 100, 3) and batch["laplacian"].shape == (4, 100)
     # every drawn point carries the targets of its own coordinates
     t, h, w = seq.shape
@@ -256,4 +257,4 @@ def test_training_data_frames_and_random_points(camera64):
     xi = np.round((c[:, 0] + 1) * w / 2 - 0.5).astype(int)
     assert np.allclose(batch["value"].reshape(-1).numpy(), seq.value[ti, yi, xi])
     assert np.allclose(batch["grad"].reshape(-1, 2).numpy(), seq.grad[ti, yi, xi])
-    assert data.random_points(10)["value"].dtype == torch.float64
+    assert data.sample(gens[:1], 10)["value"].dtype == torch.float64

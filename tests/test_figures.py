@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from inr import figures
+from inr.panels import panel_columns
+from inr.report import figures
+from inr.report.markdown import ranking_table
 from inr.data import diffuse
 from inr.panels import COLUMN_TITLES, COLUMNS
 
@@ -27,7 +29,7 @@ def test_sequence_figure_shows_each_target_at_each_frame(seq):
     images = _images(fig)
     assert len(images) == len(COLUMNS) * len(frames)  # 4 rows of targets x 3 frames
     assert len(fig.axes) == len(images) + len(COLUMNS)  # plus one colour bar per row
-    fields = figures.sequence_fields(seq)
+    fields = panel_columns(seq.fields())
     np.testing.assert_allclose(fields["grad_mag"], np.hypot(seq.grad[..., 0], seq.grad[..., 1]))
     for k, name in enumerate(COLUMNS):
         for j, frame in enumerate(frames):
@@ -96,8 +98,8 @@ def test_ranking_table_lists_the_best_completed_rows_in_order():
             {"name": "b", "status": "completed", "psnr": 30.0, "pixel_mse": 0.001},
             {"name": "c", "status": "diverged", "psnr": 40.0, "pixel_mse": 1e-5},
             {"name": "d", "status": "completed", "psnr": math.nan, "pixel_mse": math.nan}]
-    table = figures.ranking_table(rows, "psnr", ("name",), top=5).splitlines()
+    table = ranking_table(rows, "psnr", ("name",), top=5).splitlines()
     assert table[0] == "| rank | name | psnr |"
     assert table[2:] == ["| 1 | b | 30 |", "| 2 | a | 20 |"]
-    lower = figures.ranking_table(rows, "pixel_mse", ("name",), top=1).splitlines()
+    lower = ranking_table(rows, "pixel_mse", ("name",), top=1).splitlines()
     assert lower[2:] == ["| 1 | b | 0.001 |"]

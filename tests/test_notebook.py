@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from inr.config import REPO_ROOT
-from inr.report import of, read_summary
+from inr.report.rows import of, read_summary
 
 pytestmark = pytest.mark.slow
 

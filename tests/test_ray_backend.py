@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from argparse import Namespace
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from inr.cli import main
 from inr.config import profile_config
 from inr.experiments import load_experiment, plan
+from inr.ray_backend import RayOptions
 from inr.sweep import run_sweep
 
 TINY = ["--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
@@ -111,11 +111,11 @@ def _planned(out: Path, eval_every: int = 4):
                 videos=False)
 
 
-def _args(out: Path, **kw) -> Namespace:
-    return Namespace(**{"engine": "sequential", "max_models": 25, "overwrite": False,
-                        "quiet": True, "out": str(out), "address": None, "cpus_per_trial": 1,
-                        "gpus_per_trial": 0, "max_retries": 2, "early_stop": "none",
-                        "ray_storage": None, **kw})
+def _args(out: Path, **kw) -> RayOptions:
+    return RayOptions(**{"engine": "sequential", "max_models": 25, "overwrite": False,
+                         "quiet": True, "out": str(out), "address": None, "cpus_per_trial": 1,
+                         "gpus_per_trial": 0, "max_retries": 2, "early_stop": "none",
+                         "storage": None, **kw})
 
 
 def _resumed_from(out: Path) -> list[int]:

@@ -1,24 +1,29 @@
-"""The report is rebuilt from metrics.json files alone and ranks what they say."""
+"""The report is rebuilt from the runs' records alone and ranks what they say."""
 import csv
-import json
 import math
 
 from inr.config import RunConfig
-from inr.report import build_report, conclusion_lines, conclusions, read_summary
+from inr.experiments import load_experiment
+from inr.report import build_report
+from inr.report.analysis import conclusion_lines, conclusions
+from inr.report.rows import read_summary
+from inr.rundir import RunDir, RunResult, record
 
 
-def fake_run(out, name, experiment, psnr, grad_mse, status="completed", **sections):
-    cfg = RunConfig().replace(output={"name": name, "experiment": experiment}, **sections)
-    run = out / "runs" / name
-    run.mkdir(parents=True)
+def fake_run(out, name, experiment, psnr, grad_mse, status="completed", weights_name=None,
+             **sections):
+    """A finished run's folder, its record written by inr.rundir as training writes it."""
+    cfg = RunConfig().replace(output={"name": name, "experiment": experiment,
+                                      "question": load_experiment(experiment).question,
+                                      "weights_name": weights_name,
+                                      "run_dir": str(out / "runs" / name)}, **sections)
     final = {"pixel_mse": 10 ** (-psnr / 10), "grad_mse": grad_mse, "laplacian_mse": 50.0,
              "dt_mse": 0.1, "psnr": psnr, "ssim": psnr / 50, "grad_ssim": 0.5,
              "laplacian_ssim": 0.4, "dt_ssim": 0.3, "pde_residual": 0.2, "status": status}
     if status == "diverged":
-        final = {k: (None if isinstance(v, float) else v) for k, v in final.items()}
-    (run / "metrics.json").write_text(json.dumps({
-        "status": status, "final": final, "best": final, "experiments": [experiment],
-        "config": cfg.to_dict(), "video": str(out / "videos" / f"{name}.mp4")}))
+        final = {k: (math.nan if isinstance(v, float) else v) for k, v in final.items()}
+    result = RunResult(cfg, final, final, video=out / "videos" / f"{name}.mp4")
+    RunDir.of(cfg).write(record(result, {}))
 
 
 def test_summary_rankings_and_conclusions_follow_the_metrics(tmp_path):
@@ -31,7 +36,7 @@ def test_summary_rankings_and_conclusions_follow_the_metrics(tmp_path):
              0.0, 0.0, status="diverged", loss={"pixel": 0.0, "laplacian": 1.0})
     for act, psnr in (("sine", 30.0), ("elu", 22.0)):
         fake_run(tmp_path, f"{act}/cameraman_experiments_pixel", "activations", psnr, 1.0,
-                 model={"activation": act})
+                 weights_name="pixel", model={"activation": act})
     built = build_report(tmp_path)
     rows = read_summary(built["summary"])
     assert len(rows) == 7
@@ -59,13 +64,14 @@ def test_an_empty_output_folder_gives_an_empty_report(tmp_path):
 
 
 def test_the_original_conclusions_are_checked_against_the_rows(tmp_path):
-    from inr.report import compare_with_original, collect
+    from inr.report.analysis import compare_with_original
+    from inr.report.rows import collect
 
     for act, psnr, grad in (("sine", 30.0, 0.2), ("elu", 22.0, 0.1)):
         fake_run(tmp_path, f"{act}/cameraman_experiments_pixel", "activations", psnr, 1.0,
-                 model={"activation": act})
+                 weights_name="pixel", model={"activation": act})
         fake_run(tmp_path, f"{act}/cameraman_experiments_grad", "activations", psnr, grad,
-                 model={"activation": act}, loss={"pixel": 0.0, "grad": 1.0})
+                 weights_name="grad", model={"activation": act}, loss={"pixel": 0.0, "grad": 1.0})
     for kind, lr, psnr in (("constant", 1e-4, 31.0), ("constant", 1e-7, 5.0),
                            ("exponential", 1e-4, 25.0)):
         fake_run(tmp_path, f"cameraman/experiments/1_0.01_0.001_0/sine_{kind}_{lr:g}",
@@ -84,8 +90,12 @@ def test_the_original_conclusions_are_checked_against_the_rows(tmp_path):
     assert "Against the original" in build_report(tmp_path)["report"].read_text()
 
 
-def test_weight_settings_are_read_from_both_run_name_layouts():
-    from inr.report import weight_setting
-    assert weight_setting("elu/cameraman_experiments_laplacian") == "laplacian"
-    assert weight_setting("cameraman/losses/mse+ssim/sine_constant_0.0001") == "mse+ssim"
-    assert weight_setting("cameraman/experiments/1_0_0_0/sine_constant_0.0001") == ""
+def test_weight_settings_are_labelled_when_planned_in_both_run_name_layouts(tmp_path):
+    """The label comes from the plan (stored in the record), never parsed out of a path."""
+    from inr.experiments import plan
+    runs = plan([load_experiment("activations"), load_experiment("losses"),
+                 load_experiment("random-weights")], RunConfig(), tmp_path, random_weights=2)
+    label = {r.name: r.config.output.weights_name or "" for r in runs}
+    assert label["elu/cameraman_experiments_laplacian"] == "laplacian"
+    assert label["cameraman/losses/mse+ssim/sine_constant_0.0001"] == "mse+ssim"
+    assert {label[r.name] for r in runs if r.experiment == "random-weights"} == {""}

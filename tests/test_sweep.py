@@ -12,7 +12,7 @@ import pytest
 from inr.cli import main
 from inr.config import RunConfig
 from inr.experiments import (load_experiment, plan, random_weight_vectors, resolve_schedule)
-from inr.sweep import OutputLock, ensembles, run_state
+from inr.sweep import OutputLock, ensembles
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
@@ -138,6 +138,13 @@ def test_a_finished_run_with_another_config_is_not_silently_reused(tmp_path, cap
     (["--random-weights", "2", "--out", "/proc/not-writable"], "is not writable"),
     (["--random-weights", "2", "--lr", "0"], "lr must be > 0"),
     ([], "nothing to run"),
+    (["--random-weights", "2", "--width", "0"], "model width and depth must be positive, got 0"),
+    (["--random-weights", "2", "--width", "-5"], "model width and depth must be positive, got -5"),
+    (["--random-weights", "2", "--size", "0"], "data.size must be at least 16, got 0"),
+    (["--random-weights", "2", "--frames", "0"], "data.frames must be at least 1, got 0"),
+    (["--random-weights", "2", "--steps", "-1"], "train.steps must be at least 1, got -1"),
+    (["--random-weights", "2", "--max-models", "0"], "--max-models needs at least 1, got 0"),
+    (["--random-weights", "2", "--workers", "0"], "--workers needs at least 1, got 0"),
 ])
 def test_bad_input_gives_one_line_error_before_training(tmp_path, capsys, args, message):
     if "--out" not in args:
@@ -189,7 +196,7 @@ def test_the_learning_rate_experiment_covers_four_schedulers_including_cyclic(tm
         {1e-4, 1e-5, 1e-6, 1e-7}
     batches = ensembles(runs, "batched", max_models=10)
     assert [len(b) for b in batches] == [10, 6]
-    assert all(run_state(r) == "todo" for r in runs)
+    assert all(r.folder().state(r.config) == "todo" for r in runs)
 
 
 def test_worker_processes_give_the_same_runs(tmp_path):
@@ -202,3 +209,41 @@ def test_worker_processes_give_the_same_runs(tmp_path):
     for name in one:
         assert float(one[name]["pixel_mse"]) == pytest.approx(float(two[name]["pixel_mse"]),
                                                               rel=1e-4)
+
+
+KILL_DURING = """
+import os, signal, sys
+import inr.rundir, inr.video
+target = sys.argv[1]
+
+def killed(path):  # a partial file exists on disk when the process dies
+    open(path, "wb").write(b"partial")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if target == "video":
+    inr.video._WRITERS[".mp4"] = lambda path, frames, fps: killed(path)
+else:
+    inr.rundir.torch.save = lambda data, path: killed(path)
+from inr.cli import main
+main(sys.argv[2:])
+"""
+
+
+def test_a_rerun_removes_the_temporary_files_of_killed_attempts_and_no_others(tmp_path):
+    out = tmp_path / "out"
+    args = ["--random-weights", "2", "--engine", "sequential", "--out", str(out), *TINY]
+    # killed while writing the video (whose folder runs share), then while writing the checkpoint
+    for target, suffix in (("video", ".tmp.mp4"), ("checkpoint", ".tmp.pt")):
+        killed = subprocess.run([sys.executable, "-c", KILL_DURING, target, *args],
+                                capture_output=True, text=True, timeout=300)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        left = list(out.rglob(f"*{suffix}"))
+        assert len(left) == 1 and left[0].read_bytes() == b"partial"
+    video_folder = next((out / "videos").rglob("*.mp4")).parent
+    foreign = video_folder / ".another_run.mp4.abcd1234.tmp.mp4"  # another run's, in the same folder
+    foreign.write_bytes(b"not ours")
+    run_temporary = left[0]
+    assert main(args) == 0
+    assert not run_temporary.exists()
+    assert sorted(out.rglob("*.tmp*")) == [foreign]
+    assert len(set((out / "videos").rglob("*.mp4")) - {foreign}) == 2  # one video a run

@@ -7,8 +7,7 @@ import pytest
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from inr.tblog import (clean_hparams, log_hparams, log_panel, log_panel_frames, log_scalars,
-                       read_events)
+from inr.tblog import clean_hparams, log_hparams, log_panel, log_scalars, read_events
 
 
 @pytest.fixture
@@ -34,19 +33,17 @@ def test_log_scalars_tags_and_skips(run_dir):
     assert events["scalars"]["eval/psnr"] == [(2, 31.5)]
 
 
-def test_log_panel_and_frames(run_dir):
+def test_log_panel(run_dir):
     panel = np.zeros((40, 60, 3), dtype=np.uint8)
     panel[:, :30, 0] = 255
     with SummaryWriter(run_dir) as writer:
         log_panel(writer, "panels/final", panel, 100)
-        tags = log_panel_frames(writer, "video", [panel, panel, panel], 100)
         with pytest.raises(ValueError, match="uint8"):
             log_panel(writer, "panels/bad", panel.astype(np.float32), 0)
         with pytest.raises(ValueError, match="h, w, 3"):
             log_panel(writer, "panels/bad", panel[..., 0], 0)
-    assert tags == ["video/frame_00", "video/frame_01", "video/frame_02"]
     events = read_events(run_dir)
-    assert set(events["images"]) == {"panels/final", *tags}
+    assert set(events["images"]) == {"panels/final"}
     assert events["images"]["panels/final"] == [(100, 60, 40)]  # (step, width, height)
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import inr.train as train_module
+from inr.cli import train_main
 from inr.config import RunConfig, profile_config
 from inr.tblog import read_events
 from inr.train import train, train_ensemble
@@ -180,10 +181,23 @@ def test_config_round_trips_through_json_and_toml(tmp_path):
 def test_cli_trains_one_run(tmp_path):
     cfg = tiny()
     cfg.save(tmp_path / "cfg.json")
-    code = train_module.main(["--config", str(tmp_path / "cfg.json"), "--run-dir",
+    code = train_main(["--config", str(tmp_path / "cfg.json"), "--run-dir",
                               str(tmp_path / "out"), "--video", "none", "--steps", "5"])
     assert code == 0
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["final"]["steps_done"] == 5
+
+
+def test_cli_honours_the_configs_outputs_unless_overridden(tmp_path):
+    cfg = tiny(output={"run_dir": str(tmp_path / "from-config"),
+                       "video": str(tmp_path / "from-config.gif")})
+    cfg.save(tmp_path / "cfg.json")
+    assert train_main(["--config", str(tmp_path / "cfg.json"), "--steps", "3"]) == 0
+    assert (tmp_path / "from-config" / "metrics.json").is_file()
+    assert (tmp_path / "from-config.gif").stat().st_size > 0
+    assert train_main(["--config", str(tmp_path / "cfg.json"), "--steps", "3", "--run-dir",
+                       str(tmp_path / "given"), "--video", "none"]) == 0
+    assert (tmp_path / "given" / "metrics.json").is_file()
+    assert json.loads((tmp_path / "given" / "metrics.json").read_text())["video"] is None
 
 
 def test_a_run_continues_from_its_mid_run_checkpoint_exactly(tmp_path, monkeypatch):

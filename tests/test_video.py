@@ -6,7 +6,7 @@ import pytest
 
 import inr.video as video
 from inr.panels import PanelRenderer
-from inr.video import frames_to_video_tensor, render_frames, render_video, write_video
+from inr.video import panel_frames, write_video
 
 N_FRAMES, FRAME_H, FRAME_W = 5, 48, 64
 
@@ -57,14 +57,6 @@ def test_odd_frame_size_is_padded_to_even(tmp_path):
     frames = ramp_frames(n=3, h=33, w=47)
     back = read_mp4(write_video(tmp_path / "odd.mp4", frames))
     assert back.shape == (3, 34, 48, 3)
-    assert frames_to_video_tensor(frames).shape == (1, 3, 3, 34, 48)
-
-
-def test_frames_to_video_tensor_layout():
-    frames = ramp_frames()
-    tensor = frames_to_video_tensor(frames)
-    assert tensor.shape == (1, N_FRAMES, 3, FRAME_H, FRAME_W) and tensor.dtype == np.uint8
-    np.testing.assert_array_equal(tensor[0, 2].transpose(1, 2, 0), frames[2])
 
 
 def test_bad_input_raises_value_error(tmp_path):
@@ -108,26 +100,30 @@ def test_failed_write_leaves_no_file_and_keeps_old_one(tmp_path, monkeypatch, su
     assert list(tmp_path.iterdir()) == [final]
 
 
-def test_render_video_writes_one_panel_per_frame(tmp_path):
+def titles(name, times=(0.0, 0.5, 1.0)):
+    return [f"{name} · t = {t:.2f}" for t in times]
+
+
+def test_panel_video_writes_one_panel_per_frame(tmp_path):
     truth = heat_fields()
     pred = {name: 0.8 * f for name, f in truth.items()}
-    path = render_video(tmp_path / "videos" / "sine.mp4", truth, pred, title="sine",
-                        times=[0.0, 0.5, 1.0])
+    renderer = PanelRenderer(truth)
+    path = write_video(tmp_path / "videos" / "sine.mp4", panel_frames(renderer, pred, titles("sine")))
     back = read_mp4(path)
     assert back.shape == (3, 400, 800, 3)
-    frames = render_frames(truth, pred, title="sine", times=[0.0, 0.5, 1.0])
+    frames = [PanelRenderer(truth).render(pred, j, title=t) for j, t in enumerate(titles("sine"))]
     assert np.abs(back.astype(int) - np.stack(frames)).mean() < 3.0
-    with pytest.raises(ValueError, match="times"):
-        render_video(tmp_path / "bad.mp4", truth, pred, times=[0.0])
+    with pytest.raises(ValueError, match="titles"):
+        panel_frames(renderer, pred, titles("sine", [0.0]))
 
 
-def test_render_video_reuses_renderer_across_runs(tmp_path):
+def test_panel_video_reuses_renderer_across_runs(tmp_path):
     truth = heat_fields()
     renderer = PanelRenderer(truth)
     for name, scale in (("a", 0.5), ("b", 1.0)):
         pred = {key: scale * f for key, f in truth.items()}
-        path = render_video(tmp_path / f"{name}.gif", truth, pred, title=name, renderer=renderer)
-        fresh = render_frames(truth, pred, title=name)
+        path = write_video(tmp_path / f"{name}.gif", panel_frames(renderer, pred, titles(name)))
+        fresh = panel_frames(PanelRenderer(truth), pred, titles(name))
         assert np.abs(iio.imread(path, index=None)[..., :3].astype(int) - np.stack(fresh)).mean() < 3.0
-    with pytest.raises(ValueError, match="renderer shape"):
-        render_video(tmp_path / "c.gif", heat_fields(size=8), heat_fields(size=8), renderer=renderer)
+    with pytest.raises(ValueError, match="truth shape"):
+        panel_frames(renderer, heat_fields(size=8), titles("c"))

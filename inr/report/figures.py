@@ -1,11 +1,10 @@
-"""Figures and tables for FinalProject.ipynb: pure functions of data, each returning a new object.
+"""Figures for FinalProject.ipynb: pure functions of data, each returning a new object.
 
     sequence_figure(seq, frames)      the diffusion sequence: pixel, |grad|, Laplacian and dt
                                       targets (rows) at a few frames (columns)
     history_figure(histories)         evaluation curves (loss, PSNR, per-term MSE) of one or more
-                                      runs, from RunResult.history or metrics.json's "history"
+                                      runs, from RunResult.history or the record's "history"
     with_loss(history, weights)       adds each record's weighted loss sum_k beta_k * MSE_k
-    ranking_table(rows, metric)       a Markdown table of the best runs of results/summary.csv
 
 Figures are built with matplotlib.figure.Figure (no pyplot state, no backend needed): a notebook
 shows them with IPython.display.display(fig); a script saves them with fig.savefig. Colour
@@ -15,25 +14,19 @@ picture of a field in the suite reads the same way.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence as Seq
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from inr.panels import CMAPS, COLUMN_TITLES, COLUMNS, panel_scales
-from inr.report import HIGHER_IS_BETTER, ranked
+from inr.data import DiffusionSequence
+from inr.panels import CMAPS, COLUMN_TITLES, COLUMNS, panel_columns, panel_scales
+from inr.report.plots import log_scale_fits
+from inr.vocabulary import MSE_TERMS, metric_title, mse_metric
 
 HISTORY_METRICS = ("psnr", "pixel_mse", "grad_mse", "laplacian_mse", "dt_mse")
 CELL_INCHES = 2.0
 HISTORY_COLUMNS = 3  # history_figure: axes per row
-
-
-def sequence_fields(seq) -> dict[str, np.ndarray]:
-    """The panel columns of an inr.data.Sequence as (T, H, W) arrays: value, |grad|, Δu, ∂t."""
-    return {"value": np.asarray(seq.value),
-            "grad_mag": np.hypot(seq.grad[..., 0], seq.grad[..., 1]),
-            "laplacian": np.asarray(seq.laplacian),
-            "dt": np.asarray(seq.dt)}
 
 
 def default_frames(n_frames: int, count: int = 4) -> list[int]:
@@ -43,14 +36,14 @@ def default_frames(n_frames: int, count: int = 4) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, n_frames - 1, min(count, n_frames))})
 
 
-def sequence_figure(seq, frames: Seq[int] | None = None) -> Figure:
+def sequence_figure(seq: DiffusionSequence, frames: Sequence[int] | None = None) -> Figure:
     """Targets (rows: pixel, |∇u|, Δu, ∂u/∂t) of `seq` at `frames` (columns; default: 4 spread).
 
     Each row has one colour scale over all its frames (robust percentiles of the whole sequence,
     symmetric for the signed Laplacian and dt, as in inr.panels) and one colour bar, so the decay
     of the derivatives under diffusion is visible. Axes: len(frames) x 4 images, then 4 bars.
     """
-    fields = sequence_fields(seq)
+    fields = panel_columns(seq.fields())
     n = fields["value"].shape[0]
     frames = default_frames(n) if frames is None else [int(f) for f in frames]
     if not frames:
@@ -81,7 +74,7 @@ def sequence_figure(seq, frames: Seq[int] | None = None) -> Figure:
 
 
 def history_figure(histories: Mapping[str, list[dict]],
-                   metrics: Seq[str] = HISTORY_METRICS) -> Figure:
+                   metrics: Sequence[str] = HISTORY_METRICS) -> Figure:
     """One axis per metric (in rows of 3) against the training step, one line per run.
 
     histories: run label -> history.
@@ -104,12 +97,9 @@ def history_figure(histories: Mapping[str, list[dict]],
             points = [(r["step"], r[metric]) for r in history
                       if metric in r and r[metric] is not None and math.isfinite(r[metric])]
             ax.plot([p[0] for p in points], [p[1] for p in points], "o-", ms=3, label=label)
-        ax.set_title(metric + (" (higher is better)" if metric in HIGHER_IS_BETTER
-                               else " (lower is better)"), fontsize=9)
+        ax.set_title(metric_title(metric), fontsize=9)
         ax.set_xlabel("step")
-        ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.lines]
-        if metric not in HIGHER_IS_BETTER and any(y.size for y in ys) and all(
-                np.all(y > 0) for y in ys):
+        if log_scale_fits(metric, [y for line in ax.lines for y in line.get_ydata()]):
             ax.set_yscale("log")
     axes[0].legend()
     return fig
@@ -122,33 +112,6 @@ def with_loss(history: list[dict], weights: Mapping[str, float]) -> list[dict]:
     dt (the MSE terms of inr.losses); perceptual (SSIM) terms are not in the records and are left
     out. This is the training objective evaluated on every pixel of every frame.
     """
-    from inr.config import DERIVATIVE_TERMS, STREAM_OF_TERM
-
-    def metric(term):
-        return "pixel_mse" if term == "pixel" else f"{STREAM_OF_TERM[term]}_mse"
-
-    return [{**r, "loss": sum(float(weights.get(t, 0.0)) * r[metric(t)]
-                              for t in DERIVATIVE_TERMS if weights.get(t, 0.0))}
+    return [{**r, "loss": sum(float(weights.get(t, 0.0)) * r[mse_metric(t)]
+                              for t in MSE_TERMS if weights.get(t, 0.0))}
             for r in history]
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "—" if not math.isfinite(value) else f"{value:.4g}"
-    return str(value)
-
-
-def ranking_table(rows: list[dict], metric: str, columns: Seq[str] = ("name",),
-                  top: int = 5) -> str:
-    """Markdown table of the `top` completed rows with a finite `metric`, best first.
-
-    Columns: rank, `columns` (summary.csv keys), then the metric. Higher is better for PSNR and
-    SSIMs, lower for everything else: the order of inr.report.ranked.
-    """
-    keep = ranked(rows, metric)
-    header = ["rank", *columns, metric]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for rank, row in enumerate(keep[:top], 1):
-        lines.append("| " + " | ".join([str(rank), *(_cell(row.get(c, "")) for c in columns),
-                                        _cell(row[metric])]) + " |")
-    return "\n".join(lines)

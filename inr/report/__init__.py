@@ -1,0 +1,30 @@
+"""The results report, rebuilt at any time from the runs' records (inr.rundir).
+
+    rows.py       one flat row per run; results/summary.csv
+    analysis.py   the answers: rankings, conclusions, the original project's claims (pure)
+    plots.py      results/<experiment>.png and results/report.pdf
+    markdown.py   results/REPORT.md and the text tables
+    figures.py    the notebook's figures of the data and of training curves
+
+`build_report(out)` writes all of results/ from <out>/runs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from inr.report.markdown import write_markdown
+from inr.report.plots import plot_all
+from inr.report.rows import collect, write_summary
+
+
+def build_report(out) -> dict:
+    """summary.csv, plots and REPORT.md under <out>/results from <out>/runs; returns
+    {"rows", "summary", "plots", "report"}."""
+    out = Path(out)
+    rows = collect(out)
+    results = out / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    write_summary(rows, results / "summary.csv")
+    plots = plot_all(rows, results) if rows else []
+    report = write_markdown(rows, results)
+    return {"rows": rows, "summary": results / "summary.csv", "plots": plots, "report": report}

@@ -1,0 +1,205 @@
+"""A run's folder: its layout, the schema of what a run writes, and every read and write of it.
+
+    <run_dir>/
+        events.out.tfevents.*   TensorBoard log (scalars, panels, one HParams row; inr.outputs)
+        config.json             the RunConfig, enough to reproduce the run
+        checkpoint.pt           the trained model (see `RunDir.save_checkpoint`)
+        metrics.json            the run's record, written last (see `record`)
+    <video>                     the run's panel video (.mp4 or .gif), in a folder runs share
+
+Every file is written atomically (inr.io). A run is *done* when its record's status is completed
+or diverged and the config in it equals the planned one; anything else is trained again, after
+the temporary files a killed attempt of this run left are removed. No other module spells these
+file names; the rest of the suite asks a `RunDir`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from inr.config import RunConfig
+from inr.io import atomic_path, read_json, stale_temporaries, write_json_atomic
+
+RECORD_FILE = "metrics.json"
+CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+EVENTS_PATTERN = "events.out.tfevents.*"
+DONE_STATUSES = ("completed", "diverged")
+
+
+@dataclass
+class RunResult:
+    """What a run produced. metrics: the final metrics (inr.vocabulary.METRICS, heldout_* when
+    evaluated) plus status, steps_done, diverged_at, seconds; best: the evaluation with the best
+    PSNR; history: every evaluation's record; model: the trained network (when in memory)."""
+    config: RunConfig
+    metrics: dict
+    best: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    run_dir: Path | None = None
+    video: Path | None = None
+    model: torch.nn.Module | None = None
+
+    @property
+    def status(self) -> str:
+        return self.metrics["status"]
+
+
+def record(result: RunResult, target_scales: dict[str, float]) -> dict:
+    """The schema of metrics.json: a run's outcome with the labels its report needs.
+
+    status, final, best, history    as in RunResult
+    experiments, questions          the experiments that use the run and, aligned, what each
+                                    asks ('' for none); another experiment reusing it adds itself
+    labels                          name (folder below runs/), weights_name, seed: set when
+                                    the run was planned, never parsed back out of a path
+    config, video, target_scales    the RunConfig, the video path, each target's std
+    early_stop                      only when an early-stopping scheduler ended the run
+    """
+    cfg = result.config
+    out = cfg.output
+    return {"status": result.status, "final": result.metrics, "best": result.best,
+            "history": result.history,
+            "experiments": [out.experiment] if out.experiment else [],
+            "questions": [out.question or ""] if out.experiment else [],
+            "labels": {"name": out.name, "weights_name": out.weights_name or "",
+                       "seed": cfg.train.seed},
+            "config": cfg.to_dict(), "video": str(result.video) if result.video else None,
+            "target_scales": target_scales}
+
+
+def _same_identity(saved: dict, config: RunConfig) -> bool:
+    """Whether a record's config decides the same numbers as `config` (all but `output`)."""
+    identity = {k: v for k, v in saved.get("config", {}).items() if k != "output"}
+    return identity == json.loads(json.dumps(config.identity()))
+
+
+class RunDir:
+    """The folder (and video path) of one run. `RunDir.of(config)` is None for a run that writes
+    no folder (output.run_dir unset)."""
+
+    def __init__(self, path, video=None):
+        self.path = Path(path)
+        self.video = Path(video) if video else None
+
+    @classmethod
+    def of(cls, config: RunConfig) -> "RunDir | None":
+        out = config.output
+        return cls(out.run_dir, out.video) if out.run_dir else None
+
+    def __repr__(self):
+        return f"RunDir({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ the record
+    def read(self) -> dict | None:
+        """The record (metrics.json), or None when it is missing or unreadable."""
+        try:
+            return read_json(self.path / RECORD_FILE)
+        except (OSError, ValueError):
+            return None
+
+    def write(self, saved: dict) -> None:
+        write_json_atomic(self.path / RECORD_FILE, saved)
+
+    def state(self, config: RunConfig) -> str:
+        """'done', 'todo' or 'conflict' (finished, but with a different config)."""
+        saved = self.read()
+        if saved is None or saved.get("status") not in DONE_STATUSES:
+            return "todo"
+        return "done" if _same_identity(saved, config) else "conflict"
+
+    def early_stopped(self, config: RunConfig) -> bool:
+        """Whether an early-stopping scheduler ended this run, planned with `config`."""
+        saved = self.read()
+        return bool(saved and saved.get("early_stop")) and _same_identity(saved, config)
+
+    def tag(self, experiments: list[str], questions: list[str]) -> None:
+        """Add experiments that use this finished run to its record, each with what it asks
+        (the two lists are aligned: questions[i] is what experiments[i] asks, '' for none)."""
+        saved = self.read()
+        pairs = dict(zip(saved.get("experiments", []), saved.get("questions", [])))
+        for name, question in zip(experiments, questions):
+            pairs.setdefault(name, question)
+        if list(pairs) != saved.get("experiments") or \
+                list(pairs.values()) != saved.get("questions"):
+            self.write({**saved, "experiments": list(pairs), "questions": list(pairs.values())})
+
+    def mark_early_stopped(self, by: str, metric: str, mode: str, of_steps: int) -> None:
+        saved = self.read()
+        saved["early_stop"] = {"by": by, "metric": metric, "mode": mode,
+                               "at_step": saved["final"].get("steps_done"), "of_steps": of_steps}
+        self.write(saved)
+
+    def result(self, config: RunConfig) -> RunResult:
+        """The RunResult of a finished run, read back from its record (no model)."""
+        saved = self.read()
+        return RunResult(config, saved["final"], saved.get("best", {}), saved.get("history", []),
+                         self.path, Path(saved["video"]) if saved.get("video") else None)
+
+    # ------------------------------------------------------------------ outputs of training
+    def save_run(self, result: RunResult, model_state: dict, model_config: dict,
+                 target_scales: dict[str, float]) -> None:
+        """Write config.json, checkpoint.pt and, last, metrics.json for a trained run."""
+        cfg = result.config
+        cfg.save(self.path / CONFIG_FILE)
+        with atomic_path(self.path / CHECKPOINT_FILE) as tmp:
+            torch.save({"model": model_state, "model_config": model_config,
+                        "config": cfg.to_dict(), "seed": cfg.train.seed,
+                        "steps_done": result.metrics["steps_done"]}, tmp)
+        self.write(record(result, target_scales))
+
+    def load_model(self, device=None) -> torch.nn.Module:
+        """The trained network of this run (a one-model ensemble), on `device` (default: the
+        run's own device)."""
+        config = RunConfig.load(self.path / CONFIG_FILE)
+        device = device or config.resolved_device()
+        model = config.model.build([config.train.seed])
+        saved = torch.load(self.path / CHECKPOINT_FILE, map_location=device)
+        model.load_state_dict(saved["model"])
+        return model.to(device, config.torch_dtype)
+
+    def events(self) -> list[Path]:
+        return sorted(self.path.glob(EVENTS_PATTERN))
+
+    def prepare(self, resumed: bool) -> None:
+        """Before training: create the folder, remove what a killed attempt of this run left
+        (temporary files) and, unless resuming from a mid-run checkpoint, its old log."""
+        self.remove_stale_temporaries()
+        self.path.mkdir(parents=True, exist_ok=True)
+        if not resumed:
+            for old in self.events():
+                old.unlink()
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete the temporary files of this run's own files (never another run's, even in the
+        video folder that runs share); returns what was removed."""
+        owned = [self.path / name for name in (RECORD_FILE, CONFIG_FILE, CHECKPOINT_FILE)]
+        if self.video is not None:
+            owned.append(self.video)
+        removed = [tmp for path in owned for tmp in stale_temporaries(path)]
+        for tmp in removed:
+            tmp.unlink(missing_ok=True)
+        return removed
+
+    def clear(self) -> None:
+        """Remove the run's folder and video (for --overwrite)."""
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        if self.video is not None:
+            self.video.unlink(missing_ok=True)
+        self.remove_stale_temporaries()
+
+
+def finished_records(out) -> list[tuple[RunDir, dict]]:
+    """(RunDir, record) of every run folder below <out>/runs with a readable record."""
+    found = []
+    for path in sorted((Path(out) / "runs").rglob(RECORD_FILE)):
+        run = RunDir(path.parent)
+        saved = run.read()
+        if saved is not None:  # a foreign or damaged file: the report lists only readable runs
+            found.append((run, saved))
+    return found
