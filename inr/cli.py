@@ -6,17 +6,19 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from inr.config import PROFILES, REPO_ROOT, RunConfig, default_profile, profile_config
 from inr.data import load_image
 from inr.experiments import available, load_experiment, plan
+from inr.losses import NORMALIZATIONS
 from inr.metrics import ms_ssim_levels
 from inr.models import ACTIVATION_CHOICES
 from inr.ray_backend import RayOptions, run_sweep_ray
 from inr.report import build_report
 from inr.report.markdown import best_table
-from inr.sweep import ENGINES, MAX_MODELS, OutputLock, run_sweep
+from inr.sweep import ENGINES, MAX_MODELS, OutputLock, run_confirmed, run_sweep
 from inr.train import train
 
 EXPERIMENT_ALL = "all"
@@ -38,7 +40,9 @@ def parser() -> argparse.ArgumentParser:
     what = p.add_argument_group("what to run")
     what.add_argument("--random-weights", type=int, metavar="N",
                       help="train N random loss-weight vectors (pixel, grad, laplacian, dt) drawn "
-                      "from {1, 0.1, 0.01, 0.001, 0}, all-zero and duplicate vectors rejected")
+                      "from {1, 0.1, 0.01, 0.001, 0} (all-zero vectors and vectors equal up to "
+                      "scale rejected), plus the references (1, 0, 0, 0) and the original's "
+                      "best (1, 0.01, 0.001, 0); then a confirmation stage (--confirm)")
     what.add_argument("--experiment", action="append", default=[], metavar="NAME",
                       help=f"an experiment from experiments/ ({', '.join(available())}), "
                       f"'{EXPERIMENT_ALL}' for every one, or a path to a .toml; repeatable")
@@ -61,9 +65,24 @@ def parser() -> argparse.ArgumentParser:
                          "(default: sine)")
     setting.add_argument("--lr", type=float, help="learning rate of the random-weights runs "
                       "(default 1e-4)")
+    setting.add_argument("--normalize", choices=NORMALIZATIONS, default=None,
+                         help="none: the weights multiply the raw MSEs, as in the original "
+                         "project (default); variance: each MSE is divided by its target's "
+                         "variance first, so the weights act on relative errors")
     setting.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
     setting.add_argument("--seed", type=int, default=0,
-                         help="seed of the weight draw, the inits and the batches (default: 0)")
+                         help="seed of the weight draw and the first seed of every "
+                         "configuration's init and batches (default: 0)")
+    setting.add_argument("--seeds", type=int, default=1, metavar="R",
+                         help="train every configuration with R seeds: --seed, --seed + 1, ...; "
+                         "a replicate's folder adds _seed<s> (default: 1)")
+    setting.add_argument("--confirm", type=int, default=5, metavar="K",
+                         help="loss-weight sweeps: after screening, rerun the top K vectors by "
+                         "pixel_mse and by grad_mse, and the reference vectors, to "
+                         "--confirm-seeds seeds; 0: no confirmation stage (default: 5)")
+    setting.add_argument("--confirm-seeds", type=int, default=3, metavar="S",
+                         help="seeds in all, the screening's counted, of each confirmed vector "
+                         "(default: 3)")
     setting.add_argument("--no-video", action="store_true", help="write no videos")
     run = p.add_argument_group("execution")
     run.add_argument("--out", default=str(REPO_ROOT), help="folder that receives runs/, videos/ "
@@ -126,7 +145,8 @@ def base_config(args):
                       model={"width": args.width} if args.width is not None else {},
                       train={k: v for k, v in (("steps", args.steps), ("device", args.device))
                              if v is not None},
-                      schedule={"lr": args.lr} if args.lr is not None else {})
+                      schedule={"lr": args.lr} if args.lr is not None else {},
+                      loss={"normalize": args.normalize} if args.normalize else {})
     if args.activation:
         cfg = cfg.replace(model={"activation": args.activation})
     return cfg.validate()
@@ -175,11 +195,15 @@ def _ray_options(args, out: Path) -> RayOptions:
 
 def _sweep(args, exps, out: Path) -> int:
     base = base_config(args)
-    if args.max_models is not None and args.max_models < 1:
-        raise ValueError(f"--max-models needs at least 1, got {args.max_models}")
+    for option, value, least in (("--max-models", args.max_models, 1), ("--seeds", args.seeds, 1),
+                                 ("--confirm", args.confirm, 0),
+                                 ("--confirm-seeds", args.confirm_seeds, 1)):
+        if value is not None and value < least:
+            raise ValueError(f"{option} needs at least {least}, got {value}")
     ray = _ray_options(args, out) if args.backend == "ray" else None
     runs = plan(exps, base, out, random_weights=args.random_weights, seed=args.seed,
-                videos=not args.no_video)
+                videos=not args.no_video, seeds=args.seeds)
+    confirming = args.confirm > 0 and any("weights" in r.questions for r in runs)
     if args.dry_run:
         states = ["todo" if args.overwrite else r.folder().state(r.config) for r in runs]
         for r, state in zip(runs, states):
@@ -187,6 +211,11 @@ def _sweep(args, exps, out: Path) -> int:
                   + (f"\n          -> {r.config.output.video}" if r.config.output.video else ""))
         print(f"{len(runs)} runs ({states.count('done')} done) in "
               f"{', '.join(e.name for e in exps)}; profile {args.profile or default_profile()}")
+        if confirming:
+            print(f"then a confirmation stage: the top {args.confirm} loss-weight vectors by "
+                  f"each of pixel_mse and grad_mse and the 2 reference vectors, to "
+                  f"{args.confirm_seeds} seeds each (at most "
+                  f"{(2 * args.confirm + 2) * max(0, args.confirm_seeds - args.seeds)} runs)")
         return 0
     print(f"sweep: {len(runs)} runs ({', '.join(e.name for e in exps)}), profile "
           f"{args.profile or default_profile()}, engine {args.engine}, device "
@@ -194,11 +223,13 @@ def _sweep(args, exps, out: Path) -> int:
     _note_ms_ssim(runs)
     with OutputLock(out):
         if ray is not None:
-            outcome = run_sweep_ray(runs, ray)
+            execute = partial(run_sweep_ray, options=ray)
         else:
-            outcome = run_sweep(runs, engine=args.engine, max_models=args.max_models,
-                                overwrite=args.overwrite, progress=not args.quiet,
-                                workers=args.workers)
+            execute = partial(run_sweep, engine=args.engine, max_models=args.max_models,
+                              overwrite=args.overwrite, progress=not args.quiet,
+                              workers=args.workers)
+        outcome = run_confirmed(runs, execute, args.confirm if confirming else 0,
+                                args.confirm_seeds)
         built = build_report(out)
     print(f"\n{len(outcome.done)} runs trained, {len(outcome.skipped)} reused, "
           f"{outcome.seconds:.0f} s. Best runs:\n{best_table(built['rows'])}")

@@ -17,9 +17,10 @@ import torch
 
 from inr.data import METHODS, MIN_IMAGE_SIDE
 from inr.io import write_json_atomic
+from inr.losses import NORMALIZATIONS
 from inr.models import ACTIVATIONS, make_model, takes_w0
 from inr.schedules import Schedule
-from inr.vocabulary import FIELD_OF_TERM, FIELDS, MSE_TERMS, PERCEPTUAL_TERMS
+from inr.vocabulary import FIELD_OF_TERM, FIELDS, LOSS_TERMS, MSE_TERMS, PERCEPTUAL_TERMS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = str(REPO_ROOT / "original" / "cameraman.png")
@@ -65,6 +66,10 @@ class LossWeights:
     dt: float = 0.0
     ssim: float = 0.0
     ms_ssim: float = 0.0
+    # "none": the MSE terms as they are, so a weight vector means what the original's did;
+    # "variance": each MSE term divided by its target's variance over the sequence, so the
+    # weights act on errors relative to each target's own scale (README, "Loss weights")
+    normalize: str = "none"
 
     @property
     def betas(self) -> tuple[float, float, float, float]:
@@ -100,6 +105,7 @@ class OutputConfig:
     experiment: str | None = None  # the experiment that planned it
     question: str | None = None  # what that experiment asks (inr.experiments.QUESTIONS)
     name: str | None = None  # the run's folder below runs/
+    configuration: str | None = None  # its first seed's name: the runs that differ only in seed
     weights_name: str | None = None  # the name of its weight setting, where it has one
 
 
@@ -129,11 +135,13 @@ class RunConfig:
         _check(m.width >= 1 and m.depth >= 1, f"model width and depth must be positive, got "
                                                f"{m.width}, {m.depth}")
         _check(m.w0 > 0, f"model.w0 must be positive, got {m.w0}")
-        weights = dataclasses.asdict(w)
+        weights = {name: getattr(w, name) for name in LOSS_TERMS}
         for name, value in weights.items():
             _check(math.isfinite(value) and value >= 0,
                    f"loss weight {name} must be finite and >= 0, got {value}")
         _check(any(v > 0 for v in weights.values()), "all loss weights are zero: nothing to train")
+        _check(w.normalize in NORMALIZATIONS, f"unknown loss.normalize {w.normalize!r}; choose "
+                                              f"from {', '.join(NORMALIZATIONS)}")
         _check(t.steps >= 1, f"train.steps must be at least 1, got {t.steps}")
         _check(t.batch in BATCH_KINDS, f"unknown batch kind {t.batch!r}; choose from "
                                        f"{', '.join(BATCH_KINDS)}")

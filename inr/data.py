@@ -170,10 +170,15 @@ class DiffusionSequence:
         """The four fields' targets by name (inr.vocabulary.FIELDS)."""
         return {name: getattr(self, name) for name in FIELDS}
 
-    def target_scales(self) -> dict[str, float]:
-        """Standard deviation of each field's target over the sequence: the loss weights interact
-        with these scales (they differ by orders of magnitude), so the logs report them."""
-        return {name: float(np.std(getattr(self, name))) for name in FIELDS}
+    def target_variances(self) -> dict[str, float]:
+        """Each field's target variance over the whole sequence; for the gradient the sum of
+        its two components' variances (its MSE sums them too). The MSE of predicting a target's
+        mean is its variance, so a term's MSE over this is its error relative to the target's
+        own scale; the scales differ by orders of magnitude, and a loss weight acts through
+        them (inr.losses.effective_weights)."""
+        out = {name: float(np.var(getattr(self, name))) for name in FIELDS}
+        out["grad"] = float(np.var(self.grad[..., 0]) + np.var(self.grad[..., 1]))
+        return out
 
 
 def diffuse(image, times, diffusivity: float, method: str = "spectral",

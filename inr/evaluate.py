@@ -4,10 +4,18 @@ each model's metrics (inr.vocabulary.METRICS) as a plain record.
 Metrics (one value per model, coordinate units of inr.data):
     pixel_mse, grad_mse (summed over x, y), laplacian_mse, dt_mse
     psnr            pixel PSNR over all frames, data range 1
+    psnr_up_to_constant, psnr_up_to_frame_constants
+                    the same after removing one constant offset from the whole sequence, or
+                    one per frame (inr.metrics.psnr_up_to_constant): a fit without a pixel term
+                    is free up to these (gradient alone: one per frame; with dt: one in all;
+                    Laplacian alone: up to harmonic functions, which neither removes)
     ssim            mean pixel SSIM over frames (skimage-equivalent, data range 1)
     grad_ssim, laplacian_ssim, dt_ssim
-                    SSIM of |grad|, Δ and ∂t, each with its target's range as data range
-    pde_residual    RMS of (f_t - D Δf): are the learned derivatives a heat flow?
+                    mean SSIM of |grad|, Δ and ∂t over frames, each frame with the max - min of
+                    its own target as data range (the derivatives shrink as the image diffuses)
+    pde_residual    ||f_t - D Δf|| / (||f_t|| + D ||Δf||) (inr.metrics.relative_pde_residual):
+                    are the learned derivatives a heat flow? 1 for a constant network, so
+                    read it beside dt_mse, never alone
 """
 from __future__ import annotations
 
@@ -15,7 +23,8 @@ import torch
 
 from inr.data import PIXEL_RANGE, TrainingData
 from inr.derivatives import derivatives
-from inr.metrics import gradient_magnitude, psnr_from_mse, ssim
+from inr.metrics import (gradient_magnitude, psnr_from_mse, psnr_up_to_constant,
+                         relative_pde_residual, ssim)
 from inr.vocabulary import FIELD_OF_TERM, FIELDS, MSE_TERMS, mse_metric
 
 MAX_POINTS_PER_PASS = 1 << 17  # models x points evaluated at once (bounds memory)
@@ -47,10 +56,12 @@ def truth_fields(data: TrainingData) -> dict[str, torch.Tensor]:
     return {name: tensors[name].reshape(t, h, w, *tensors[name].shape[1:]) for name in FIELDS}
 
 
-def field_range(x: torch.Tensor) -> float:
-    """max - min of a target field: SSIM's data range for derivative quantities."""
-    span = float(x.max() - x.min())
-    return span if span > 0 else 1.0
+def frame_ranges(x: torch.Tensor) -> torch.Tensor:
+    """max - min of each frame of a target field (T, H, W) -> (T,): SSIM's data range for a
+    derivative; 1 for a constant frame."""
+    flat = x.flatten(1)
+    span = flat.max(1).values - flat.min(1).values
+    return torch.where(span > 0, span, torch.ones_like(span))
 
 
 def metrics_of(pred: dict, truth: dict, diffusivity: float) -> dict[str, torch.Tensor]:
@@ -61,13 +72,15 @@ def metrics_of(pred: dict, truth: dict, diffusivity: float) -> dict[str, torch.T
 
     out = {mse_metric(term): mse(FIELD_OF_TERM[term]) for term in MSE_TERMS}
     out["psnr"] = psnr_from_mse(out["pixel_mse"], PIXEL_RANGE)
+    out["psnr_up_to_constant"] = psnr_up_to_constant(pred["value"], truth["value"], PIXEL_RANGE)
+    out["psnr_up_to_frame_constants"] = psnr_up_to_constant(pred["value"], truth["value"],
+                                                            PIXEL_RANGE, per_frame=True)
     out["ssim"] = ssim(pred["value"], truth["value"], PIXEL_RANGE).mean(-1)
     true_mag, pred_mag = gradient_magnitude(truth["grad"]), gradient_magnitude(pred["grad"])
-    out["grad_ssim"] = ssim(pred_mag, true_mag, field_range(true_mag)).mean(-1)
+    out["grad_ssim"] = ssim(pred_mag, true_mag, frame_ranges(true_mag)).mean(-1)
     for name in ("laplacian", "dt"):
-        out[f"{name}_ssim"] = ssim(pred[name], truth[name], field_range(truth[name])).mean(-1)
-    residual = pred["dt"] - diffusivity * pred["laplacian"]
-    out["pde_residual"] = residual.pow(2).flatten(1).mean(1).sqrt()
+        out[f"{name}_ssim"] = ssim(pred[name], truth[name], frame_ranges(truth[name])).mean(-1)
+    out["pde_residual"] = relative_pde_residual(pred["dt"], pred["laplacian"], diffusivity)
     return out
 
 

@@ -18,7 +18,8 @@ Folder names follow the original project:
     betas       runs/<image>/experiments/<b_pixel>_<b_grad>_<b_lap>_<b_dt>/<act>_<sched>_<lr>
     activation  runs/<act>/<image>_experiments_<weights name>
     losses      runs/<image>/losses/<weights name>/<act>_<sched>_<lr>
-and videos/ mirrors runs/ with a .mp4 per run.
+and videos/ mirrors runs/ with a .mp4 per run. A run whose loss.normalize is not "none" adds
+"_<normalize>" to its last part (e.g. sine_constant_0.0001_variance).
 """
 from __future__ import annotations
 
@@ -36,6 +37,10 @@ from inr.rundir import RunDir
 from inr.vocabulary import MSE_TERMS
 
 EXPERIMENTS_DIR = REPO_ROOT / "experiments"
+# (pixel, grad, Laplacian, dt) vectors every random-weights sweep also trains, so that each
+# verdict on weights compares runs that were made: the pixel loss alone, and the original
+# project's reported best
+REFERENCE_WEIGHTS = {"pixel-only": (1.0, 0.0, 0.0, 0.0), "original-best": (1.0, 0.01, 0.001, 0.0)}
 LAYOUTS = ("betas", "activation", "losses")
 QUESTIONS = ("activation", "learning_rate", "weights", "pixel_loss")
 MAX_WEIGHT_DRAWS = 100_000  # attempts before giving up on finding N distinct vectors
@@ -123,23 +128,36 @@ def infer_question(layout: str, grid: dict, random_weights) -> str | None:
 
 # ----------------------------------------------------------------------------- expansion
 
-def random_weight_vectors(count: int, choices, seed: int) -> list[tuple[float, ...]]:
-    """`count` distinct (pixel, grad, Laplacian, dt) vectors drawn from `choices`, none all zero."""
+def up_to_scale(vector) -> tuple[float, ...]:
+    """A weight vector divided by its largest entry (largest 1): with Adam only the ratios of the
+    weights matter (to within Adam's epsilon), so vectors with equal forms are nearly the same
+    experiment. Rounded to 9 significant digits so that float noise does not split them."""
+    top = max(vector)
+    return tuple(float(f"{v / top:.9g}") for v in vector) if top > 0 else tuple(vector)
+
+
+def random_weight_vectors(count: int, choices, seed: int,
+                          exclude=()) -> list[tuple[float, ...]]:
+    """`count` (pixel, grad, Laplacian, dt) vectors drawn from `choices`, none all zero, no two
+    equal up to scale, none equal up to scale to a vector of `exclude`."""
     choices = [float(c) for c in choices]
-    distinct = len(set(choices)) ** 4 - (1 if 0.0 in choices else 0)
+    taken = {up_to_scale(v) for v in exclude}
+    forms = {up_to_scale(v) for v in itertools.product(choices, repeat=4) if any(v)} - taken
     if count < 1:
         raise ValueError(f"the number of random weight vectors must be at least 1, got {count}")
-    if count > distinct:
+    if count > len(forms):
         raise ValueError(f"asked for {count} random weight vectors, but {choices} give only "
-                         f"{distinct} distinct non-zero ones")
+                         f"{len(forms)} distinct up to scale"
+                         + (" besides the reference vectors" if taken else ""))
     rng = np.random.default_rng(seed)
-    seen: list[tuple[float, ...]] = []
+    drawn: list[tuple[float, ...]] = []
     for _ in range(MAX_WEIGHT_DRAWS):
         vector = tuple(float(v) for v in rng.choice(choices, size=4))
-        if any(vector) and vector not in seen:
-            seen.append(vector)
-            if len(seen) == count:
-                return seen
+        if any(vector) and up_to_scale(vector) not in taken:
+            taken.add(up_to_scale(vector))
+            drawn.append(vector)
+            if len(drawn) == count:
+                return drawn
     raise ValueError(f"could not draw {count} distinct weight vectors")
 
 
@@ -184,8 +202,10 @@ def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
     axes = _grid_axes(exp, ACTIVATION_CHOICES)
     if exp.random_weights is not None:
         count = random_weights or exp.random_weights.get("count", 1)
-        vectors = random_weight_vectors(count, exp.random_weights.get("choices"), seed)
-        axes.append(("weights", [dict(zip(MSE_TERMS, v)) for v in vectors]))
+        drawn = random_weight_vectors(count, exp.random_weights.get("choices"), seed,
+                                      exclude=REFERENCE_WEIGHTS.values())
+        named = [{"name": n, **dict(zip(MSE_TERMS, v))} for n, v in REFERENCE_WEIGHTS.items()]
+        axes.append(("weights", named + [dict(zip(MSE_TERMS, v)) for v in drawn]))
     runs = []
     for combo in itertools.product(*(values for _, values in axes)):
         labels, sections = {}, copy.deepcopy(cfg0.to_dict())
@@ -221,16 +241,43 @@ def run_name(exp: Experiment, labels: dict, cfg: RunConfig) -> str:
     act, sched, lr = cfg.model.activation, cfg.schedule.kind, f"{cfg.schedule.lr:g}"
     if cfg.schedule.kind == "cyclic":
         lr = f"{cfg.schedule.max_lr:g}"
+    if cfg.loss.normalize != "none":  # runs that differ only in it get distinct folders
+        lr = f"{lr}_{cfg.loss.normalize}"
     if exp.layout == "activation":
-        return f"{act}/{image}_experiments_{labels.get('weights') or betas_name(cfg)}"
+        suffix = f"_{cfg.loss.normalize}" if cfg.loss.normalize != "none" else ""
+        return f"{act}/{image}_experiments_{labels.get('weights') or betas_name(cfg)}{suffix}"
     if exp.layout == "losses":
         return f"{image}/losses/{labels.get('weights') or betas_name(cfg)}/{act}_{sched}_{lr}"
     return f"{image}/experiments/{betas_name(cfg)}/{act}_{sched}_{lr}"
 
 
+def replicate(run: PlannedRun, seed: int) -> PlannedRun:
+    """The same configuration with another seed (network init and batches): named after the
+    first seed's run plus "_seed<seed>", its video likewise."""
+    out = run.config.output
+    name = run.name if seed == _first_seed(run) else f"{out.configuration}_seed{seed}"
+    folder = Path(out.run_dir).parents[len(Path(run.name).parts) - 1] / name
+    video = Path(out.video).parent / f"{Path(name).name}.mp4" if out.video else None
+    cfg = run.config.replace(train={"seed": seed},
+                             output={"run_dir": str(folder), "name": name,
+                                     "video": str(video) if video else None})
+    return PlannedRun(run.experiment, name, cfg, list(run.experiments), list(run.questions))
+
+
+def _first_seed(run: PlannedRun) -> int:
+    """The seed of the run named after the configuration itself."""
+    return run.config.train.seed if run.name == run.config.output.configuration else -1
+
+
 def plan(experiments, base: RunConfig, out: Path, random_weights: int | None = None,
-         seed: int = 0, videos: bool = True) -> list[PlannedRun]:
-    """Every run of the given experiments, with run_dir (and video) set below `out`."""
+         seed: int = 0, videos: bool = True, seeds: int = 1) -> list[PlannedRun]:
+    """Every run of the given experiments, with run_dir (and video) set below `out`.
+
+    seed: the weight draw's seed and the first run seed; seeds: how many seeds each
+    configuration trains with (seed, seed + 1, ...; see `replicate`).
+    """
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
     runs, seen = [], {}
     for exp in experiments:
         for labels, cfg in expand(exp, base, random_weights, seed):
@@ -239,16 +286,26 @@ def plan(experiments, base: RunConfig, out: Path, random_weights: int | None = N
                                       "video": str(out / "videos" / f"{name}.mp4")
                                       if videos else None,
                                       "experiment": exp.name, "question": exp.question,
-                                      "name": name, "weights_name": labels.get("weights"),
+                                      "name": name, "configuration": name,
+                                      "weights_name": labels.get("weights"),
                                       "progress": False})
             cfg.validate()
-            if name in seen:  # the same run asked twice (by two experiments): train it once
-                if seen[name].config.identity() != cfg.identity():
-                    raise ValueError(f"experiments {seen[name].experiment} and {exp.name} "
-                                     f"plan different runs under the same folder {name}")
-                seen[name].experiments.append(exp.name)
-                seen[name].questions.append(exp.question or "")
-                continue
-            seen[name] = PlannedRun(exp.name, name, cfg, [exp.name], [exp.question or ""])
-            runs.append(seen[name])
+            first = PlannedRun(exp.name, name, cfg, [exp.name], [exp.question or ""])
+            for planned in [first] + [replicate(first, seed + r) for r in range(1, seeds)]:
+                _add(planned, exp, seen, runs)
     return runs
+
+
+def _add(run: PlannedRun, exp: Experiment, seen: dict, runs: list) -> None:
+    """Add a planned run, or, when another experiment planned the same folder, tag it (the
+    run is trained once)."""
+    earlier = seen.get(run.name)
+    if earlier is None:
+        seen[run.name] = run
+        runs.append(run)
+        return
+    if earlier.config.identity() != run.config.identity():
+        raise ValueError(f"experiments {earlier.experiment} and {exp.name} plan different runs "
+                         f"under the same folder {run.name}")
+    earlier.experiments.append(exp.name)
+    earlier.questions.append(exp.question or "")

@@ -14,6 +14,8 @@ from inr.data import PIXEL_RANGE
 from inr.metrics import ms_ssim_loss, ssim_loss
 from inr.vocabulary import FIELD_OF_TERM, MSE_TERMS
 
+NORMALIZATIONS = ("none", "variance")  # loss.normalize: raw MSEs, or each over its target's variance
+
 
 def squared_errors(out: dict, batch: dict, weights: dict | None = None) -> dict[str, torch.Tensor]:
     """Per-model MSE of every field present in `out`, by loss term: (M, N[, 2]) -> (M,).
@@ -32,6 +34,29 @@ def squared_errors(out: dict, batch: dict, weights: dict | None = None) -> dict[
             diff2 = diff ** 2
             errors[term] = (diff2.sum(-1) if name == "grad" else diff2).mean(-1)
     return errors
+
+
+def effective_weights(weights, variances: dict[str, float]) -> dict[str, float]:
+    """Each MSE term's weight on the error relative to its target's scale, MSE / variance:
+    beta * variance with loss.normalize = "none", beta itself with "variance".
+
+    weights: a config's loss section (pixel, grad, laplacian, dt, normalize); variances: field
+    -> target variance (DiffusionSequence.target_variances)."""
+    scaled = weights.normalize == "none"
+    return {t: getattr(weights, t) * (variances[FIELD_OF_TERM[t]] if scaled else 1.0)
+            for t in MSE_TERMS}
+
+
+def term_divisors(losses: list, variances: dict[str, float], dtype, device) -> dict:
+    """What each model's MSE terms are divided by: term -> (M,), the target's variance where a
+    model's loss.normalize is "variance", else 1."""
+    return {t: torch.tensor([variances[FIELD_OF_TERM[t]] if w.normalize == "variance" else 1.0
+                             for w in losses], dtype=dtype, device=device) for t in MSE_TERMS}
+
+
+def normalized(terms: dict[str, torch.Tensor], divisors: dict[str, torch.Tensor]) -> dict:
+    """The terms with each MSE term divided by its divisor (M,); perceptual terms unchanged."""
+    return {k: v / divisors[k] if k in divisors else v for k, v in terms.items()}
 
 
 def perceptual_losses(value: torch.Tensor, target: torch.Tensor, frame_shape) -> dict:

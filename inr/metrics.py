@@ -16,24 +16,26 @@ covariance, and the SSIM map averaged over the VALID region (skimage's crop of 5
 each border). A zero-padded "same" SSIM is not comparable with skimage and is not offered.
 
 Which one to use:
-- As a METRIC (reporting, tables): `ssim(...)` with the default `stable=False`. It can be
-  negative for anti-correlated images (range [-1, 1]); that is information, keep it.
-  `ms_ssim(...)` for a multi-scale summary; report `ms_ssim_levels(h, w)` alongside it
-  since small images use fewer than 5 scales (renormalised weights).
-- As a LOSS: `ssim_loss = 1 - ssim(stable=True)` and `ms_ssim_loss = 1 - ms_ssim`.
-  MS-SSIM raises per-scale terms to fractional powers; a negative term gives NaN and a
-  zero term an infinite gradient, which happens early in training and on hard pairs
-  (noise or an inverted image vs the target). In the spirit of the common PyTorch ports
-  (pytorch-msssim's ReLU on the per-scale terms / `nonnegative_ssim`) we clamp the
-  per-scale contrast-structure means and the coarsest-scale SSIM (which carries the
-  luminance term) to >= STABLE_EPS before the powers; unlike a ReLU, a clamp above 0 also
-  avoids the infinite slope of x^w at 0. When no term falls below STABLE_EPS the value is
-  the textbook MS-SSIM. A clamped term has zero gradient: the other scales still drive
-  the loss, but if every term is clamped (an anti-correlated prediction) the loss is flat.
-  `ssim(stable=True)` clamps the single-scale value the same way (loss in [0, 1 - eps]).
-  Single-scale SSIM has no powers and is always finite, so `1 - ssim(stable=False)`
-  (range [0, 2]) is the choice if anti-correlated predictions must still get a gradient.
-- `psnr` in dB, over the last two dims by default.
+- As a METRIC (reporting, tables): `ssim(...)`. It can be negative for anti-correlated
+  images (range [-1, 1]); that is information, keep it. `ms_ssim(...)` for a multi-scale
+  summary (Wang, Simoncelli & Bovik 2003): Wang's five weights as published when five
+  scales fit; smaller images use fewer scales (`ms_ssim_levels`) with those weights
+  renormalised to sum 1, so report the number of scales alongside. Wang's product raises
+  per-scale terms to fractional powers, which is undefined for a negative term: the metric
+  clamps each term to >= STABLE_EPS first (it is the textbook value whenever no term falls
+  below that).
+- As a LOSS: both losses keep a non-zero gradient for any SSIM in (-1, 1], so training
+  moves from any start (a freshly initialised network often has a negative SSIM):
+  `ssim_loss = 1 - ssim` (no clamp; range [0, 2]), and `ms_ssim_loss = 1 - MS-SSIM` with
+  each scale's contrast-structure mean and the coarsest scale's SSIM mapped to (1 + x) / 2,
+  in [0, 1], before the fractional powers (the `normalize="simple"` form of
+  jorge-pessoa/pytorch-msssim). The mapped terms are clamped at STABLE_EPS only against the
+  infinite slope of x^w at 0, i.e. for a term below -1 + 2 STABLE_EPS. A clamp on the
+  unmapped terms (the metric's form) would zero the gradient of every negative term, and
+  with it the whole loss of an anti-correlated prediction.
+- `psnr` in dB, over the last two dims by default; `psnr_up_to_constant` removes the free
+  constant(s) a derivative-only fit cannot see; `relative_pde_residual` asks whether learned
+  derivatives form a heat flow.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ K2 = 0.03
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 MS_SSIM_POOL = 2  # 2x2 average pooling between scales
 
-# Lower clamp for terms raised to fractional powers (and for ssim(stable=True)).
+# Lower clamp for terms raised to fractional powers.
 STABLE_EPS = 1e-4
 
 
@@ -136,18 +138,14 @@ def _constants(rng: Tensor) -> tuple[Tensor, Tensor]:
     return (K1 * rng) ** 2, (K2 * rng) ** 2
 
 
-def ssim(pred: Tensor, target: Tensor, data_range, *, stable: bool = False) -> Tensor:
-    """Mean SSIM per image, (..., H, W) x2 -> (...). Matches skimage (see module docstring).
+def ssim(pred: Tensor, target: Tensor, data_range) -> Tensor:
+    """Mean SSIM per image, (..., H, W) x2 -> (...), in [-1, 1]. Matches skimage (module doc).
 
     data_range: float or tensor broadcastable to (...), required.
-    stable: clamp the value to >= STABLE_EPS (loss form; see module docstring).
     """
     x, y, rng, batch = _prepare(pred, target, data_range)
     luminance, contrast_structure = _ssim_maps(x, y, *_constants(rng))
-    value = (luminance * contrast_structure).mean(dim=(-2, -1))
-    if stable:
-        value = value.clamp(min=STABLE_EPS)
-    return value.reshape(batch)
+    return (luminance * contrast_structure).mean(dim=(-2, -1)).reshape(batch)
 
 
 def ms_ssim_levels(h: int, w: int) -> int:
@@ -165,7 +163,8 @@ def ms_ssim_levels(h: int, w: int) -> int:
 
 
 def _ms_ssim_weights(h: int, w: int, levels, weights, like: Tensor) -> Tensor:
-    """Resolve (levels, weights) -> exponents (levels,). Default weights are renormalised to sum 1."""
+    """Resolve (levels, weights) -> exponents (levels,): Wang's weights as published when all
+    five scales are used, renormalised to sum 1 when fewer are; custom weights as given."""
     max_levels = ms_ssim_levels(h, w)
     if weights is not None:
         weights = torch.as_tensor(weights, dtype=like.dtype, device=like.device).flatten()
@@ -177,8 +176,27 @@ def _ms_ssim_weights(h: int, w: int, levels, weights, like: Tensor) -> Tensor:
         raise ValueError(f"MS-SSIM on {h}x{w} images allows 1..{max_levels} levels, got {levels}")
     if weights is None:
         weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], dtype=like.dtype, device=like.device)
-        weights = weights / weights.sum()
+        if levels < len(MS_SSIM_WEIGHTS):
+            weights = weights / weights.sum()
     return weights
+
+
+def _ms_ssim_terms(pred: Tensor, target: Tensor, data_range, levels, weights):
+    """(terms (B, levels), exponents (levels,), batch shape): the mean contrast-structure at
+    each scale but the coarsest, then the coarsest scale's mean SSIM. Scales are 2x2 average
+    pooled (odd rows / columns dropped)."""
+    x, y, rng, batch = _prepare(pred, target, data_range)
+    exponents = _ms_ssim_weights(*x.shape[-2:], levels, weights, x)
+    c1, c2 = _constants(rng)
+    terms = []
+    for level in range(exponents.numel()):
+        luminance, contrast_structure = _ssim_maps(x, y, c1, c2)
+        if level < exponents.numel() - 1:
+            terms.append(contrast_structure.mean(dim=(-2, -1)))
+            x, y = F.avg_pool2d(x, MS_SSIM_POOL), F.avg_pool2d(y, MS_SSIM_POOL)
+        else:
+            terms.append((luminance * contrast_structure).mean(dim=(-2, -1)))
+    return torch.stack(terms, dim=-1), exponents, batch
 
 
 def ms_ssim(pred: Tensor, target: Tensor, data_range, levels: int | None = None, weights=None) -> Tensor:
@@ -186,33 +204,24 @@ def ms_ssim(pred: Tensor, target: Tensor, data_range, levels: int | None = None,
 
     value = prod_{j < n-1} mcs_j^{w_j} * mssim_{n-1}^{w_{n-1}}, where mcs_j is the mean
     contrast-structure map at scale j and mssim the mean SSIM at the coarsest scale; each
-    factor is clamped to >= STABLE_EPS first. Scales are 2x2 average pooled (odd rows /
-    columns dropped). levels=None: as many scales as fit (ms_ssim_levels), weights
-    renormalised. Custom `weights` (levels,) are used as given.
+    term is clamped to >= STABLE_EPS first (module doc). levels=None: as many scales as fit
+    (ms_ssim_levels). Custom `weights` (levels,) are used as given.
     """
-    x, y, rng, batch = _prepare(pred, target, data_range)
-    exponents = _ms_ssim_weights(*x.shape[-2:], levels, weights, x)
-    c1, c2 = _constants(rng)
-    factors = []
-    for level in range(exponents.numel()):
-        luminance, contrast_structure = _ssim_maps(x, y, c1, c2)
-        if level < exponents.numel() - 1:
-            factors.append(contrast_structure.mean(dim=(-2, -1)))
-            x, y = F.avg_pool2d(x, MS_SSIM_POOL), F.avg_pool2d(y, MS_SSIM_POOL)
-        else:
-            factors.append((luminance * contrast_structure).mean(dim=(-2, -1)))
-    factors = torch.stack(factors, dim=-1).clamp(min=STABLE_EPS)  # (B, levels)
-    return (factors**exponents).prod(dim=-1).reshape(batch)
+    terms, exponents, batch = _ms_ssim_terms(pred, target, data_range, levels, weights)
+    return (terms.clamp(min=STABLE_EPS) ** exponents).prod(dim=-1).reshape(batch)
 
 
 def ssim_loss(pred: Tensor, target: Tensor, data_range) -> Tensor:
-    """1 - ssim(stable=True), per image (...)."""
-    return 1 - ssim(pred, target, data_range, stable=True)
+    """1 - ssim per image (...), in [0, 2]: a gradient for every SSIM (module doc)."""
+    return 1 - ssim(pred, target, data_range)
 
 
 def ms_ssim_loss(pred: Tensor, target: Tensor, data_range, levels: int | None = None, weights=None) -> Tensor:
-    """1 - ms_ssim, per image (...)."""
-    return 1 - ms_ssim(pred, target, data_range, levels=levels, weights=weights)
+    """1 - prod_j ((1 + term_j) / 2)^{w_j} per image (...), in [0, 1]: the MS-SSIM product of
+    the terms mapped to [0, 1], so a negative term still has a gradient (module doc)."""
+    terms, exponents, batch = _ms_ssim_terms(pred, target, data_range, levels, weights)
+    mapped = ((1 + terms) / 2).clamp(min=STABLE_EPS)
+    return 1 - (mapped ** exponents).prod(dim=-1).reshape(batch)
 
 
 def psnr(pred: Tensor, target: Tensor, data_range, dims: tuple[int, ...] = (-2, -1)) -> Tensor:
@@ -231,6 +240,35 @@ def psnr_from_mse(mse: Tensor, data_range) -> Tensor:
     """10 log10(L^2 / MSE) in dB for an MSE already taken, (...) -> (...)."""
     rng = _data_range(data_range, mse.shape, mse)
     return 10 * torch.log10(rng**2 / mse)
+
+
+def psnr_up_to_constant(pred: Tensor, target: Tensor, data_range, per_frame: bool = False) -> Tensor:
+    """PSNR after removing the intensity offset a fit cannot see, (M, T, H, W) -> (M,) in dB.
+
+    Subtracts c = mean(pred - target) over the whole sequence (one constant per model), or,
+    with per_frame, c_j = mean over frame j of (pred - target) from each frame. A gradient-only
+    fit is free up to one constant per frame, one with a dt term up to one constant in all;
+    this is how the SIREN paper scores its gradient-only (Poisson) reconstructions. target may
+    lack the model dim.
+    """
+    diff = pred - target
+    dims = (-2, -1) if per_frame else tuple(range(1, diff.dim()))
+    diff = diff - diff.mean(dim=dims, keepdim=True)
+    return psnr_from_mse(diff.pow(2).flatten(1).mean(1), data_range)
+
+
+def relative_pde_residual(dt: Tensor, laplacian: Tensor, diffusivity: float) -> Tensor:
+    """||f_t - D Δf|| / (||f_t|| + D ||Δf||) with RMS norms over all but the first dim:
+    (M, ...) -> (M,), in [0, 1].
+
+    0 when a network's own time derivative is exactly D times its own Laplacian (a heat flow),
+    about 1 when the two are unrelated, and 1 by definition where both norms are 0 (a constant
+    network, which solves the heat equation trivially: always read this beside dt_mse).
+    """
+    rms = lambda x: x.pow(2).flatten(1).mean(1).sqrt()  # noqa: E731
+    scale = rms(dt) + diffusivity * rms(laplacian)
+    residual = rms(dt - diffusivity * laplacian)
+    return torch.where(scale > 0, residual / torch.where(scale > 0, scale, 1), 1)
 
 
 def gradient_magnitude(grad: Tensor) -> Tensor:

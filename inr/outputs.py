@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from inr.config import RunConfig
+from inr.losses import effective_weights
 from inr.panels import PanelRenderer, panel_columns
 from inr.rundir import RunDir
 from inr.tblog import log_hparams, log_panel, log_scalars
@@ -24,11 +25,14 @@ TRAIN_LOGS_PER_EVALUATION = 10  # training scalars are logged this often between
 PANEL_TAG = "panels/truth_vs_prediction"
 
 
-def hparams_of(cfg: RunConfig) -> dict:
-    """One HParams row: the same keys in every run."""
+def hparams_of(cfg: RunConfig, variances: dict[str, float]) -> dict:
+    """One HParams row: the same keys in every run. variances: each field's target variance."""
     return {"activation": cfg.model.activation, "width": cfg.model.width,
             "depth": cfg.model.depth, "w0": cfg.model.w0, "scheduler": cfg.schedule.kind,
             "lr": cfg.schedule.lr, **{f"beta_{n}": getattr(cfg.loss, n) for n in LOSS_TERMS},
+            "normalize": cfg.loss.normalize,
+            **{f"effective_{t}": w for t, w in effective_weights(cfg.loss, variances).items()},
+            **{f"variance_{f}": v for f, v in variances.items()},
             "steps": cfg.train.steps, "batch": cfg.train.batch, "size": cfg.data.size or 0,
             "frames": cfg.data.frames, "seed": cfg.train.seed}
 
@@ -47,11 +51,13 @@ def _writer(run: RunDir | None, resumed_at: int):
 class EnsembleOutputs:
     """The logs and videos of an ensemble's runs (nothing for a run without a folder).
 
-    truth: the fields' targets (T, H, W[, 2]); times (T,): the frames' times.
+    truth: the fields' targets (T, H, W[, 2]); times (T,): the frames' times; variances: each
+    field's target variance (for the HParams row).
     """
 
-    def __init__(self, configs: list[RunConfig], truth: dict, times, resumed_at: int = 0):
-        self.configs, self.truth, self.times = configs, truth, times
+    def __init__(self, configs: list[RunConfig], truth: dict, times, variances: dict,
+                 resumed_at: int = 0):
+        self.configs, self.truth, self.times, self.variances = configs, truth, times, variances
         self.writers = [_writer(RunDir.of(c), resumed_at) for c in configs]
         self.steps = configs[0].train.steps
         self.log_every = max(1, configs[0].train.eval_every // TRAIN_LOGS_PER_EVALUATION)
@@ -112,6 +118,6 @@ class EnsembleOutputs:
         writer = self.writers[m]
         if writer is None:
             return
-        log_hparams(writer, hparams_of(self.configs[m]),
+        log_hparams(writer, hparams_of(self.configs[m], self.variances),
                     {f"final/{k}": v for k, v in final.items() if k in METRICS})
         writer.close()

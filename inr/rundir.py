@@ -23,6 +23,7 @@ import torch
 
 from inr.config import RunConfig
 from inr.io import atomic_path, read_json, stale_temporaries, write_json_atomic
+from inr.losses import effective_weights
 
 RECORD_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
@@ -49,15 +50,19 @@ class RunResult:
         return self.metrics["status"]
 
 
-def record(result: RunResult, target_scales: dict[str, float]) -> dict:
+def record(result: RunResult, target_variances: dict[str, float]) -> dict:
     """The schema of metrics.json: a run's outcome with the labels its report needs.
 
     status, final, best, history    as in RunResult
     experiments, questions          the experiments that use the run and, aligned, what each
                                     asks ('' for none); another experiment reusing it adds itself
-    labels                          name (folder below runs/), weights_name, seed: set when
-                                    the run was planned, never parsed back out of a path
-    config, video, target_scales    the RunConfig, the video path, each target's std
+    labels                          name (folder below runs/), configuration (the name of its
+                                    first seed), weights_name, seed: set when the run was
+                                    planned, never parsed back out of a path
+    config, video                   the RunConfig, the video path
+    target_variances                each field's target variance over the training frames
+    effective_weights               each MSE term's weight on MSE / variance
+                                    (inr.losses.effective_weights)
     early_stop                      only when an early-stopping scheduler ended the run
     """
     cfg = result.config
@@ -66,10 +71,11 @@ def record(result: RunResult, target_scales: dict[str, float]) -> dict:
             "history": result.history,
             "experiments": [out.experiment] if out.experiment else [],
             "questions": [out.question or ""] if out.experiment else [],
-            "labels": {"name": out.name, "weights_name": out.weights_name or "",
-                       "seed": cfg.train.seed},
+            "labels": {"name": out.name, "configuration": out.configuration or out.name,
+                       "weights_name": out.weights_name or "", "seed": cfg.train.seed},
             "config": cfg.to_dict(), "video": str(result.video) if result.video else None,
-            "target_scales": target_scales}
+            "target_variances": target_variances,
+            "effective_weights": effective_weights(cfg.loss, target_variances)}
 
 
 def _same_identity(saved: dict, config: RunConfig) -> bool:
@@ -142,7 +148,7 @@ class RunDir:
 
     # ------------------------------------------------------------------ outputs of training
     def save_run(self, result: RunResult, model_state: dict, model_config: dict,
-                 target_scales: dict[str, float]) -> None:
+                 target_variances: dict[str, float]) -> None:
         """Write config.json, checkpoint.pt and, last, metrics.json for a trained run."""
         cfg = result.config
         cfg.save(self.path / CONFIG_FILE)
@@ -150,7 +156,7 @@ class RunDir:
             torch.save({"model": model_state, "model_config": model_config,
                         "config": cfg.to_dict(), "seed": cfg.train.seed,
                         "steps_done": result.metrics["steps_done"]}, tmp)
-        self.write(record(result, target_scales))
+        self.write(record(result, target_variances))
 
     def load_model(self, device=None) -> torch.nn.Module:
         """The trained network of this run (a one-model ensemble), on `device` (default: the

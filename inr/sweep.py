@@ -7,6 +7,10 @@ atomically, so a kill leaves either the old file or the new one. One sweep at a 
 an output folder: a second one is refused while the first holds the lock (the lock dies with
 its process).
 
+Stages: `run_confirmed` trains the planned runs (the screening), then, for a loss-weights
+experiment, the confirmation stage: the top K configurations by each headline metric and the
+reference vectors are rerun with more seeds (`confirmation_runs`). Both stages resume.
+
 Engines:
     batched     runs that share data, architecture, steps and batch train together as one
                 ensemble (at most --max-models at a time), each with its own lr, schedule,
@@ -28,7 +32,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from inr.experiments import PlannedRun
+from inr.experiments import PlannedRun, replicate
+from inr.report.analysis import HEADLINE_METRICS, confirmation_choice
+from inr.report.rows import row_of
 from inr.train import ensemble_key, train_ensemble
 
 ENGINES = ("batched", "sequential")
@@ -188,4 +194,47 @@ def run_sweep(runs: list[PlannedRun], engine: str = "batched",
     finally:
         bar.close()
     outcome.seconds = time.time() - start
+    return outcome
+
+
+# ----------------------------------------------------------------------------- stages
+
+def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int) -> list[PlannedRun]:
+    """The runs that confirm a screened loss-weights sweep: replicates (inr.experiments.
+    replicate) of the `top` configurations by each headline metric and of the reference
+    vectors, up to `seeds` seeds each counting those planned already. The choice is a pure
+    function of the finished screening runs, so a resumed sweep chooses the same."""
+    screened = [r for r in runs if "weights" in r.questions]
+    if top < 1 or not screened:
+        return []
+    rows = [row_of(saved) for saved in (r.folder().read() for r in screened) if saved]
+    planned, extra = {r.name for r in runs}, []
+    firsts = {r.name: r for r in screened if r.name == r.config.output.configuration}
+    for key in confirmation_choice(rows, top):
+        first = firsts[key]
+        for seed in range(first.config.train.seed, first.config.train.seed + seeds):
+            run = replicate(first, seed)
+            if run.name not in planned:
+                planned.add(run.name)
+                extra.append(run)
+    return extra
+
+
+def run_confirmed(runs: list[PlannedRun], execute, confirm: int = 5, confirm_seeds: int = 3,
+                  report=print) -> SweepOutcome:
+    """Train the planned runs with `execute` (runs -> SweepOutcome: a local or Ray engine),
+    then their confirmation stage (see `confirmation_runs`); one outcome for both."""
+    outcome = execute(runs)
+    if outcome.interrupted:
+        return outcome
+    extra = confirmation_runs(runs, confirm, confirm_seeds)
+    if extra:
+        report(f"confirmation: {len(extra)} runs, so that the top {confirm} loss-weight vectors "
+               f"by {' and by '.join(HEADLINE_METRICS)} and the reference vectors have "
+               f"{confirm_seeds} seeds each")
+        more = execute(extra)
+        outcome.done += more.done
+        outcome.skipped += more.skipped
+        outcome.interrupted = more.interrupted
+        outcome.seconds += more.seconds
     return outcome

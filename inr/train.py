@@ -29,7 +29,8 @@ from inr.data import TrainingData, default_times, diffuse, load_image
 from inr.derivatives import derivatives
 from inr.evaluate import evaluate, truth_fields
 from inr.io import atomic_path
-from inr.losses import perceptual_losses, squared_errors, weighted_loss
+from inr.losses import (normalized, perceptual_losses, squared_errors, term_divisors,
+                        weighted_loss)
 from inr.models import member_state_dict
 from inr.optim import BatchedAdam
 from inr.outputs import EnsembleOutputs
@@ -114,6 +115,9 @@ class _Loop:
         self.points = self.train.points if self.train.batch == "points" else None
         self.fields = tuple(f for f in FIELDS if any(f in c.loss.fields() for c in configs))
         self.weights = _weights(configs, data.dtype, data.device)
+        self.variances = data.sequence.target_variances()
+        self.divisors = term_divisors([c.loss for c in configs], self.variances, data.dtype,
+                                      data.device)
         self.perceptual = any(bool(self.weights[n].any()) for n in PERCEPTUAL_TERMS)
         self.optim = BatchedAdam(model.parameters())
         self.generators = [torch.Generator().manual_seed(c.train.seed + SAMPLING_SEED_OFFSET)
@@ -125,7 +129,7 @@ class _Loop:
         self.started = time.time()
         self._restore()
         self.outputs = EnsembleOutputs(configs, truth_fields(data), data.sequence.times,
-                                       self.steps_done)
+                                       self.variances, self.steps_done)
 
     def alive(self) -> list[bool]:
         return [d is None for d in self.diverged_at]
@@ -160,7 +164,7 @@ class _Loop:
         """One optimiser step of every live model; returns the losses (M,)."""
         batch = self.data.sample(self.generators, self.points)
         out = derivatives(self.model, batch["coords"], self.fields)
-        terms = squared_errors(out, batch, self.weights)
+        terms = normalized(squared_errors(out, batch, self.weights), self.divisors)
         if self.perceptual:
             terms.update(perceptual_losses(out["value"], batch["value"], self.data.shape[1:]))
         losses = weighted_loss(terms, self.weights)  # (M,)
@@ -242,7 +246,7 @@ class _Loop:
             self.outputs.close(m, final)
             if run is not None:
                 run.save_run(result, member_state_dict(self.model.state_dict(), m),
-                             self.model.config, self.data.sequence.target_scales())
+                             self.model.config, self.variances)
             results.append(result)
         if self.state_path is not None:
             if "interrupted" in self.status:

@@ -28,9 +28,10 @@ def mse_metric(term: str) -> str:
 
 MSE_METRICS = tuple(mse_metric(t) for t in MSE_TERMS)
 SSIM_METRICS = ("ssim", "grad_ssim", "laplacian_ssim", "dt_ssim")  # value, |grad|, Δ, ∂t
-METRICS = (*MSE_METRICS, "psnr", *SSIM_METRICS, "pde_residual")
+PSNR_METRICS = ("psnr", "psnr_up_to_constant", "psnr_up_to_frame_constants")
+METRICS = (*MSE_METRICS, *PSNR_METRICS, *SSIM_METRICS, "pde_residual")
 HELDOUT_PREFIX = "heldout_"  # the same metrics on the frames between the training times
-HIGHER_IS_BETTER = frozenset({"psnr", *SSIM_METRICS})
+HIGHER_IS_BETTER = frozenset({*PSNR_METRICS, *SSIM_METRICS})
 
 
 def higher_is_better(metric: str) -> bool:

@@ -21,6 +21,8 @@ from inr.metrics import (
     ms_ssim_levels,
     ms_ssim_loss,
     psnr,
+    psnr_up_to_constant,
+    relative_pde_residual,
     ssim,
     ssim_loss,
 )
@@ -117,14 +119,34 @@ def test_ssim_is_differentiable():
     assert torch.autograd.gradcheck(lambda a: ms_ssim(a, y, 1.0), (x,), fast_mode=True)
 
 
-def test_ssim_stable_and_loss():
+def test_ssim_loss_has_a_gradient_at_negative_ssim():
     _, target, pred = pairs((64, 64))[0]
     value = ssim(t(pred), t(target), RANGE)
     assert ssim_loss(t(pred), t(target), RANGE).item() == pytest.approx(1 - value.item(), abs=1e-12)
-    anti = RANGE - t(target)  # anti-correlated: SSIM < 0
-    assert ssim(anti, t(target), RANGE).item() < 0
-    assert ssim(anti, t(target), RANGE, stable=True).item() == STABLE_EPS
-    assert ssim_loss(anti, t(target), RANGE).item() == pytest.approx(1 - STABLE_EPS)
+    anti = (RANGE - t(target)).requires_grad_()  # anti-correlated: SSIM < 0
+    negative = ssim(anti, t(target), RANGE)
+    assert negative.item() < 0
+    loss = ssim_loss(anti, t(target), RANGE)
+    assert loss.item() == pytest.approx(1 - negative.item(), abs=1e-12) and loss.item() > 1
+    loss.backward()
+    assert torch.isfinite(anti.grad).all() and anti.grad.abs().sum() > 0
+
+
+def test_ms_ssim_loss_maps_each_term_to_the_unit_interval_and_keeps_a_gradient():
+    """1 - prod ((1 + term) / 2)^w against an independent numpy computation of the terms, at a
+    pair whose terms are negative (where a clamp of the raw terms has no gradient)."""
+    shape = (176, 176)
+    target = cameraman(shape)
+    noise = np.random.default_rng(2).uniform(0, RANGE, shape)
+    inverted = RANGE - target + 0.2 * noise
+    _, terms = ref_ms_ssim(inverted, target, RANGE, 5)
+    assert (terms < 0).any()
+    expected = 1 - np.prod(((1 + terms) / 2) ** np.array(MS_SSIM_WEIGHTS))
+    pred = t(inverted).requires_grad_()
+    loss = ms_ssim_loss(pred, t(target), RANGE)
+    assert loss.item() == pytest.approx(expected, abs=1e-10)
+    loss.backward()
+    assert pred.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize(
@@ -158,7 +180,9 @@ def ref_ms_ssim(a, b, data_range, levels):
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     pad = (WINDOW_SIZE - 1) // 2
     blur = lambda x: ndimage.gaussian_filter(x, WINDOW_SIGMA, truncate=3.5)[pad:-pad, pad:-pad]  # noqa: E731
-    weights = np.array(MS_SSIM_WEIGHTS[:levels]) / sum(MS_SSIM_WEIGHTS[:levels])
+    weights = np.array(MS_SSIM_WEIGHTS[:levels])  # Wang's own weights at five scales,
+    if levels < len(MS_SSIM_WEIGHTS):             # renormalised to sum 1 when fewer fit
+        weights = weights / weights.sum()
     factors = []
     for level in range(levels):
         mx, my = blur(a), blur(b)
@@ -185,6 +209,18 @@ def test_ms_ssim_matches_reference(shape):
         assert ms_ssim(t(pred), t(target), RANGE).item() == pytest.approx(ref, abs=1e-10), name
         got32 = ms_ssim(t(pred, torch.float32), t(target, torch.float32), RANGE).item()
         assert got32 == pytest.approx(ref, abs=1e-4), name
+
+
+def test_ms_ssim_at_five_scales_uses_wangs_weights_unchanged():
+    """Wang et al. 2003's weights sum to 1.0001; at five scales they are used as published."""
+    assert sum(MS_SSIM_WEIGHTS) == pytest.approx(1.0001)
+    _, target, pred = pairs((256, 256))[1]
+    _, terms = ref_ms_ssim(pred, target, RANGE, 5)
+    wang = float(np.prod(terms ** np.array(MS_SSIM_WEIGHTS)))
+    renormalised = float(np.prod(terms ** (np.array(MS_SSIM_WEIGHTS) / sum(MS_SSIM_WEIGHTS))))
+    got = ms_ssim(t(pred), t(target), RANGE).item()
+    assert got == pytest.approx(wang, abs=1e-6)
+    assert abs(got - renormalised) > abs(got - wang)
 
 
 def test_ms_ssim_single_level_is_ssim():
@@ -242,8 +278,7 @@ def test_ms_ssim_hard_pairs_are_finite(hard, dtype):
     assert torch.isfinite(value) and 0 < value.item() <= 1
     ms_ssim_loss(pred, t(target, dtype), RANGE).backward()
     assert torch.isfinite(pred.grad).all()
-    # documented limitation: with every term clamped the loss is flat (zero gradient)
-    assert (pred.grad.abs().sum() > 0) == (hard != "inverted")
+    assert pred.grad.abs().sum() > 0  # the loss form keeps a gradient, negative terms too
     pred.grad = None
     ssim_loss(pred, t(target, dtype), RANGE).backward()
     assert torch.isfinite(pred.grad).all()
@@ -278,3 +313,49 @@ def test_gradient_magnitude():
     assert torch.allclose(gradient_magnitude(g), t(np.hypot(g[..., 0].numpy(), g[..., 1].numpy())))
     with pytest.raises(ValueError, match=r"expected a gradient field \(\.\.\., 2\)"):
         gradient_magnitude(torch.zeros(4, 3))
+
+
+# ---------------------------------------------------------------- reconstruction up to constants
+
+
+def numpy_psnr(err, data_range=1.0):
+    return 10 * np.log10(data_range ** 2 / np.mean(err ** 2))
+
+
+def test_psnr_up_to_constants_match_numpy_and_ignore_the_free_constants():
+    rng = np.random.default_rng(4)
+    target = rng.uniform(0, 1, (5, 24, 20))
+    pred = target + 0.05 * rng.normal(size=(3, 5, 24, 20)) + rng.normal(size=(3, 5, 1, 1))
+    for m in range(3):
+        err = pred[m] - target
+        whole = numpy_psnr(err - err.mean())
+        frames = numpy_psnr(err - err.mean(axis=(1, 2), keepdims=True))
+        got = psnr_up_to_constant(t(pred), t(target), 1.0)
+        got_frames = psnr_up_to_constant(t(pred), t(target), 1.0, per_frame=True)
+        assert got[m].item() == pytest.approx(whole, abs=1e-9)
+        assert got_frames[m].item() == pytest.approx(frames, abs=1e-9)
+    shifted = t(pred) + 0.37                                  # one constant for everything
+    per_frame = t(pred) + t(rng.normal(size=(1, 5, 1, 1)))    # a different one per frame
+    assert torch.allclose(psnr_up_to_constant(shifted, t(target), 1.0),
+                          psnr_up_to_constant(t(pred), t(target), 1.0), atol=1e-9)
+    assert torch.allclose(psnr_up_to_constant(per_frame, t(target), 1.0, per_frame=True),
+                          psnr_up_to_constant(t(pred), t(target), 1.0, per_frame=True), atol=1e-9)
+    # a per-frame offset is not one constant: the whole-sequence figure sees it
+    assert not torch.allclose(psnr_up_to_constant(per_frame, t(target), 1.0),
+                              psnr_up_to_constant(t(pred), t(target), 1.0), atol=1e-3)
+
+
+# ---------------------------------------------------------------- the relative PDE residual
+
+
+def test_relative_pde_residual_matches_numpy_and_its_limits():
+    rng = np.random.default_rng(5)
+    dt, lap, d = rng.normal(size=(3, 4, 9, 9)), rng.normal(size=(3, 4, 9, 9)), 0.02
+    rms = lambda x: np.sqrt(np.mean(x ** 2))  # noqa: E731
+    got = relative_pde_residual(t(dt), t(lap), d)
+    for m in range(3):
+        expected = rms(dt[m] - d * lap[m]) / (rms(dt[m]) + d * rms(lap[m]))
+        assert got[m].item() == pytest.approx(expected, rel=1e-12)
+    zero = torch.zeros(2, 4, 9, 9, dtype=torch.float64)  # a constant network: both fields vanish
+    assert relative_pde_residual(zero, zero, d).tolist() == [1.0, 1.0]
+    assert relative_pde_residual(d * t(lap), t(lap), d).abs().max().item() < 1e-15  # a heat flow

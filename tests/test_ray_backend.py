@@ -19,7 +19,7 @@ from inr.experiments import load_experiment, plan
 from inr.ray_backend import RayOptions
 from inr.sweep import run_sweep
 
-TINY = ["--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
+TINY = ["--confirm", "0", "--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
 METRICS = ("psnr", "pixel_mse", "grad_mse", "laplacian_mse", "dt_mse", "ssim")
 
 
@@ -91,19 +91,20 @@ def test_a_ray_sweep_matches_the_sequential_engine(ray_instance, tmp_path, capsy
     assert main([*common, "--out", str(local_out), "--engine", "sequential"]) == 0
     assert main([*common, "--out", str(ray_out), "--backend", "ray", "--engine",
                  "sequential"]) == 0
-    assert "3 runs trained, 0 reused" in capsys.readouterr().out
-    assert _layout(ray_out) == _layout(local_out) and len(_layout(ray_out)) == 3 * 5
+    assert "5 runs trained, 0 reused" in capsys.readouterr().out  # 3 drawn, 2 reference vectors
+    assert _layout(ray_out) == _layout(local_out) and len(_layout(ray_out)) == 5 * 5
     assert (ray_out / "ray_results").is_dir()  # Ray's own storage, beside the layout
     _assert_same_metrics(_summary(ray_out), _summary(local_out))
     _assert_same_metrics(_finals(ray_out), _finals(local_out))
     assert {r["status"] for r in _summary(ray_out).values()} == {"completed"}
     # a finished sweep is not submitted again
     assert main([*common, "--out", str(ray_out), "--backend", "ray"]) == 0
-    assert "0 runs trained, 3 reused" in capsys.readouterr().out
+    assert "0 runs trained, 5 reused" in capsys.readouterr().out
 
 
 def _planned(out: Path, eval_every: int = 4):
-    """Three tiny runs that evaluate (and checkpoint) every 4 of their 12 steps."""
+    """Five tiny runs (3 drawn and 2 reference vectors) that evaluate (and checkpoint) every 4
+    of their 12 steps."""
     base = profile_config("quick").replace(data={"size": 32, "frames": 4},
                                            model={"width": 16},
                                            train={"steps": 12, "eval_every": eval_every})
@@ -129,7 +130,7 @@ def _resumed_from(out: Path) -> list[int]:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The three checkpointing runs trained by the local sequential engine."""
+    """The five checkpointing runs trained by the local sequential engine."""
     out = tmp_path_factory.mktemp("reference")
     run_sweep(_planned(out), engine="sequential", progress=False, report=lambda _: None)
     return _finals(out)
@@ -143,8 +144,8 @@ def test_a_failing_trial_is_retried_from_its_checkpoint(ray_instance, reference,
     monkeypatch.setenv(FAULT_ENV, str(marker))  # the first trial fails once, at step 8
     outcome = run_sweep_ray(_planned(out), _args(out, max_retries=1), report=lambda _: None)
     assert marker.exists(), "the fault was injected"
-    assert len(outcome.done) == 3 and not outcome.interrupted
-    assert len({r.config.output.name for r in outcome.done}) == 3  # every run done once
+    assert len(outcome.done) == 5 and not outcome.interrupted
+    assert len({r.config.output.name for r in outcome.done}) == 5  # every run done once
     assert 4 in _resumed_from(out), "the retry continued from the step-4 checkpoint"
     _assert_same_metrics(_finals(out), reference)
     for path in (out / "runs").rglob("metrics.json"):
@@ -161,7 +162,7 @@ def test_an_interrupted_sweep_is_restored_and_skips_finished_runs(ray_instance, 
     with pytest.raises(RuntimeError, match="1 trials failed after 0 retries"):
         run_sweep_ray(_planned(out), _args(out, max_retries=0), report=lambda _: None)
     finished = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("metrics.json")}
-    assert len(finished) == 2
+    assert len(finished) == 4
     printed = []
     outcome = run_sweep_ray(_planned(out), _args(out, max_retries=0), report=printed.append)
     assert any(line.startswith("ray: resuming experiment") for line in printed)

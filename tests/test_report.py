@@ -1,61 +1,105 @@
-"""The report is rebuilt from the runs' records alone and ranks what they say."""
+"""The report is rebuilt from the runs' records alone: it ranks configurations by their mean over
+seeds, with numpy's mean and sd and scipy's Welch test, and its verdicts test something."""
 import csv
 import math
 
+import numpy as np
+import pytest
+from scipy import stats
+
 from inr.config import RunConfig
-from inr.experiments import load_experiment
+from inr.experiments import load_experiment, plan
 from inr.report import build_report
-from inr.report.analysis import conclusion_lines, conclusions
-from inr.report.rows import read_summary
+from inr.report.analysis import compare_with_original, conclusion_lines, conclusions
+from inr.report.rows import collect, read_summary
 from inr.rundir import RunDir, RunResult, record
+
+VARIANCES = {"value": 0.05, "grad": 0.36, "laplacian": 108.0, "dt": 0.044}
 
 
 def fake_run(out, name, experiment, psnr, grad_mse, status="completed", weights_name=None,
-             **sections):
-    """A finished run's folder, its record written by inr.rundir as training writes it."""
-    cfg = RunConfig().replace(output={"name": name, "experiment": experiment,
+             seed=0, **sections):
+    """A finished run's folder, its record written by inr.rundir as training writes it; seed >
+    0 makes a replicate of `name` (folder name_seed<s>)."""
+    folder = name if seed == 0 else f"{name}_seed{seed}"
+    cfg = RunConfig().replace(output={"name": folder, "configuration": name,
+                                      "experiment": experiment,
                                       "question": load_experiment(experiment).question,
                                       "weights_name": weights_name,
-                                      "run_dir": str(out / "runs" / name)}, **sections)
+                                      "run_dir": str(out / "runs" / folder)},
+                              train={"seed": seed}, **sections)
     final = {"pixel_mse": 10 ** (-psnr / 10), "grad_mse": grad_mse, "laplacian_mse": 50.0,
-             "dt_mse": 0.1, "psnr": psnr, "ssim": psnr / 50, "grad_ssim": 0.5,
+             "dt_mse": 0.1, "psnr": psnr, "psnr_up_to_constant": psnr + 1,
+             "psnr_up_to_frame_constants": psnr + 2, "ssim": psnr / 50, "grad_ssim": 0.5,
              "laplacian_ssim": 0.4, "dt_ssim": 0.3, "pde_residual": 0.2, "status": status}
     if status == "diverged":
         final = {k: (math.nan if isinstance(v, float) else v) for k, v in final.items()}
-    result = RunResult(cfg, final, final, video=out / "videos" / f"{name}.mp4")
-    RunDir.of(cfg).write(record(result, {}))
+    result = RunResult(cfg, final, final, video=out / "videos" / f"{folder}.mp4")
+    RunDir.of(cfg).write(record(result, VARIANCES))
 
 
-def test_summary_rankings_and_conclusions_follow_the_metrics(tmp_path):
-    weights = [((1, 0.01, 0, 0), 31.0, 0.5), ((1, 0, 0, 0), 33.0, 0.9),
-               ((0.1, 1, 0, 0), 20.0, 0.1), ((0, 1, 1, 1), 12.0, 0.3)]
-    for (p, g, l, d), psnr, gm in weights:
-        fake_run(tmp_path, f"cameraman/experiments/{p:g}_{g:g}_{l:g}_{d:g}/sine_constant_0.0001",
-                 "random-weights", psnr, gm, loss={"pixel": p, "grad": g, "laplacian": l, "dt": d})
+def weights_runs(out, vectors):
+    """vectors: {(pixel, grad, lap, dt): [(psnr, grad_mse) per seed]}."""
+    for (p, g, l, d), seeds in vectors.items():
+        for seed, (psnr, gm) in enumerate(seeds):
+            fake_run(out, f"cameraman/experiments/{p:g}_{g:g}_{l:g}_{d:g}/sine_constant_0.0001",
+                     "random-weights", psnr, gm, seed=seed,
+                     loss={"pixel": p, "grad": g, "laplacian": l, "dt": d})
+
+
+def test_rankings_are_means_over_seeds_with_numpys_sd_and_scipys_welch_test(tmp_path):
+    vectors = {(1, 0.01, 0, 0): [(31.0, 0.5), (32.0, 0.4), (30.5, 0.45)],
+               (1, 0, 0, 0): [(33.0, 0.9), (35.0, 0.95), (34.0, 0.85)],
+               (0.1, 1, 0, 0): [(20.0, 0.1), (21.0, 0.12), (19.0, 0.11)],
+               (0, 1, 1, 1): [(12.0, 0.3), (13.0, 0.2), (11.0, 0.25)]}
+    weights_runs(tmp_path, vectors)
     fake_run(tmp_path, "cameraman/experiments/0_0_1_0/sine_constant_0.0001", "random-weights",
              0.0, 0.0, status="diverged", loss={"pixel": 0.0, "laplacian": 1.0})
-    for act, psnr in (("sine", 30.0), ("elu", 22.0)):
-        fake_run(tmp_path, f"{act}/cameraman_experiments_pixel", "activations", psnr, 1.0,
-                 weights_name="pixel", model={"activation": act})
     built = build_report(tmp_path)
     rows = read_summary(built["summary"])
-    assert len(rows) == 7
+    assert len(rows) == 13 and {r["seed"] for r in rows} == {0.0, 1.0, 2.0}
     diverged = [r for r in rows if r["status"] == "diverged"]
     assert len(diverged) == 1 and math.isnan(diverged[0]["psnr"])
     c = conclusions(built["rows"])
-    assert [b for b, _, _ in c["weights"]["pixel_mse"]] == \
-        ["(1, 0, 0, 0)", "(1, 0.01, 0, 0)", "(0.1, 1, 0, 0)", "(0, 1, 1, 1)"]
-    assert c["weights"]["grad_mse"][0][0] == "(0.1, 1, 0, 0)"
+    ranking = c["weights"]["pixel_mse"]
+    pixel = {v: [10 ** (-p / 10) for p, _ in seeds] for v, seeds in vectors.items()}
+    order = sorted(pixel, key=lambda v: np.mean(pixel[v]))
+    assert [tuple(c.first[f"beta_{t}"] for t in ("pixel", "grad", "laplacian", "dt"))
+            for c, _ in ranking.entries] == order
+    for config, summary in ranking.entries:
+        values = pixel[order[ranking.position(config) - 1]]
+        assert summary.mean == pytest.approx(np.mean(values), rel=1e-12)
+        assert summary.sd == pytest.approx(np.std(values, ddof=1), rel=1e-12) and summary.n == 3
+    welch = stats.ttest_ind(pixel[order[0]], pixel[order[1]], equal_var=False).pvalue
+    assert ranking.separation.p == pytest.approx(welch, rel=1e-12)
+    assert c["weights"]["grad_mse"].winner["beta_grad"] == 1
     assert c["weights"]["diverged"] == 1
-    assert c["activation"]["winners"]["pixel"][0] == "sine" and c["activation"]["best"] == "sine"
     report = built["report"].read_text()
     for line in conclusion_lines(built["rows"]):
         assert line in report
-    assert "Best weights by pixel_mse: (1, 0, 0, 0)" in report
+    assert "Loss weights by pixel_mse: lowest mean for (1, 0, 0, 0)" in report
+    assert "Welch's t-test" in report
     assert (tmp_path / "results" / "random-weights.png").is_file()
+    assert (tmp_path / "results" / "pareto.png").is_file()
     assert (tmp_path / "results" / "report.pdf").is_file()
     header = next(csv.reader(open(built["summary"])))
-    assert {"name", "status", "activation", "lr", "beta_pixel", "psnr", "pde_residual"} <= set(header)
+    assert {"name", "configuration", "seed", "status", "activation", "lr", "beta_pixel", "psnr",
+            "pde_residual"} <= set(header)
+
+
+def test_tables_repeat_no_column_and_the_worst_list_ranks_only_runs_that_train_on_pixels(
+        tmp_path):
+    weights_runs(tmp_path, {(1, 0, 0, 0): [(33.0, 0.9)], (1, 0.1, 0, 0): [(30.0, 0.5)],
+                            (0, 1, 0, 0): [(6.0, 0.01)]})
+    report = build_report(tmp_path)["report"].read_text()
+    for line in report.splitlines():
+        if line.startswith("| rank"):
+            cells = [c.strip().split(":")[0].replace(" (mean)", "") for c in line.split("|")]
+            cells = [c for c in cells if c]
+            assert len(cells) == len(set(cells)), line
+    worst = report.split("Worst 5 by pixel_mse")[1].split("\n\n")[1]
+    assert "(0, 1, 0, 0)" not in worst and "(1, 0.1, 0, 0)" in worst
+    assert "Runs without a pixel term" in report and "psnr_up_to_frame_constants" in report
 
 
 def test_an_empty_output_folder_gives_an_empty_report(tmp_path):
@@ -63,39 +107,45 @@ def test_an_empty_output_folder_gives_an_empty_report(tmp_path):
     assert built["rows"] == [] and "0 runs" in built["report"].read_text()
 
 
-def test_the_original_conclusions_are_checked_against_the_rows(tmp_path):
-    from inr.report.analysis import compare_with_original
-    from inr.report.rows import collect
-
-    for act, psnr, grad in (("sine", 30.0, 0.2), ("elu", 22.0, 0.1)):
-        fake_run(tmp_path, f"{act}/cameraman_experiments_pixel", "activations", psnr, 1.0,
-                 weights_name="pixel", model={"activation": act})
-        fake_run(tmp_path, f"{act}/cameraman_experiments_grad", "activations", psnr, grad,
-                 weights_name="grad", model={"activation": act}, loss={"pixel": 0.0, "grad": 1.0})
-    for kind, lr, psnr in (("constant", 1e-4, 31.0), ("constant", 1e-7, 5.0),
-                           ("exponential", 1e-4, 25.0)):
-        fake_run(tmp_path, f"cameraman/experiments/1_0.01_0.001_0/sine_{kind}_{lr:g}",
-                 "learning-rates", psnr, 0.5, loss={"pixel": 1.0, "grad": 0.01, "laplacian": 0.001},
-                 schedule={"kind": kind, "lr": lr, **({"gamma": 0.99} if kind != "constant" else {})})
-    fake_run(tmp_path, "cameraman/experiments/1_0_0_0/sine_constant_0.0001", "random-weights",
-             33.0, 0.9, loss={"pixel": 1.0})
-    lines = compare_with_original(collect(tmp_path))
-    text = "\n".join(lines)
-    assert "sine beats elu on 1 of 2 weight settings -> differs" in text
-    assert "constant lr 1e-07 is best for pixel_mse. Here: constant at lr 0.0001" in text
-    assert "ranks 3 of 3 -> differs" in text
-    # the original's vector was trained in the lr experiment at 1e-4 constant: rank 2 of 2
-    assert "best of 1 random vectors by pixel_mse is (1.0, 0.0, 0.0, 0.0)" in text
-    assert "rank 2 of 2 -> differs" in text
+def test_the_original_conclusions_get_verdicts_that_test_something(tmp_path):
+    # (a) on pixels sine is clearly ahead; on the gradient the two overlap
+    for act, pixel, grad in (("sine", (30.0, 31.0, 30.5), (0.20, 0.10, 0.30)),
+                             ("elu", (22.0, 21.0, 22.5), (0.15, 0.25, 0.20))):
+        for seed in range(3):
+            fake_run(tmp_path, f"{act}/cameraman_experiments_pixel", "activations", pixel[seed],
+                     1.0, weights_name="pixel", seed=seed, model={"activation": act})
+            fake_run(tmp_path, f"{act}/cameraman_experiments_grad", "activations", 5.0,
+                     grad[seed], weights_name="grad", seed=seed, model={"activation": act},
+                     loss={"pixel": 0.0, "grad": 1.0})
+    # (b) constant 1e-4 clearly beats the claimed constant 1e-7; no exponential run was made
+    for lr, psnrs in ((1e-4, (31.0, 31.5, 30.8)), (1e-7, (5.0, 5.5, 4.9))):
+        for seed, psnr in enumerate(psnrs):
+            fake_run(tmp_path, f"cameraman/experiments/1_0.01_0.001_0/sine_constant_{lr:g}",
+                     "learning-rates", psnr, 0.5, seed=seed, schedule={"lr": lr},
+                     loss={"pixel": 1.0, "grad": 0.01, "laplacian": 0.001})
+    # (c) the original's vector was not run in a weights experiment
+    weights_runs(tmp_path, {(1, 0, 0, 0): [(33.0, 0.9), (33.5, 0.8)]})
+    text = "\n".join(compare_with_original(collect(tmp_path)))
+    assert "sine is separated ahead on 1, elu on 0, of 2 weight settings -> agrees" in text
+    assert "trained on grad: grad_mse" in text and "-> not separated at 3 seeds" in text
+    assert "constant lr 1e-07 is best for pixel_mse" in text and "ranks 2 of 2" in text
+    assert "-> differs" in text
+    assert "-> not tested: exponential decay was not run" in text
+    assert "(c) Original: the best weights are (1.0, 0.01, 0.001, 0.0)" in text
+    assert "not tested: the original's vector at sine constant lr 0.0001 was not run" in text
+    # the original's vector, run with one seed only: no verdict without the seeds to test it
+    weights_runs(tmp_path, {(1, 0.01, 0.001, 0): [(30.0, 0.5)]})
+    text = "\n".join(compare_with_original(collect(tmp_path)))
+    assert "by pixel_mse over 2 vectors" in text and "-> not separated at 1 seed" in text
     assert "Against the original" in build_report(tmp_path)["report"].read_text()
 
 
 def test_weight_settings_are_labelled_when_planned_in_both_run_name_layouts(tmp_path):
     """The label comes from the plan (stored in the record), never parsed out of a path."""
-    from inr.experiments import plan
     runs = plan([load_experiment("activations"), load_experiment("losses"),
                  load_experiment("random-weights")], RunConfig(), tmp_path, random_weights=2)
     label = {r.name: r.config.output.weights_name or "" for r in runs}
     assert label["elu/cameraman_experiments_laplacian"] == "laplacian"
     assert label["cameraman/losses/mse+ssim/sine_constant_0.0001"] == "mse+ssim"
-    assert {label[r.name] for r in runs if r.experiment == "random-weights"} == {""}
+    drawn = {label[r.name] for r in runs if r.experiment == "random-weights"}
+    assert drawn == {"", "pixel-only", "original-best"}  # drawn vectors have no name

@@ -1,12 +1,15 @@
 """The sweep driver end to end on tiny problems: naming, outputs, resume after SIGKILL, engines."""
 import csv
+import itertools
 import json
 import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from inr.cli import main
@@ -15,7 +18,7 @@ from inr.experiments import (load_experiment, plan, random_weight_vectors, resol
 from inr.sweep import OutputLock, ensembles
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
+TINY = ["--confirm", "0", "--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
 LR_EXPERIMENT = """
 name = "learning-rates"
 layout = "betas"
@@ -41,7 +44,7 @@ def test_tiny_sweep_writes_the_naming_scheme_logs_videos_and_report(tmp_path, lr
     assert main(["--random-weights", "3", "--experiment", lr2, "--out", str(out), *TINY]) == 0
     runs = sorted(p.parent.relative_to(out / "runs").as_posix()
                   for p in (out / "runs").rglob("metrics.json"))
-    assert len(runs) == 5
+    assert len(runs) == 7  # 3 drawn vectors and the 2 reference vectors, 2 learning rates
     assert "cameraman/experiments/1_0.01_0_0/sine_constant_0.0001" in runs
     assert "cameraman/experiments/1_0.01_0_0/sine_constant_0.001" in runs
     for name in runs:
@@ -50,7 +53,7 @@ def test_tiny_sweep_writes_the_naming_scheme_logs_videos_and_report(tmp_path, lr
         assert list((out / "runs" / name).glob("events.out.tfevents.*"))
         assert (out / "videos" / f"{name}.mp4").stat().st_size > 1000
     rows = list(csv.DictReader(open(out / "results" / "summary.csv")))
-    assert len(rows) == 5 and {r["status"] for r in rows} == {"completed"}
+    assert len(rows) == 7 and {r["status"] for r in rows} == {"completed"}
     assert {r["experiments"] for r in rows} == {"random-weights", "learning-rates"}
     for plot in ("random-weights.png", "learning-rates.png", "report.pdf"):
         assert (out / "results" / plot).stat().st_size > 1000
@@ -58,7 +61,7 @@ def test_tiny_sweep_writes_the_naming_scheme_logs_videos_and_report(tmp_path, lr
     assert "Which learning rate" in report and "Which loss weights" in report
     assert "[video](../videos/cameraman/experiments/" in report
     printed = capsys.readouterr().out
-    assert "5 runs trained, 0 reused" in printed and "Best runs" in printed
+    assert "7 runs trained, 0 reused" in printed and "Best runs" in printed
 
 
 def test_an_activation_run_uses_the_activation_layout(tmp_path):
@@ -80,7 +83,7 @@ def test_batched_and_sequential_engines_give_equal_metrics(tmp_path):
     assert main([*common, "--out", str(tmp_path / "b"), "--engine", "sequential"]) == 0
     read = lambda d: {r["name"]: r for r in csv.DictReader(open(d / "results" / "summary.csv"))}  # noqa
     a, b = read(tmp_path / "a"), read(tmp_path / "b")
-    assert a.keys() == b.keys() and len(a) == 4
+    assert a.keys() == b.keys() and len(a) == 6
     for name in a:
         for key in ("pixel_mse", "grad_mse", "laplacian_mse", "dt_mse", "ssim"):
             assert float(a[name][key]) == pytest.approx(float(b[name][key]), rel=1e-3, abs=1e-7)
@@ -97,17 +100,17 @@ def test_a_sweep_killed_with_sigkill_resumes_and_finishes_every_run_once(tmp_pat
     first.send_signal(signal.SIGKILL)
     first.wait()
     finished = {p: p.stat().st_mtime_ns for p in out.rglob("metrics.json")}
-    assert 2 <= len(finished) < 6, "the kill should land mid-sweep"
+    assert 2 <= len(finished) < 8, "the kill should land mid-sweep"
     for p in finished:  # whatever the kill interrupted, no metrics.json is half-written
         json.loads(p.read_text())
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr
-    assert f"{6 - len(finished)} runs trained, {len(finished)} reused" in second.stdout
+    assert f"{8 - len(finished)} runs trained, {len(finished)} reused" in second.stdout
     for p, mtime in finished.items():  # the finished runs were not redone
         assert p.stat().st_mtime_ns == mtime
     rows = list(csv.DictReader(open(out / "results" / "summary.csv")))
-    assert len(rows) == 6 and all(r["status"] == "completed" for r in rows)
-    assert len({r["name"] for r in rows}) == 6
+    assert len(rows) == 8 and all(r["status"] == "completed" for r in rows)
+    assert len({r["name"] for r in rows}) == 8
 
 
 def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, capsys):
@@ -160,20 +163,39 @@ def test_dry_run_lists_runs_and_trains_nothing(tmp_path, capsys):
     assert main(["--random-weights", "3", "--experiment", "learning-rates", "--dry-run",
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "19 runs (0 done)" in printed and "sine_cyclic_0.0001" in printed
+    # 6 lrs x 4 schedulers, 3 drawn vectors, the pixel-only reference (the original's best at
+    # constant 1e-4 is one of the learning-rate runs: one folder, trained once)
+    assert "28 runs (0 done)" in printed and "sine_cyclic_0.0001" in printed
     assert not (out / "runs").exists()
 
 
-def test_random_weight_vectors_follow_the_original_draw():
+def _ratios(v):
+    """An independent form of a vector up to scale: its entries over its largest, as fractions."""
+    top = max(Fraction(str(x)) for x in v)
+    return tuple(Fraction(str(x)) / top for x in v)
+
+
+def test_random_weight_vectors_follow_the_original_draw_once_up_to_scale():
     choices = [1, 0.1, 0.01, 0.001, 0]
     vectors = random_weight_vectors(200, choices, seed=3)
-    assert len(set(vectors)) == 200 and all(any(v) for v in vectors)
+    assert len({_ratios(v) for v in vectors}) == 200 and all(any(v) for v in vectors)
     assert all(x in choices for v in vectors for x in v)
     assert vectors == random_weight_vectors(200, choices, seed=3)
     assert vectors[:5] != random_weight_vectors(5, choices, seed=4)
-    assert len(random_weight_vectors(624, choices, 0)) == 624
-    with pytest.raises(ValueError, match="only 624 distinct"):
-        random_weight_vectors(625, choices, 0)
+    forms = {_ratios(v) for v in itertools.product(choices, repeat=4) if any(v)}
+    assert len(random_weight_vectors(len(forms), choices, 0)) == len(forms) == 369
+    with pytest.raises(ValueError, match="only 369 distinct up to scale"):
+        random_weight_vectors(370, choices, 0)
+    references = [(1, 0, 0, 0), (1, 0.01, 0.001, 0)]
+    drawn = random_weight_vectors(367, choices, 0, exclude=references)
+    assert not {_ratios(v) for v in drawn} & {_ratios(v) for v in references}
+
+
+def test_a_random_weights_plan_adds_the_two_reference_vectors(tmp_path):
+    runs = plan([load_experiment("random-weights")], RunConfig(), tmp_path, random_weights=5)
+    assert len(runs) == 7
+    vectors = {r.config.output.weights_name: r.config.loss.betas for r in runs}
+    assert vectors["pixel-only"] == (1, 0, 0, 0) and vectors["original-best"] == (1, 0.01, 0.001, 0)
 
 
 def test_schedule_templates_resolve_in_steps_and_lr_multiples():
@@ -191,11 +213,12 @@ def test_schedule_templates_resolve_in_steps_and_lr_multiples():
 def test_the_learning_rate_experiment_covers_four_schedulers_including_cyclic(tmp_path):
     runs = plan([load_experiment("learning-rates")], RunConfig(), tmp_path)
     kinds = {r.config.schedule.kind for r in runs}
-    assert kinds == {"constant", "exponential", "multistep", "cyclic"} and len(runs) == 16
+    assert kinds == {"constant", "exponential", "multistep", "cyclic"} and len(runs) == 24
+    # the original's range 1e-4..1e-7, and 3e-4 and 1e-3 above it to bracket the optimum
     assert {r.config.schedule.lr for r in runs if r.config.schedule.kind == "constant"} == \
-        {1e-4, 1e-5, 1e-6, 1e-7}
+        {1e-3, 3e-4, 1e-4, 1e-5, 1e-6, 1e-7}
     batches = ensembles(runs, "batched", max_models=10)
-    assert [len(b) for b in batches] == [10, 6]
+    assert [len(b) for b in batches] == [10, 10, 4]
     assert all(r.folder().state(r.config) == "todo" for r in runs)
 
 
@@ -205,7 +228,7 @@ def test_worker_processes_give_the_same_runs(tmp_path):
     assert main([*common, "--out", str(tmp_path / "two"), "--workers", "2"]) == 0
     read = lambda d: {r["name"]: r for r in csv.DictReader(open(d / "results" / "summary.csv"))}  # noqa
     one, two = read(tmp_path / "one"), read(tmp_path / "two")
-    assert one.keys() == two.keys() and len(one) == 2
+    assert one.keys() == two.keys() and len(one) == 4
     for name in one:
         assert float(one[name]["pixel_mse"]) == pytest.approx(float(two[name]["pixel_mse"]),
                                                               rel=1e-4)
@@ -246,4 +269,80 @@ def test_a_rerun_removes_the_temporary_files_of_killed_attempts_and_no_others(tm
     assert main(args) == 0
     assert not run_temporary.exists()
     assert sorted(out.rglob("*.tmp*")) == [foreign]
-    assert len(set((out / "videos").rglob("*.mp4")) - {foreign}) == 2  # one video a run
+    assert len(set((out / "videos").rglob("*.mp4")) - {foreign}) == 4  # one video a run
+
+
+def test_replicate_seeds_give_one_row_a_run_and_the_report_summarises_them_as_numpy(tmp_path):
+    out = tmp_path / "out"
+    assert main(["--random-weights", "2", "--seeds", "2", "--no-video", "--out", str(out),
+                 *TINY]) == 0
+    rows = list(csv.DictReader(open(out / "results" / "summary.csv")))
+    assert len(rows) == 8  # (2 drawn + 2 reference vectors) x 2 seeds
+    by_config = {}
+    for r in rows:
+        by_config.setdefault(r["configuration"], []).append(r)
+    assert all(sorted(float(r["seed"]) for r in group) == [0.0, 1.0] for group in by_config.values())
+    assert {r["weights"] for r in rows} >= {"pixel-only", "original-best"}
+    replicate = next(r for r in rows if float(r["seed"]) == 1)
+    assert replicate["name"] == replicate["configuration"] + "_seed1"
+    from inr.report.analysis import conclusions
+    from inr.report.rows import collect
+    ranking = conclusions(collect(out))["weights"]["pixel_mse"]
+    for config, summary in ranking.entries:
+        values = [float(r["pixel_mse"]) for r in by_config[config.key]]
+        assert summary.mean == pytest.approx(np.mean(values), rel=1e-9)
+        assert summary.sd == pytest.approx(np.std(values, ddof=1), rel=1e-9)
+
+
+CONFIRM = ["--random-weights", "4", "--confirm", "1", "--confirm-seeds", "2", "--engine",
+           "sequential", "--no-video", *TINY[2:-3], "--steps", "30", "--quiet"]
+
+
+def test_the_confirmation_stage_reruns_the_top_k_and_the_references_and_resumes_after_a_kill(
+        tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(REPO / "sweep.py"), *CONFIRM, "--out", str(out)]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(out.rglob("*_seed1/metrics.json")):
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)  # killed inside the confirmation stage
+    first.wait()
+    confirmed_before_kill = len(list(out.rglob("*_seed1/metrics.json")))
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    rows = list(csv.DictReader(open(out / "results" / "summary.csv")))
+    assert len({r["name"] for r in rows}) == len(rows)  # every run once
+    screening = {r["configuration"]: r for r in rows if float(r["seed"]) == 0}
+    assert len(screening) == 6  # 4 drawn and the 2 reference vectors, screened with one seed
+    best = {min(screening, key=lambda c: float(screening[c][m])) for m in ("pixel_mse", "grad_mse")}
+    references = {c for c, r in screening.items() if r["weights"] in ("pixel-only", "original-best")}
+    confirmed = {r["configuration"] for r in rows if float(r["seed"]) == 1}
+    assert confirmed == best | references
+    assert len(rows) == 6 + len(confirmed)
+    assert 1 <= confirmed_before_kill < len(confirmed), "the kill should land mid-confirmation"
+    assert "reused 6 of 6 runs" in second.stdout and "confirmation:" in second.stdout
+
+
+def test_every_new_measure_reaches_the_record_summary_hparams_and_report(tmp_path):
+    exp = tmp_path / "terms.toml"
+    exp.write_text('name = "terms"\nquestion = "weights"\n[[grid.weights]]\nname = "pixel"\n'
+                   'pixel = 1.0\n[[grid.weights]]\nname = "grad"\npixel = 0.0\ngrad = 1.0\n')
+    out = tmp_path / "out"
+    assert main(["--experiment", str(exp), "--out", str(out), "--no-video", *TINY]) == 0
+    metrics = ("psnr_up_to_constant", "psnr_up_to_frame_constants", "pde_residual")
+    saved = json.loads(next((out / "runs").rglob("metrics.json")).read_text())
+    assert set(metrics) <= set(saved["final"])
+    assert set(saved["target_variances"]) == {"value", "grad", "laplacian", "dt"}
+    assert set(saved["effective_weights"]) == {"pixel", "grad", "laplacian", "dt"}
+    header = next(csv.reader(open(out / "results" / "summary.csv")))
+    columns = {*metrics, "normalize", *(f"variance_{f}" for f in ("value", "grad", "laplacian", "dt")),
+               *(f"effective_{t}" for t in ("pixel", "grad", "laplacian", "dt"))}
+    assert columns <= set(header)
+    from inr.tblog import read_events
+    events = read_events(next((out / "runs").rglob("metrics.json")).parent)
+    assert {f"final/{m}" for m in metrics} <= set(events["hparam_metrics"])
+    assert {"normalize", "effective_grad", "variance_laplacian"} <= set(events["hparams"])
+    report = (out / "results" / "REPORT.md").read_text()
+    for shown in (*metrics, "effective weights β·σ²", "σ² laplacian"):
+        assert shown in report, shown

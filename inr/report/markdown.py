@@ -1,6 +1,8 @@
 """The report as text: REPORT.md, the notebook's ranking tables and the end-of-sweep table.
 
 `markdown_table` is the one table writer: every number through `number_cell`, nan as "—".
+Every ranking shows each configuration's mean ± sd over its seeds and n, ranks by the mean, and
+says whether the winner is separated from the runner-up (inr.report.stats.TEST).
 """
 from __future__ import annotations
 
@@ -9,8 +11,16 @@ import time
 from pathlib import Path
 
 from inr.io import write_text_atomic
-from inr.report.analysis import TOP, compare_with_original, conclusion_lines, conclusions
-from inr.report.rows import asking, betas, ranked
+from inr.report.analysis import (HEADLINE_METRICS, TOP, Configuration, Ranking,
+                                 compare_with_original, conclusion_lines, conclusions, rank,
+                                 reference_name, vector_text)
+from inr.report.plots import PARETO_FILE
+from inr.report.rows import asking, ranked
+from inr.report.stats import TEST
+from inr.vocabulary import FIELDS, MSE_TERMS
+
+CONTEXT = ("psnr", "grad_mse", "laplacian_mse", "dt_mse", "pde_residual")  # beside a ranking
+RECONSTRUCTION = ("psnr", "psnr_up_to_constant", "psnr_up_to_frame_constants")
 
 
 def number_cell(value) -> str:
@@ -29,7 +39,8 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def ranking_table(rows: list[dict], metric: str, columns=("name",), top: int = TOP) -> str:
-    """Markdown table of the `top` completed rows with a finite `metric`, best first.
+    """Markdown table of the `top` completed rows with a finite `metric`, best first (one row a
+    run; `ranking_lines` ranks configurations over their seeds).
 
     Columns: rank, `columns` (summary.csv keys), then the metric; the order of rows.ranked.
     """
@@ -61,60 +72,137 @@ def _video_link(row, results: Path) -> str:
         return f"[video]({row['video']})"
 
 
-def write_markdown(rows, results: Path) -> Path:
-    """results/REPORT.md: conclusions, the comparison with the original, one section per
-    question that the runs answer."""
-    c = conclusions(rows)
-    done = [r for r in rows if r["status"] == "completed"]
-    lines = ["# Results", "",
-             f"Built {time.strftime('%Y-%m-%d %H:%M')} from {len(rows)} runs "
-             f"({len(done)} completed, {sum(r['status'] == 'diverged' for r in rows)} diverged). "
-             "Rebuild with `python sweep.py --report`. Plots: the PNGs beside this file and "
-             "`report.pdf`. Every number is computed from the runs' metrics.json.", "",
-             "## Conclusions", ""] + [f"- {s}" for s in conclusion_lines(rows)] + [""]
-    against = compare_with_original(rows)
-    if against:
-        lines += ["## Against the original project's conclusions", "", "```"] + against + \
-                 ["```", ""]
-    table = lambda header, body: markdown_table(header, body) + [""]  # noqa: E731
+def _mean(config: Configuration, metric: str) -> float:
+    return config.summary(metric).mean
+
+
+def ranking_lines(ranking: Ranking, describe: dict, results: Path, top: int | None = TOP,
+                  context=CONTEXT, verdict: bool = True) -> list[str]:
+    """A ranking as a table: rank, the configuration (describe: column -> f(config) -> text),
+    the metric's mean ± sd (n), the means of the context metrics other than it, the first
+    seed's video; then (verdict) the separation of the winner from the runner-up."""
+    others = [m for m in context if m != ranking.metric]
+    entries = ranking.entries if top is None else ranking.entries[:top]
+    body = [[str(i), *(f(c) for f in describe.values()), s.text(),
+             *(_mean(c, m) for m in others), _video_link(c.first, results)]
+            for i, (c, s) in enumerate(entries, 1)]
+    header = ["rank", *describe, f"{ranking.metric}: mean ± sd (n)",
+              *(f"{m} (mean)" for m in others), "video"]
+    table = markdown_table(header, body) + [""]
+    if verdict and len(ranking.entries) > 1:
+        table += [f"Winner: {ranking.separation_text()}.", ""]
+    return table
+
+
+def _weights(config: Configuration) -> str:
+    name = config["weights"] or reference_name(config.first)
+    return vector_text(config.first) + (f" ({name})" if name else "")
+
+
+def _effective(config: Configuration) -> str:
+    return "(" + ", ".join(number_cell(config.first[f"effective_{t}"]) for t in MSE_TERMS) + ")"
+
+
+DESCRIBE = {
+    "activation": {"activation": lambda c: c["activation"]},
+    "learning_rate": {"scheduler": lambda c: c["scheduler"], "lr": lambda c: f"{c['lr']:g}"},
+    "weights": {"weights (pixel, grad, laplacian, dt)": _weights,
+                "effective weights β·σ²": _effective},
+    "pixel_loss": {"pixel loss": lambda c: c["weights"]},
+}
+
+
+def _target_scales(rows) -> list[str]:
+    """The target variances of the runs' data (one line per distinct data setting)."""
+    seen = {}
+    for r in rows:
+        key = (r["size"], r["frames"])
+        if key not in seen and math.isfinite(r["variance_value"] or math.nan):
+            seen[key] = [r[f"variance_{f}"] for f in FIELDS]
+    if not seen:
+        return []
+    return ["## Target scales", "",
+            "Each field's target variance over the training frames (the gradient's: the sum of "
+            "its two components'). A weight β acts on its term's MSE, so on the error relative "
+            "to the target's scale with the effective weight β·σ² (loss.normalize = none, the "
+            "default) or β (normalize = variance).", ""] + \
+        markdown_table(["size", "frames", *(f"σ² {f}" for f in FIELDS)],
+                       [[f"{k[0]:g}", f"{k[1]:g}", *v] for k, v in seen.items()]) + [""]
+
+
+def _unsupervised_pixels(rows, results: Path) -> list[str]:
+    """Runs without a pixel term, scored up to the constants their loss leaves free."""
+    free = rank([r for r in rows if r["beta_pixel"] == 0], "psnr_up_to_frame_constants")
+    if not free.entries:
+        return []
+    lines = ["Runs without a pixel term, whose intensity is free up to a constant: PSNR after "
+             "removing one constant from the whole sequence, or one per frame. A gradient term "
+             "leaves each frame's constant free, a dt term ties them together; a Laplacian-only "
+             "run is free up to harmonic functions, which neither figure removes.", ""]
+    return lines + ranking_lines(free, DESCRIBE["weights"], results,
+                                 context=(*RECONSTRUCTION, "grad_mse", "dt_mse"))
+
+
+def _questions(c: dict, rows, results: Path) -> list[str]:
+    lines = []
     if "activation" in c:
         lines += ["## 1. Which activation?", ""]
-        lines += table(["trained on", "best activation", "metric", "value"],
-                       [[w, a, m, v] for w, (a, m, v) in c["activation"]["winners"].items()])
-        lines += table(["run", "psnr", "ssim", "grad_mse", "laplacian_mse", "dt_mse",
-                        "pde_residual", "video"],
-                       [[r["name"], r["psnr"], r["ssim"], r["grad_mse"], r["laplacian_mse"],
-                         r["dt_mse"], r["pde_residual"], _video_link(r, results)]
-                        for r in asking(rows, "activation")])
+        for setting, ranking in c["activation"]["settings"].items():
+            lines += [f"Trained on {setting}, ranked by {ranking.metric}:", ""]
+            lines += ranking_lines(ranking, DESCRIBE["activation"], results, top=None)
     if "learning_rate" in c:
         lines += ["## 2. Which learning rate and schedule?", ""]
-        lrs = asking(rows, "learning_rate")
-        for metric in ("pixel_mse", "ssim", "grad_mse"):
-            lines += [f"Ranked by {metric}:", ""]
-            lines += table(["scheduler", "lr", metric, "psnr", "video"],
-                           [[r["scheduler"], f"{r['lr']:g}", r[metric], r["psnr"],
-                             _video_link(r, results)] for r in ranked(lrs, metric)[:TOP]])
+        for ranking in c["learning_rate"].values():
+            lines += [f"Ranked by {ranking.metric}:", ""]
+            lines += ranking_lines(ranking, DESCRIBE["learning_rate"], results)
     if "weights" in c:
-        lines += ["## 3. Which loss weights (pixel, grad, laplacian, dt)?", ""]
-        ws = asking(rows, "weights")
-        for metric in ("pixel_mse", "grad_mse"):
+        ws = c["weights"]
+        lines += ["## 3. Which loss weights (pixel, grad, laplacian, dt)?", "",
+                  "With Adam only the ratios of the weights matter: vectors equal up to scale "
+                  "give nearly identical runs (to within Adam's epsilon), so each vector is "
+                  "shown normalised to a largest entry of 1 beside its raw form.", ""]
+        for metric in HEADLINE_METRICS:
             lines += [f"Best {TOP} by {metric}:", ""]
-            lines += table(["weights", metric, "psnr", "grad_mse", "laplacian_mse", "dt_mse",
-                            "video"],
-                           [[betas(r), r[metric], r["psnr"], r["grad_mse"], r["laplacian_mse"],
-                             r["dt_mse"], _video_link(r, results)]
-                            for r in ranked(ws, metric)[:TOP]])
-        lines += [f"Worst {TOP} by pixel_mse:", ""]
-        lines += table(["weights", "pixel_mse", "psnr"],
-                       [[b, v, p] for b, v, p in c["weights"]["worst_pixel_mse"]])
-        lines += [f"Diverged: {c['weights']['diverged']} runs.", ""]
+            lines += ranking_lines(ws[metric], DESCRIBE["weights"], results)
+        worst = ws["worst_pixel_mse"]
+        worst = Ranking(worst.metric, worst.entries[::-1])
+        lines += [f"Worst {TOP} by pixel_mse among the runs that train on pixels (a run without "
+                  f"a pixel term does not aim at pixel_mse):", ""]
+        lines += ranking_lines(worst, DESCRIBE["weights"], results, verdict=False)
+        lines += _unsupervised_pixels(asking(rows, "weights"), results)
+        lines += [f"Diverged: {ws['diverged']} runs.", ""]
+        lines += [f"![Pareto view]({PARETO_FILE})", ""]
     if "pixel_loss" in c:
         lines += ["## 4. Which pixel loss?", ""]
-        lines += table(["pixel loss", "psnr", "ssim", "grad_mse", "laplacian_mse", "dt_mse",
-                        "video"],
-                       [[r["weights"], r["psnr"], r["ssim"], r["grad_mse"], r["laplacian_mse"],
-                         r["dt_mse"], _video_link(r, results)]
-                        for r in ranked(asking(rows, "pixel_loss"), "psnr")])
+        for ranking in c["pixel_loss"].values():
+            lines += [f"Ranked by {ranking.metric}:", ""]
+            lines += ranking_lines(ranking, DESCRIBE["pixel_loss"], results, top=None)
+    return lines
+
+
+def write_markdown(rows, results: Path) -> Path:
+    """results/REPORT.md: conclusions, the comparison with the original, one section per
+    question that the runs answer, the target scales."""
+    c = conclusions(rows)
+    done = [r for r in rows if r["status"] == "completed"]
+    seeds = len({r["seed"] for r in rows})
+    lines = ["# Results", "",
+             f"Built {time.strftime('%Y-%m-%d %H:%M')} from {len(rows)} runs "
+             f"({len(done)} completed, {sum(r['status'] == 'diverged' for r in rows)} diverged; "
+             f"{seeds} distinct seed{'s' * (seeds != 1)}). Rebuild with `python sweep.py "
+             "--report`. Plots: the PNGs beside this file and `report.pdf`. Every number is "
+             "computed from the runs' metrics.json. A configuration's metric is its mean ± "
+             f"standard deviation over its seeds (n seeds); separation: {TEST}.", "",
+             "## Conclusions", ""] + [f"- {s}" for s in conclusion_lines(rows)] + [""]
+    if rows:
+        lines += ["## Against the original project's conclusions", "", "```",
+                  *compare_with_original(rows), "```", ""]
+    lines += _questions(c, rows, results) + _target_scales(rows)
     path = results / "REPORT.md"
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path
+
+
+def question_table(ranking: Ranking, question: str, results: Path, top: int | None = TOP) -> str:
+    """A ranking of one question's configurations as Markdown (the notebook shows these)."""
+    return "\n".join(ranking_lines(ranking, DESCRIBE[question], results, top=top))

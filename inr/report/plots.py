@@ -1,5 +1,7 @@
 """The report's plots: one figure per experiment, drawn by what the experiment asks, saved as
-results/<experiment>.png and together in results/report.pdf.
+results/<experiment>.png, the Pareto view of the loss weights (results/pareto.png), and all of
+them together in results/report.pdf. Points are configurations: the mean over their seeds, with
+the standard deviation as error bars.
 
 Figures are matplotlib.figure.Figure objects (no pyplot state, no backend to choose). Every axis
 says which way is better (inr.vocabulary.metric_title), and `log_scale_fits` is the one rule for
@@ -15,8 +17,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from inr.io import atomic_path
-from inr.report.analysis import TOP
-from inr.report.rows import betas, experiment_questions, of, ranked
+from inr.report.analysis import TOP, configurations, rank, reference_name
+from inr.report.rows import asking, betas, experiment_questions, of
+from inr.report.stats import pareto_front
 from inr.vocabulary import higher_is_better, metric_title
 
 PLOT_METRICS = ("pixel_mse", "ssim", "grad_mse", "laplacian_mse", "dt_mse", "pde_residual")
@@ -42,23 +45,32 @@ def label_axis(ax, metric: str, axis: str = "y") -> None:
 def _grid(title: str):
     fig = Figure(figsize=(15, 8.5), layout="constrained")
     axes = fig.subplots(2, 3)
-    fig.suptitle(title)
+    fig.suptitle(title + " (mean ± sd over seeds)")
     return fig, axes.ravel()
 
 
-def _bars(ax, groups: list[str], series: dict[str, list[float]]):
+def _stats(configs, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Means and standard deviations (0 for one seed) of `metric` over each configuration."""
+    summaries = [c.summary(metric) for c in configs]
+    return (np.array([s.mean for s in summaries]),
+            np.array([s.sd if s.n > 1 else 0.0 for s in summaries]))
+
+
+def _bars(ax, groups: list[str], series: dict[str, tuple[np.ndarray, np.ndarray]]):
     x, width = np.arange(len(groups)), 0.8 / max(1, len(series))
-    for i, (name, values) in enumerate(series.items()):
-        ax.bar(x + i * width, values, width, label=name)
+    for i, (name, (mean, sd)) in enumerate(series.items()):
+        ax.bar(x + i * width, mean, width, yerr=sd, capsize=2, label=name)
     ax.set_xticks(x + 0.4 - width / 2, groups, rotation=20)
 
 
 def plot_learning_rates(rows) -> Figure:
     fig, axes = _grid("Learning rates x schedulers")
+    configs = configurations(rows)
     for ax, metric in zip(axes, PLOT_METRICS):
-        for sched in sorted({r["scheduler"] for r in rows}):
-            pts = sorted((r["lr"], r[metric]) for r in rows if r["scheduler"] == sched)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=sched)
+        for sched in sorted({c["scheduler"] for c in configs}):
+            own = sorted((c for c in configs if c["scheduler"] == sched), key=lambda c: c["lr"])
+            mean, sd = _stats(own, metric)
+            ax.errorbar([c["lr"] for c in own], mean, yerr=sd, fmt="o-", capsize=2, label=sched)
         ax.set_xscale("log")
         ax.set_xlabel("learning rate (max lr for cyclic)")
         label_axis(ax, metric)
@@ -68,12 +80,18 @@ def plot_learning_rates(rows) -> Figure:
 
 def plot_activations(rows) -> Figure:
     fig, axes = _grid("Activations under each weight setting")
-    weights = list(dict.fromkeys(r["weights"] for r in rows))
-    acts = list(dict.fromkeys(r["activation"] for r in rows))
+    configs = configurations(rows)
+    weights = list(dict.fromkeys(c["weights"] for c in configs))
+    acts = list(dict.fromkeys(c["activation"] for c in configs))
     for ax, metric in zip(axes, PLOT_METRICS):
-        series = {a: [next((r[metric] for r in rows if r["activation"] == a and
-                            r["weights"] == w), np.nan) for w in weights]
-                  for a in acts}
+        series = {}
+        for a in acts:
+            pick = [next((c for c in configs if c["activation"] == a and c["weights"] == w), None)
+                    for w in weights]
+            stats = [_stats([c], metric) if c else (np.array([np.nan]), np.array([0.0]))
+                     for c in pick]
+            series[a] = (np.concatenate([m for m, _ in stats]),
+                         np.concatenate([s for _, s in stats]))
         _bars(ax, weights, series)
         label_axis(ax, metric)
     axes[0].legend()
@@ -84,13 +102,15 @@ def plot_weights(rows) -> Figure:
     fig, axes = _grid(f"Loss weights (pixel, grad, laplacian, dt): best {TOP} (green) and "
                       f"worst {TOP} (red) per metric")
     for ax, metric in zip(axes, PLOT_METRICS):
-        order = ranked(rows, metric)
+        order = [c for c, _ in rank(rows, metric).entries]
         pick = order if len(order) <= 2 * TOP else order[:TOP] + order[-TOP:]
-        y = list(range(len(pick)))[::-1]
+        y = np.arange(len(pick))[::-1]
         colours = ["tab:green" if i < min(TOP, len(order) - TOP) or len(order) <= TOP
                    else "tab:red" for i in range(len(pick))]
-        ax.scatter([r[metric] for r in pick], y, c=colours, zorder=3)
-        ax.set_yticks(y, [betas(r) for r in pick], fontsize=7)
+        mean, sd = _stats(pick, metric)
+        for yi, m, s, colour in zip(y, mean, sd, colours):
+            ax.errorbar(m, yi, xerr=s, fmt="o", color=colour, capsize=2, zorder=3)
+        ax.set_yticks(y, [betas(c.first) for c in pick], fontsize=7)
         ax.grid(axis="x", alpha=0.3)
         label_axis(ax, metric, axis="x")
     return fig
@@ -98,10 +118,46 @@ def plot_weights(rows) -> Figure:
 
 def plot_pixel_losses(rows) -> Figure:
     fig, axes = _grid("Pixel losses (derivative terms at fixed weights)")
-    names = [r["weights"] for r in rows]
+    configs = configurations(rows)
     for ax, metric in zip(axes, PLOT_METRICS):
-        _bars(ax, names, {metric: [r[metric] for r in rows]})
+        _bars(ax, [c["weights"] for c in configs], {metric: _stats(configs, metric)})
         label_axis(ax, metric)
+    return fig
+
+
+PARETO_FILE = "pareto.png"
+PARETO_AXES = (("grad_mse", "psnr"), ("laplacian_mse", "psnr"))
+
+
+def plot_pareto(rows) -> Figure:
+    """Pixel PSNR against gradient MSE and against Laplacian MSE, one point per configuration
+    (mean over seeds, sd as error bars), the Pareto front joined and marked, the reference
+    vectors labelled."""
+    configs = [c for c in configurations(rows) if c.summary("psnr").n > 0]
+    fig = Figure(figsize=(13, 5.5), layout="constrained")
+    axes = fig.subplots(1, len(PARETO_AXES))
+    fig.suptitle("The trade-off between pixels and derivatives: each point a weight vector "
+                 "(mean ± sd over seeds), the Pareto front in red")
+    for ax, (x_metric, y_metric) in zip(axes, PARETO_AXES):
+        x, x_sd = _stats(configs, x_metric)
+        y, y_sd = _stats(configs, y_metric)
+        ax.errorbar(x, y, xerr=x_sd, yerr=y_sd, fmt="o", ms=3, color="tab:blue", alpha=0.6,
+                    ecolor="lightgray", label="weight vector")
+        front = pareto_front(list(zip(x, y)), (higher_is_better(x_metric),
+                                               higher_is_better(y_metric)))
+        front = sorted(front, key=lambda i: x[i])
+        ax.plot(x[front], y[front], "o-", color="tab:red", ms=5, label="Pareto front")
+        for i, c in enumerate(configs):
+            if reference_name(c.first):
+                ax.annotate(f"{reference_name(c.first)} {betas(c.first)}", (x[i], y[i]), fontsize=8,
+                            xytext=(6, -12), textcoords="offset points")
+                ax.plot(x[i], y[i], "s", color="black", ms=6)
+        ax.set_xlabel(metric_title(x_metric))
+        ax.set_ylabel(metric_title(y_metric))
+        if log_scale_fits(x_metric, x):
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     return fig
 
 
@@ -117,11 +173,14 @@ def save_figure(fig: Figure, path: Path) -> Path:
 
 
 def plot_all(rows, results: Path) -> list[Path]:
-    """One PNG per experiment whose question has a plot, and all of them in report.pdf."""
-    figures = [(name, PLOTTERS[question](of(rows, name)))
+    """One PNG per experiment whose question has a plot, the Pareto view of the loss weights
+    (pareto.png), and all of them in report.pdf."""
+    figures = [(f"{name}.png", PLOTTERS[question](of(rows, name)))
                for name, question in experiment_questions(rows).items()
                if question in PLOTTERS and of(rows, name)]
-    paths = [save_figure(fig, results / f"{name}.png") for name, fig in figures]
+    if asking(rows, "weights"):
+        figures.append((PARETO_FILE, plot_pareto(asking(rows, "weights"))))
+    paths = [save_figure(fig, results / name) for name, fig in figures]
     if figures:
         with atomic_path(results / "report.pdf") as tmp:
             with PdfPages(tmp) as pdf:

@@ -1,8 +1,9 @@
 """Report rows: one flat row per run, read from the run records (inr.rundir), and summary.csv.
 
-A row holds the run's labels (name, experiments, questions, weights, seed), its settings
-(activation, width, scheduler, lr, the beta of every loss term, steps, size, frames) and its
-final metrics (inr.vocabulary.METRICS and their held-out twins). Non-finite metrics are nan.
+A row holds the run's labels (name, configuration, experiments, questions, weights, seed), its
+settings (activation, width, scheduler, lr, the beta of every loss term, normalize, steps, size,
+frames), the target variances and effective weights (inr.losses.effective_weights), and its final
+metrics (inr.vocabulary.METRICS and their held-out twins). Non-finite metrics are nan.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from pathlib import Path
 
 from inr.io import write_text_atomic
 from inr.rundir import finished_records
-from inr.vocabulary import HELDOUT_PREFIX, LOSS_TERMS, METRICS, MSE_TERMS, higher_is_better
+from inr.vocabulary import (FIELDS, HELDOUT_PREFIX, LOSS_TERMS, METRICS, MSE_TERMS,
+                            higher_is_better)
 
-TEXT_COLUMNS = ("name", "experiments", "questions", "status", "activation", "scheduler",
-                "weights", "video")
+TEXT_COLUMNS = ("name", "configuration", "experiments", "questions", "status", "activation",
+                "scheduler", "normalize", "weights", "video")
 LIST_SEPARATOR = ";"  # joins a run's experiments (and questions) in one column
 
 
@@ -32,7 +34,8 @@ def row_of(saved: dict, folder: str = "") -> dict:
     planned by a sweep (a single run trained into runs/)."""
     cfg, final, labels = saved.get("config", {}), saved.get("final", {}), saved.get("labels", {})
     sched, loss = cfg.get("schedule", {}), cfg.get("loss", {})
-    row = {"name": labels.get("name") or folder,
+    name = labels.get("name") or folder
+    row = {"name": name, "configuration": labels.get("configuration") or name,
            "experiments": LIST_SEPARATOR.join(saved.get("experiments", [])),
            "questions": LIST_SEPARATOR.join(saved.get("questions", [])),
            "status": saved.get("status"),
@@ -41,6 +44,9 @@ def row_of(saved: dict, folder: str = "") -> dict:
            "scheduler": sched.get("kind"),
            "lr": sched.get("max_lr") if sched.get("kind") == "cyclic" else sched.get("lr"),
            **{f"beta_{k}": loss.get(k) for k in LOSS_TERMS},
+           "normalize": loss.get("normalize", "none"),
+           **{f"effective_{t}": saved.get("effective_weights", {}).get(t) for t in MSE_TERMS},
+           **{f"variance_{f}": saved.get("target_variances", {}).get(f) for f in FIELDS},
            "weights": labels.get("weights_name") or "",
            "seed": labels.get("seed", cfg.get("train", {}).get("seed")),
            "steps": cfg.get("train", {}).get("steps"),
