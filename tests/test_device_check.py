@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,21 @@ def test_an_out_of_memory_ends_the_doubling_as_a_result(parts, tmp_path, monkeyp
         [(1, "ok"), (2, "ok"), (4, "oom")]
     assert rows[-1]["message"] == "OutOfMemoryError: CUDA out of memory. Tried to allocate 40 GiB"
     assert [p["models"] for p in session.section("sweep_throughput")["projection"]] == [1, 2]
+
+
+def test_an_ensemble_predicted_to_end_past_the_budget_is_skipped(parts, tmp_path, monkeypatch):
+    device_check, throughput = parts
+    args = device_check.parser().parse_args(["--tiny", "--device", "cpu", "--out",
+                                             str(tmp_path), "--budget", "3"])
+    session = device_check.Session(args, dataclasses.replace(device_check.TINY, max_models=8))
+
+    def slow(session, base, data, heldout, models, precision):
+        time.sleep(1.0)  # the next, doubled ensemble is predicted at 2.5 s: past 3 s in all
+        return throughput.EnsembleRow(models, precision, setup_s=0.1, step_s=0.01, eval_s=0.1,
+                                      final_eval_s=0.2, video_s=0.3)
+
+    monkeypatch.setattr(throughput, "measure_ensemble", slow)
+    throughput.run(session)
+    rows = [r for r in session.section("sweep_throughput")["rows"] if r["precision"] == "fp32"]
+    assert [(r["models"], r["status"]) for r in rows] == [(1, "ok"), (2, "skipped")]
+    assert rows[1]["message"].startswith("predicted to take ")

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from devicecheck.common import (ALL_TERMS, GIB, NOT_APPLICABLE, PRECISIONS, Skipped, ffmpeg,
-                                is_oom, matmul_precision, on, one_line, reset_memory, shown, sync,
-                                tensorboard, tf32_applies)
+from devicecheck.common import (ALL_TERMS, GIB, NOT_APPLICABLE, PRECISIONS, STOP, Skipped,
+                                ffmpeg, is_oom, matmul_precision, on, one_line, reset_memory,
+                                shown, sync, tensorboard, tf32_applies)
 from inr.config import REPO_ROOT, RunConfig, profile_config
 from inr.train import _Loop, build_data, build_model
 
@@ -32,7 +32,8 @@ class EnsembleRow:
     """One ensemble of `models` runs: seconds to build it (networks, optimiser, logs), per
     training step, per evaluation (with every run's panel), per final evaluation (with the
     held-out frames) and per video (one run's); memory after warm-up and at its peak, GiB
-    (CUDA). status: ok | oom | error | skipped | n/a (TF32 off CUDA)."""
+    (CUDA); seconds the whole measurement took. status: ok | oom | error | skipped | n/a (TF32
+    off CUDA)."""
     models: int
     precision: str
     status: str = "ok"
@@ -43,7 +44,11 @@ class EnsembleRow:
     video_s: float | None = None
     steady_gib: float | None = None
     peak_gib: float | None = None
+    seconds: float | None = None
     message: str = ""
+
+
+GROWTH = 2.5  # a doubled ensemble's measurement is predicted to take this much longer
 
 
 def throughput_base(session) -> RunConfig:
@@ -113,6 +118,8 @@ def count_host_syncs(session, base: RunConfig, data, heldout, steps: int = 3) ->
     that cause them, per step (torch.cuda.set_sync_debug_mode)."""
     if session.device.type != "cuda":
         raise Skipped("host synchronisations are counted on CUDA only")
+    if STOP["by"]:
+        raise Skipped(f"stopped by {STOP['by']}")
     loop = _loop([base.replace(output={"progress": False})], data, heldout)
     loop.step(0)
     with warnings.catch_warnings(record=True) as caught:
@@ -187,19 +194,24 @@ def recommend(projection: list[dict], setup: dict) -> dict:
 
 # ----------------------------------------------------------------------------- the section
 
-def _row(session, base, data, heldout, models: int, precision: str) -> EnsembleRow:
-    """The measured row, or one that records why there is none (TF32 off CUDA, budget, OOM,
-    error)."""
+def _row(session, base, data, heldout, models: int, precision: str,
+         predicted: float) -> EnsembleRow:
+    """The measured row, or one that records why there is none: TF32 off CUDA, the budget
+    (spent, or too little left for the `predicted` seconds), an OOM, an error."""
     if not tf32_applies(session.device, precision):
         return EnsembleRow(models, precision, NOT_APPLICABLE, message="TF32 is not timed off CUDA")
-    if session.over_budget():
-        return EnsembleRow(models, precision, "skipped", message=session.skip_reason())
+    if session.over_budget() or session.elapsed() + predicted > session.budget:
+        reason = session.skip_reason() if session.over_budget() else \
+            f"predicted to take {predicted:.0f} s, past the budget ({session.budget:g} s)"
+        return EnsembleRow(models, precision, "skipped", message=reason)
+    start = time.perf_counter()
     try:
-        return measure_ensemble(session, base, data, heldout, models, precision)
+        row = measure_ensemble(session, base, data, heldout, models, precision)
     except Exception as err:  # noqa: BLE001 - an OOM ends the doubling, as a result
         row = EnsembleRow(models, precision, "oom" if is_oom(err) else "error",
                           message=one_line(err))
-    reset_memory(session.device)  # the failed attempt's tensors died with its traceback
+        reset_memory(session.device)  # the failed attempt's tensors died with its traceback
+    row.seconds = time.perf_counter() - start
     return row
 
 
@@ -218,11 +230,13 @@ def run(session) -> None:
         "video": ffmpeg() is not None, "tensorboard": tensorboard()})
     section["setup"]["data_s"], (data, heldout) = _timed(session.device,
                                                          lambda: build_data(base))
-    models = 1
+    models, took = 1, {}
     while models <= session.sizes.max_models:
         rows = []
         for precision in PRECISIONS:
-            row = _row(session, base, data, heldout, models, precision)
+            row = _row(session, base, data, heldout, models, precision,
+                       GROWTH * took.get(precision, 0.0))
+            took[precision] = row.seconds or 0.0
             rows.append(row)
             section["rows"].append(asdict(row))
             section["projection"] = project(section["rows"], section["setup"])
