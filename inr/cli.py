@@ -9,7 +9,8 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-from inr.config import PROFILES, REPO_ROOT, RunConfig, default_profile, profile_config
+from inr.config import (MATMUL_PRECISIONS, PROFILES, REPO_ROOT, RunConfig, default_profile,
+                        profile_config)
 from inr.data import load_image
 from inr.experiments import available, load_experiment, plan
 from inr.losses import NORMALIZATIONS
@@ -70,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
                          "project (default); variance: each MSE is divided by its target's "
                          "variance first, so the weights act on relative errors")
     setting.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
+    setting.add_argument("--matmul-precision", choices=MATMUL_PRECISIONS, default=None,
+                         help="float32 matrix products: highest (full float32, default) or "
+                         "high (TF32 on GPUs that have it; README, 'GPU')")
     setting.add_argument("--seed", type=int, default=0,
                          help="seed of the weight draw and the first seed of every "
                          "configuration's init and batches (default: 0)")
@@ -92,7 +96,8 @@ def parser() -> argparse.ArgumentParser:
                      "ensemble (default); sequential: one run at a time")
     run.add_argument("--max-models", type=int, default=None,
                      help="most runs in one batched ensemble (default: "
-                     f"{MAX_MODELS['cpu']} on a CPU, {MAX_MODELS['cuda']} on a GPU)")
+                     f"{MAX_MODELS['cpu']} on a CPU; on a GPU up to {MAX_MODELS['cuda']}, as many "
+                     "as its free memory holds by an estimate)")
     run.add_argument("--backend", choices=("local", "ray"), default="local",
                      help="local: this machine (default); ray: a Ray cluster (pip install -e '.[ray]')")
     run.add_argument("--workers", type=int, default=1,
@@ -143,7 +148,8 @@ def base_config(args):
         data["image"] = str(Path(args.image).resolve())
     cfg = cfg.replace(data=data,
                       model={"width": args.width} if args.width is not None else {},
-                      train={k: v for k, v in (("steps", args.steps), ("device", args.device))
+                      train={k: v for k, v in (("steps", args.steps), ("device", args.device),
+                                               ("matmul_precision", args.matmul_precision))
                              if v is not None},
                       schedule={"lr": args.lr} if args.lr is not None else {},
                       loss={"normalize": args.normalize} if args.normalize else {})

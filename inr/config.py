@@ -25,6 +25,7 @@ from inr.vocabulary import FIELD_OF_TERM, FIELDS, LOSS_TERMS, MSE_TERMS, PERCEPT
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = str(REPO_ROOT / "original" / "cameraman.png")
 BATCH_KINDS = ("points", "frame")
+MATMUL_PRECISIONS = ("highest", "high")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -93,6 +94,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto" = cuda when available, else cpu
     dtype: str = "float32"
+    # float32 matrix products: "highest" (full float32) or "high" (TF32 on GPUs that have it;
+    # no effect on a CPU). Part of a run's identity: it changes the numbers (README, "GPU")
+    matmul_precision: str = "highest"
 
 
 @dataclass
@@ -148,6 +152,9 @@ class RunConfig:
         _check(t.points >= 1, f"train.points must be at least 1, got {t.points}")
         _check(t.eval_every >= 1, f"train.eval_every must be at least 1, got {t.eval_every}")
         _check(t.dtype in DTYPES, f"unknown dtype {t.dtype!r}; choose from {', '.join(DTYPES)}")
+        _check(t.matmul_precision in MATMUL_PRECISIONS,
+               f"unknown train.matmul_precision {t.matmul_precision!r}; choose from "
+               f"{', '.join(MATMUL_PRECISIONS)}")
         _check(t.device == "auto" or t.device.split(":")[0] in ("cpu", "cuda", "mps"),
                f"unknown device {t.device!r}")
         _check(t.device.split(":")[0] != "cuda" or torch.cuda.is_available(),

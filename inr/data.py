@@ -348,13 +348,22 @@ class TrainingData:
 
         points: N samples drawn uniformly, with replacement, across all frames and pixels; or
         None for every pixel of one uniformly drawn frame (N = H * W, row-major). The draws use
-        CPU generators, so a run's batches do not depend on the device it trains on.
+        CPU generators, so a run's batches do not depend on the device it trains on; the
+        indices reach an accelerator by an asynchronous copy, which does not wait for it.
         """
         if points is None:
             n = self.points_per_frame
-            frames = [int(torch.randint(self.shape[0], (1,), generator=g)) for g in generators]
-            index = torch.stack([torch.arange(f * n, (f + 1) * n) for f in frames])
+            frames = torch.cat([torch.randint(self.shape[0], (1,), generator=g)
+                                for g in generators])
+            index = _on(frames, self.device)[:, None] * n + torch.arange(n, device=self.device)
         else:
-            index = torch.stack([torch.randint(self.samples, (points,), generator=g)
-                                 for g in generators])
-        return self.take(index.to(self.device))
+            index = _on(torch.stack([torch.randint(self.samples, (points,), generator=g)
+                                     for g in generators]), self.device)
+        return self.take(index)
+
+
+def _on(index: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU index tensor on `device`: through pinned memory without a host wait on CUDA."""
+    if device.type == "cuda":
+        return index.pin_memory().to(device, non_blocking=True)
+    return index.to(device)

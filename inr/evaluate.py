@@ -27,14 +27,15 @@ from inr.metrics import (gradient_magnitude, psnr_from_mse, psnr_up_to_constant,
                          relative_pde_residual, ssim)
 from inr.vocabulary import FIELD_OF_TERM, FIELDS, MSE_TERMS, mse_metric
 
-MAX_POINTS_PER_PASS = 1 << 17  # models x points evaluated at once (bounds memory)
+MAX_POINTS_PER_PASS = {"cpu": 1 << 17, "cuda": 1 << 19}  # models x points at once (memory)
 
 
 @torch.no_grad()
 def predict(model, data: TrainingData) -> dict[str, torch.Tensor]:
     """Every field on every sample: value (M, T, H, W), grad (M, T, H, W, 2), laplacian, dt."""
     coords = data.all_points()["coords"]
-    chunk = max(1, MAX_POINTS_PER_PASS // model.models)
+    budget = MAX_POINTS_PER_PASS.get(coords.device.type, MAX_POINTS_PER_PASS["cpu"])
+    chunk = max(1, budget // model.models)
     parts = [derivatives(model, _per_model(coords[i:i + chunk], model.models), FIELDS)
              for i in range(0, coords.shape[0], chunk)]
     t, h, w = data.shape
@@ -87,8 +88,8 @@ def metrics_of(pred: dict, truth: dict, diffusivity: float) -> dict[str, torch.T
 def evaluate(model, data: TrainingData,
              diffusivity: float) -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
     """(one metrics record of plain floats per model, the predictions (M, T, H, W[, 2]) on the
-    CPU, for panels and videos)."""
+    model's device, for panels and videos)."""
     pred = predict(model, data)
-    metrics = metrics_of(pred, truth_fields(data), diffusivity)
+    metrics = {k: v.cpu() for k, v in metrics_of(pred, truth_fields(data), diffusivity).items()}
     records = [{k: float(v[m]) for k, v in metrics.items()} for m in range(model.models)]
-    return records, {k: v.cpu() for k, v in pred.items()}
+    return records, pred

@@ -20,13 +20,14 @@ NORMALIZATIONS = ("none", "variance")  # loss.normalize: raw MSEs, or each over 
 def squared_errors(out: dict, batch: dict, weights: dict | None = None) -> dict[str, torch.Tensor]:
     """Per-model MSE of every field present in `out`, by loss term: (M, N[, 2]) -> (M,).
 
-    weights (name -> (M,)): where a model's weight is 0 its error is masked to 0 before
-    squaring, so a NaN it does not train on cannot reach its gradients (backward of x * 0).
+    weights (name -> (M,)): only the terms it names are computed, and where a model's weight is
+    0 its error is masked to 0 before squaring, so a NaN it does not train on cannot reach its
+    gradients (backward of x * 0).
     """
     errors = {}
     for term in MSE_TERMS:
         name = FIELD_OF_TERM[term]
-        if name in out:
+        if name in out and (weights is None or term in weights):
             diff = out[name] - batch[name]
             if weights is not None:
                 used = (weights[term] > 0).reshape(-1, *[1] * (diff.dim() - 1))
@@ -68,14 +69,14 @@ def perceptual_losses(value: torch.Tensor, target: torch.Tensor, frame_shape) ->
 
 
 def weighted_loss(terms: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]):
-    """sum_i weights[i] * terms[i] per model; terms with no weight (or weight 0) are skipped.
+    """sum_i weights[i] * terms[i] per model; terms without a weight are skipped.
 
     terms, weights: name -> (M,). Returns (M,). A zero weight never multiplies a NaN term in.
     """
     total = None
     for name, value in terms.items():
         beta = weights.get(name)
-        if beta is None or not bool(torch.any(beta > 0)):
+        if beta is None:
             continue
         part = torch.where(beta > 0, beta * value, torch.zeros_like(value))
         total = part if total is None else total + part

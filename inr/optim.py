@@ -45,13 +45,15 @@ class BatchedAdam:
         self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
 
     def _lrs(self, lrs) -> Tensor:
-        """float or (M,) -> float64 tensor (M,), checked."""
+        """float or (M,) -> float64 tensor (M,), checked: its shape always, its values (>= 0)
+        where they are on the CPU (reading an accelerator's values would wait for it; the
+        training loop checks its lr table once)."""
         lrs = torch.as_tensor(lrs, dtype=torch.float64).detach()
         if lrs.ndim == 0:
             lrs = lrs.expand(self.num_models)
         if lrs.shape != (self.num_models,):
             raise ValueError(f"lrs must have shape ({self.num_models},), got {tuple(lrs.shape)}")
-        if not bool(torch.all(lrs >= 0)):
+        if lrs.device.type == "cpu" and not bool(torch.all(lrs >= 0)):
             raise ValueError("lrs must be >= 0")
         return lrs
 
@@ -77,16 +79,15 @@ class BatchedAdam:
     def descend(self, losses: Tensor, alive: Tensor, lrs) -> None:
         """One step down the sum of the live models' losses; a model not alive is frozen.
 
-        losses (M,) with a graph to the params; alive (M,) bool; lrs as in `step`. The models
-        share no parameters, so each receives exactly the gradient of its own loss.
+        losses (M,) with a graph to the params; alive (M,) bool; lrs as in `step` (0 for a model
+        not alive). The models share no parameters, so each receives exactly the gradient of its
+        own loss. Nothing here reads a value back from the device.
         """
         self.zero_grad()
-        if bool(alive.any()):
-            losses[alive].sum().backward()
-        if not bool(alive.all()):
-            for p in self.params:  # a diverged model stays where it stands
-                if p.grad is not None:
-                    p.grad[~alive] = 0
+        torch.where(alive, losses, torch.zeros_like(losses)).sum().backward()
+        for p in self.params:  # a diverged model's NaN gradients never reach its Adam state
+            if p.grad is not None:
+                p.grad = torch.where(alive.view(-1, *[1] * (p.ndim - 1)), p.grad, 0)
         self.step(lrs)
 
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -69,12 +69,16 @@ class EnsembleOutputs:
             self._renderer = PanelRenderer(panel_columns(self.truth))
         return self._renderer
 
+    def logs_at(self, step: int) -> bool:
+        """Whether training scalars are logged at `step`: every few steps, and the last."""
+        return step % self.log_every == 0 or step == self.steps - 1
+
     def training(self, step: int, losses: torch.Tensor, terms: dict, lrs: torch.Tensor,
                  alive: list[bool]) -> None:
-        """Loss, lr and each trained term's loss of every live run, every few steps.
+        """Loss, lr and each trained term's loss of every live run, at a logging step.
         losses, lrs, terms[name]: (M,)."""
-        if step % self.log_every and step != self.steps - 1:
-            return
+        losses, lrs = losses.cpu(), lrs.cpu()  # one read of the device, not one per number
+        terms = {k: v.cpu() for k, v in terms.items()}
         for m, (writer, cfg) in enumerate(zip(self.writers, self.configs)):
             if writer is None or not alive[m]:
                 continue

@@ -21,6 +21,7 @@ Both give the same numbers for the same seeds (tests/test_sweep.py).
 from __future__ import annotations
 
 import fcntl
+import math
 import multiprocessing
 import os
 import time
@@ -38,8 +39,14 @@ from inr.report.rows import row_of
 from inr.train import ensemble_key, train_ensemble
 
 ENGINES = ("batched", "sequential")
-MAX_MODELS = {"cpu": 8, "cuda": 64}  # default models per ensemble: a CPU gains little from
-# batching (benchmarks/sweep.py), a GPU gains most; smaller ensembles also lose less to a kill
+MAX_MODELS = {"cpu": 8, "cuda": 64}  # most models per ensemble by default: a CPU gains little
+# from batching (benchmarks/sweep.py), a GPU gains most; smaller ensembles also lose less to a
+# kill. On a GPU the default is also capped by its free memory (`default_max_models`).
+# Peak bytes of one model's full-derivative step per (point x hidden unit): 108 MB at 4096
+# points and width 256 (benchmarks/derivatives.py, measured on the CPU). An estimate for a GPU,
+# whose own figure benchmarks/device_check.py measures.
+STEP_BYTES_PER_POINT_UNIT = 103
+GPU_MEMORY_SHARE = 0.8  # of the free memory that an ensemble may plan to use
 LOCK_NAME = ".sweep.lock"
 
 
@@ -105,10 +112,23 @@ def ensembles(runs: list[PlannedRun], engine: str, max_models: int) -> list[list
 
 
 def _train_batch(configs, progress, label, threads=None):
-    """Train one batch (in this process or a worker process, which sets its thread count)."""
+    """Train one batch (in this process or a worker process, which sets its thread count). A
+    batch that runs out of device memory is split in two halves, trained one after the other;
+    a single run that does not fit is a one-line error."""
     if threads:
         torch.set_num_threads(threads)
-    return train_ensemble(configs, progress=progress, description=label[:60])
+    try:
+        return train_ensemble(configs, progress=progress, description=label[:60])
+    except torch.OutOfMemoryError:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if len(configs) == 1:
+            raise RuntimeError(f"one run does not fit in the device's memory "
+                               f"({configs[0].output.name}): use fewer points per step or a "
+                               f"smaller width") from None
+        half = len(configs) // 2
+        return (_train_batch(configs[:half], progress, label)
+                + _train_batch(configs[half:], progress, label))
 
 
 def _results(batches, workers: int, progress: bool):
@@ -155,9 +175,25 @@ def split_done(runs: list[PlannedRun], outcome: SweepOutcome, overwrite: bool = 
 
 
 def default_max_models(runs: list[PlannedRun]) -> int:
-    """Ensemble size for the device the runs train on."""
-    device = runs[0].config.resolved_device().type if runs else "cpu"
-    return MAX_MODELS.get(device, MAX_MODELS["cpu"])
+    """Ensemble size for the device the runs train on: MAX_MODELS, and on a GPU no more (in
+    powers of 2) than its free memory holds by the step's estimated peak."""
+    if not runs:
+        return MAX_MODELS["cpu"]
+    cfg = runs[0].config
+    device = cfg.resolved_device()
+    if device.type != "cuda":
+        return MAX_MODELS.get(device.type, MAX_MODELS["cpu"])
+    side = cfg.data.size or 256
+    points = cfg.train.points if cfg.train.batch == "points" else side * side
+    return models_fitting(torch.cuda.mem_get_info(device)[0], points, cfg.model.width)
+
+
+def models_fitting(free_bytes: int, points: int, width: int) -> int:
+    """The largest power of 2, at most MAX_MODELS["cuda"] and at least 1, of models whose
+    full-derivative steps (points per step, hidden width) fit in GPU_MEMORY_SHARE of free_bytes
+    by the estimate STEP_BYTES_PER_POINT_UNIT."""
+    fit = int(GPU_MEMORY_SHARE * free_bytes // (STEP_BYTES_PER_POINT_UNIT * points * width))
+    return max(1, min(MAX_MODELS["cuda"], 2 ** int(math.log2(fit)) if fit >= 1 else 1))
 
 
 def run_sweep(runs: list[PlannedRun], engine: str = "batched",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -89,17 +90,40 @@ def train_ensemble(configs: list[RunConfig], progress: bool | None = None,
     if len({ensemble_key(c) for c in configs}) != 1:
         raise ValueError("runs in one ensemble must share data, model, steps, batch and device")
     tune_allocator()
-    data, heldout = build_data(configs[0])
-    loop = _Loop(configs, build_model(configs), data, heldout, on_eval, state_path)
-    show = configs[0].output.progress if progress is None else progress
-    loop.run(show, description)
-    return loop.finish()
+    with matmul_precision(configs[0].train.matmul_precision):
+        data, heldout = build_data(configs[0])
+        loop = _Loop(configs, build_model(configs), data, heldout, on_eval, state_path)
+        show = configs[0].output.progress if progress is None else progress
+        loop.run(show, description)
+        return loop.finish()
+
+
+@contextmanager
+def matmul_precision(precision: str):
+    """torch's float32 matmul precision ("highest" or "high", TF32) inside, restored after."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 def _weights(configs, dtype, device) -> dict[str, torch.Tensor]:
-    """Every loss term's weight per model: name -> (M,)."""
+    """The weight per model of every loss term that some model trains on: name -> (M,)."""
     return {name: torch.tensor([getattr(c.loss, name) for c in configs], dtype=dtype,
-                               device=device) for name in LOSS_TERMS}
+                               device=device)
+            for name in LOSS_TERMS if any(getattr(c.loss, name) > 0 for c in configs)}
+
+
+def _lr_table(configs, steps: int, dtype, device) -> torch.Tensor:
+    """Every step's learning rate of every model, (steps, M), made once on the device so that a
+    step reads no value back from it."""
+    table = torch.stack([lrs_at([c.schedule for c in configs], s, steps, dtype=dtype)
+                         for s in range(steps)])
+    if not bool(torch.all(table >= 0)):
+        raise ValueError("a schedule gives a negative learning rate")
+    return table.to(device)
 
 
 class _Loop:
@@ -118,7 +142,8 @@ class _Loop:
         self.variances = data.sequence.target_variances()
         self.divisors = term_divisors([c.loss for c in configs], self.variances, data.dtype,
                                       data.device)
-        self.perceptual = any(bool(self.weights[n].any()) for n in PERCEPTUAL_TERMS)
+        self.perceptual = any(n in self.weights for n in PERCEPTUAL_TERMS)
+        self.lrs = _lr_table(configs, self.steps, data.dtype, data.device)
         self.optim = BatchedAdam(model.parameters())
         self.generators = [torch.Generator().manual_seed(c.train.seed + SAMPLING_SEED_OFFSET)
                            for c in configs]
@@ -128,16 +153,28 @@ class _Loop:
         self.steps_done = 0
         self.started = time.time()
         self._restore()
+        # divergence as the device sees it: read back only where logs, evaluations and
+        # checkpoints need it (`_note_divergence`), so that a step never waits for the device
+        self.live = torch.tensor(self.alive(), device=data.device)
+        self.diverged_step = torch.tensor([-1 if d is None else d for d in self.diverged_at],
+                                          device=data.device)
         self.outputs = EnsembleOutputs(configs, truth_fields(data), data.sequence.times,
                                        self.variances, self.steps_done)
 
     def alive(self) -> list[bool]:
         return [d is None for d in self.diverged_at]
 
+    def _note_divergence(self) -> None:
+        """Bring the device's record of diverged models into diverged_at and status."""
+        for m, at in enumerate(self.diverged_step.tolist()):
+            if at >= 0 and self.diverged_at[m] is None:
+                self.diverged_at[m], self.status[m] = at, "diverged"
+
     # ---------------------------------------------------------------- mid-run checkpoints
     def _save_state(self):
         if self.state_path is None:
             return
+        self._note_divergence()
         state = {"identities": [c.identity() for c in self.configs], "step": self.steps_done,
                  "model": self.model.state_dict(), "optim": self.optim.state_dict(),
                  "generators": [g.get_state() for g in self.generators],
@@ -168,15 +205,15 @@ class _Loop:
         if self.perceptual:
             terms.update(perceptual_losses(out["value"], batch["value"], self.data.shape[1:]))
         losses = weighted_loss(terms, self.weights)  # (M,)
-        for m in torch.nonzero(~torch.isfinite(losses.detach())).flatten().tolist():
-            if self.diverged_at[m] is None:
-                self.diverged_at[m], self.status[m] = step, "diverged"
-        alive = torch.tensor(self.alive(), device=self.data.device)
-        lrs = lrs_at([c.schedule for c in self.configs], step, self.steps,
-                     dtype=self.data.dtype, device=self.data.device) * alive
-        self.optim.descend(losses, alive, lrs)
-        self.outputs.training(step, losses.detach(), {k: v.detach() for k, v in terms.items()},
-                              lrs, self.alive())
+        finite = torch.isfinite(losses.detach())
+        self.diverged_step = torch.where(self.live & ~finite, step, self.diverged_step)
+        self.live = self.live & finite
+        lrs = self.lrs[step] * self.live
+        self.optim.descend(losses, self.live, lrs)
+        if self.outputs.logs_at(step):
+            self._note_divergence()
+            self.outputs.training(step, losses.detach(),
+                                  {k: v.detach() for k, v in terms.items()}, lrs, self.alive())
         return losses.detach()
 
     # ---------------------------------------------------------------- evaluation
@@ -184,6 +221,7 @@ class _Loop:
         """Every model's metrics on all training frames (and, at the final evaluation, on the
         held-out frames between them), kept in the history, logged, and handed to on_eval.
         Returns (one record per model, the predictions (M, T, H, W[, 2]))."""
+        self._note_divergence()
         diffusivity = self.configs[0].data.diffusivity
         records, pred = evaluate(self.model, self.data, diffusivity)
         if self.heldout is not None and final:
@@ -214,11 +252,14 @@ class _Loop:
                     records, _ = self.evaluate(self.steps_done)
                     psnr = _best_alive([r["psnr"] for r in records], self.alive(), max)
                     self._save_state()
-                if show:
-                    bar.set_postfix(loss=f"{_best_alive(losses.tolist(), self.alive(), min):.3g}",
-                                    psnr=f"{psnr:.1f}", alive=sum(self.alive()))
-                if not any(self.alive()):
-                    break
+                if self.outputs.logs_at(step):  # reads the device: only every few steps
+                    self._note_divergence()
+                    if show:
+                        best = _best_alive(losses.tolist(), self.alive(), min)
+                        bar.set_postfix(loss=f"{best:.3g}", psnr=f"{psnr:.1f}",
+                                        alive=sum(self.alive()))
+                    if not any(self.alive()):
+                        break
         except KeyboardInterrupt:
             self.status = ["interrupted" if s == "completed" else s for s in self.status]
         finally:
@@ -227,7 +268,7 @@ class _Loop:
     # ---------------------------------------------------------------- outputs
     def finish(self) -> list[RunResult]:
         """The final evaluation, then every run's video, log, checkpoint and record."""
-        records, pred = self.evaluate(self.steps_done, final=True)
+        records, pred = self.evaluate(self.steps_done, final=True)  # notes divergence too
         seconds = time.time() - self.started
         results = []
         for m, cfg in enumerate(self.configs):

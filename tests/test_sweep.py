@@ -1,5 +1,6 @@
 """The sweep driver end to end on tiny problems: naming, outputs, resume after SIGKILL, engines."""
 import csv
+import math
 import itertools
 import json
 import signal
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from inr.cli import main
 from inr.config import RunConfig
@@ -346,3 +348,31 @@ def test_every_new_measure_reaches_the_record_summary_hparams_and_report(tmp_pat
     report = (out / "results" / "REPORT.md").read_text()
     for shown in (*metrics, "effective weights β·σ²", "σ² laplacian"):
         assert shown in report, shown
+
+
+def test_a_batch_that_runs_out_of_device_memory_is_split_and_every_run_trained(tmp_path,
+                                                                               monkeypatch):
+    import inr.sweep as sweep_module
+    real, sizes = sweep_module.train_ensemble, []
+
+    def small_device(configs, **kw):  # a device that holds one model at a time
+        sizes.append(len(configs))
+        if len(configs) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(configs, **kw)
+
+    monkeypatch.setattr(sweep_module, "train_ensemble", small_device)
+    (tmp_path / "lrs.toml").write_text('[grid]\nlr = [1e-4, 2e-4, 3e-4, 4e-4]\n')
+    runs = plan([load_experiment(tmp_path / "lrs.toml")], RunConfig().replace(
+        data={"size": 32, "frames": 2}, model={"width": 8}, train={"steps": 2}), tmp_path,
+        videos=False)  # four runs that can train as one ensemble
+    outcome = sweep_module.run_sweep(runs, max_models=4, progress=False, report=lambda _: None)
+    assert sizes == [4, 2, 1, 1, 2, 1, 1] and len(outcome.done) == 4
+
+
+def test_the_gpu_ensemble_size_is_capped_by_free_memory():
+    from inr.sweep import MAX_MODELS, STEP_BYTES_PER_POINT_UNIT, models_fitting
+    per_model = STEP_BYTES_PER_POINT_UNIT * 65536 * 512  # the paper profile: a frame, width 512
+    assert models_fitting(80 * 2**30, 65536, 512) == 16 == 2 ** int(math.log2(0.8 * 80 * 2**30 / per_model))
+    assert models_fitting(10**15, 2048, 64) == MAX_MODELS["cuda"]
+    assert models_fitting(10**6, 65536, 512) == 1

@@ -157,6 +157,8 @@ def test_frame_batches_with_perceptual_losses_train():
     ({"loss": {"ssim": 1.0}}, "need whole frames"),
     ({"data": {"size": 8}}, "data.size must be at least 16"),
     ({"output": {"video": "x.avi"}}, "must end in .mp4 or .gif"),
+    ({"train": {"matmul_precision": "medium"}}, "unknown train.matmul_precision 'medium'"),
+    ({"loss": {"normalize": "std"}}, "unknown loss.normalize 'std'"),
 ])
 def test_bad_configs_give_one_line_errors(sections, message):
     with pytest.raises(ValueError, match=message) as err:
@@ -226,3 +228,11 @@ def test_a_run_continues_from_its_mid_run_checkpoint_exactly(tmp_path, monkeypat
     psnr_steps = [s for s, _ in read_events(tmp_path / "run")["scalars"]["eval/psnr"]]
     assert psnr_steps == [10, 20, 30, 40]
     assert [r["step"] for r in resumed.history] == [10, 20, 25, 30, 40]
+
+
+def test_tf32_precision_is_set_for_the_run_alone_and_changes_nothing_on_a_cpu():
+    before = torch.get_float32_matmul_precision()
+    plain = train(tiny(train={"steps": 5}))
+    high = train(tiny(train={"steps": 5, "matmul_precision": "high"}))
+    assert torch.get_float32_matmul_precision() == before
+    assert high.metrics["pixel_mse"] == plain.metrics["pixel_mse"]  # a CPU has no TF32

@@ -1,0 +1,124 @@
+"""Where a run of the main job spends its time: steps, evaluations, panels, video, logging, files.
+
+    python benchmarks/run_split.py                 # 16 random-weight runs at the quick profile
+    python benchmarks/run_split.py --runs 8 --steps 100
+
+Trains random-weight runs at the quick profile exactly as `python sweep.py --random-weights N`
+does (batched engine, default ensemble size, videos and TensorBoard logs), with timers wrapped
+around the suite's functions. Each category's time excludes the categories called inside it
+(a panel rendered for a video counts as panels, not video). Prints seconds per run and the share
+of each category, and the main job's time projected from them.
+"""
+import argparse
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+import inr.outputs
+import inr.rundir
+import inr.train
+from inr.config import profile_config
+from inr.experiments import load_experiment, plan
+from inr.panels import PanelRenderer
+from inr.sweep import run_sweep
+
+MAIN_JOB_RUNS = 126  # 100 drawn + 2 reference vectors, and 2 more seeds for up to 12 confirmed
+
+
+class Split:
+    """Exclusive time per category: a category's clock pauses while a nested one runs."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+        self.stack = []  # (category, start of its current exclusive stretch)
+
+    @contextmanager
+    def timing(self, category: str):
+        now = time.perf_counter()
+        if self.stack:
+            outer, since = self.stack[-1]
+            self.seconds[outer] += now - since
+        self.stack.append((category, now))
+        try:
+            yield
+        finally:
+            end = time.perf_counter()
+            _, since = self.stack.pop()
+            self.seconds[category] += end - since
+            if self.stack:
+                self.stack[-1] = (self.stack[-1][0], end)
+
+    def wrap(self, owner, name: str, category: str) -> None:
+        """Time every call of owner.name as `category`."""
+        inner = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            with self.timing(category):
+                return inner(*args, **kwargs)
+
+        setattr(owner, name, timed)
+
+
+CATEGORIES = [  # (owner, attribute, category): where each part of a run is looked up
+    (inr.train._Loop, "step", "steps"),
+    (inr.train, "evaluate", "evaluations"),
+    (PanelRenderer, "render", "panels"),
+    (PanelRenderer, "__init__", "panels"),
+    (inr.outputs, "write_video", "video"),
+    (inr.outputs, "log_scalars", "logging"),
+    (inr.outputs, "log_panel", "logging"),
+    (inr.outputs, "log_hparams", "logging"),
+    (inr.outputs, "_writer", "logging"),
+    (inr.rundir.RunDir, "save_run", "files"),
+    (inr.train, "build_data", "data and model"),
+    (inr.train, "build_model", "data and model"),
+]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=16, help="random-weight runs (default 16)")
+    p.add_argument("--steps", type=int, help="override the quick profile's steps")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error(f"--runs needs at least 1, got {args.runs}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    base = profile_config("quick")
+    if args.steps:
+        base = base.replace(train={"steps": args.steps})
+    split = Split()
+    for owner, name, category in CATEGORIES:
+        split.wrap(owner, name, category)
+    out = Path(tempfile.mkdtemp(prefix="run-split-"))
+    try:
+        # the 2 reference vectors come with every plan: draw runs - 2 (at least 1)
+        runs = plan([load_experiment("random-weights")], base, out,
+                    random_weights=max(1, args.runs - 2))
+        start = time.perf_counter()
+        with split.timing("other"):
+            run_sweep(runs, progress=False, report=lambda *_: None)
+        total = time.perf_counter() - start
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    t = base.train
+    print(f"quick profile: {base.data.size}^2, {base.data.frames} frames, width "
+          f"{base.model.width} x {base.model.depth}, {t.steps} steps of {t.points} points, "
+          f"{len(runs)} runs; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{'part':<16}{'s/run':>8}{'share':>8}")
+    for category, seconds in sorted(split.seconds.items(), key=lambda kv: -kv[1]):
+        print(f"{category:<16}{seconds / len(runs):>8.2f}{100 * seconds / total:>7.0f}%")
+    per_run = total / len(runs)
+    print(f"{'total':<16}{per_run:>8.2f}{100:>7.0f}%")
+    print(f"main job ({MAIN_JOB_RUNS} runs at most): {per_run * MAIN_JOB_RUNS / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
