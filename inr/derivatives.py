@@ -27,9 +27,10 @@ Results: value (..., N), grad (..., N, 2) as (d/dx, d/dy), laplacian (..., N), d
 
 import torch
 
+from inr import fused_jet
 from inr.vocabulary import FIELDS, STREAM_INPUT
 
-METHODS = ("forward", "autograd")
+METHODS = ("fused", "forward", "autograd")
 
 
 def _check_which(which):
@@ -214,28 +215,40 @@ class _FirstJetLayer(torch.autograd.Function):
         return du, da, dw, db, None, None, None
 
 
-def forward_jet(model, coords, which=FIELDS):
+def _eager_hidden_jet(u, a, layers, act, lap):
+    """Streams (M, S, N, out) after `layers` (scaled (weight, bias) pairs) from the first
+    pre-activation's value u (M, N, W) and Jacobian columns a (M, K, W)."""
+    workspace = _Workspace(u)
+    (w, b), *rest = layers
+    z = _FirstJetLayer.apply(u, a.unsqueeze(2), w, b, act, lap, workspace)
+    for w, b in rest:
+        z = _JetLayer.apply(z, w, b, act, lap, workspace)
+    return z
+
+
+def forward_jet(model, coords, which=FIELDS, fused=True):
     """Propagate the streams `jet_streams(which)` through `model` in one pass.
 
     coords (N, 3) or (M, N, 3) -> dict stream name -> (M, N, out_features).
+    fused: run the layers after the first through the compiled kernel of inr.fused_jet where it
+    supports the model and its inputs; otherwise, or with fused=False, through the eager layers.
     """
     names = jet_streams(which)
     x, _ = model.check_coords(coords)
     m, lap = model.models, "lap" in names
     w, b = model.layers[0].scaled()
     u = torch.baddbmm(b, x.expand(m, *x.shape[1:]), w)                     # (M, N, width)
-    a = w[:, [STREAM_INPUT[s] for s in names if s in STREAM_INPUT]].unsqueeze(2)  # du/d(x, y, t)
-    workspace = _Workspace(u)
-    w, b = model.layers[1].scaled()
-    z = _FirstJetLayer.apply(u, a, w, b, model.act, lap, workspace)
-    for layer in model.layers[2:]:
-        w, b = layer.scaled()
-        z = _JetLayer.apply(z, w, b, model.act, lap, workspace)
+    a = w[:, [STREAM_INPUT[s] for s in names if s in STREAM_INPUT]]         # (M, K, width): du/d(x, y, t)
+    layers = [layer.scaled() for layer in model.layers[1:]]
+    if fused and fused_jet.supports(u, model.act):
+        z = fused_jet.hidden_jet(u, a, layers, model.act, lap)
+    else:
+        z = _eager_hidden_jet(u, a, layers, model.act, lap)
     return {name: z[:, k] for k, name in enumerate(names)}
 
 
-def _forward_derivatives(model, coords, which):
-    jet = forward_jet(model, coords, which)
+def _forward_derivatives(model, coords, which, fused):
+    jet = forward_jet(model, coords, which, fused)
     out = {}
     for key in which:
         if key == "value":
@@ -274,11 +287,13 @@ def _autograd_derivatives(model, coords, which):
     return {k: torch.stack(v, dim=2) for k, v in parts.items()}   # channel dim after N
 
 
-def derivatives(model, coords, which=FIELDS, method="forward"):
+def derivatives(model, coords, which=FIELDS, method="fused"):
     """Value and derivatives of `model` at coords (N, 3) or (M, N, 3) holding (x, y, t).
 
     which: a key or a subset of inr.vocabulary.FIELDS; only those keys are returned, in that order.
-    method: "forward" (forward Laplacian, default) or "autograd" (nested reference).
+    method: "fused" (forward Laplacian through the compiled kernel of inr.fused_jet where it
+    supports the model and its inputs, else through the eager jet; default), "forward" (the
+    eager forward Laplacian, the reference of the fused one) or "autograd" (nested reference).
     Returns value (..., N), grad (..., N, 2), laplacian (..., N), dt (..., N); every
     entry is differentiable w.r.t. the parameters. Under torch.no_grad() the results
     are plain tensors (the autograd path still differentiates inside, then detaches).
@@ -287,8 +302,8 @@ def derivatives(model, coords, which=FIELDS, method="forward"):
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}, expected one of {METHODS}")
     _, squeeze = model.check_coords(coords)
-    if method == "forward":
-        out = _forward_derivatives(model, coords, which)
+    if method != "autograd":
+        out = _forward_derivatives(model, coords, which, fused=method == "fused")
     else:
         grad_enabled = torch.is_grad_enabled()
         with torch.enable_grad():
