@@ -330,23 +330,26 @@ void backward(const JetArgs& args, const T* saved, const T* gout, T* du, T* da, 
     const long M = jet.M, N = jet.N, W = jet.W, S = jet.S, C = jet.C, K = jet.K, L = jet.depth + 1;
     const long items = M * jet.blocks();
     const int threads = int(args.threads);
-    // per-thread sums of the parameter gradients: for each layer dw (M, W, out) then db (M, out), then da
+    // One model's parameter gradients, flat: dw (W, out) then db (out) of each layer, then da (K, W).
+    // Each thread sums into its own copy of a model's, made when it first meets that model.
     std::vector<long> offset(2 * L + 2, 0);
     for (long l = 0; l < L; l++) {
-        offset[2 * l + 1] = offset[2 * l] + M * W * jet.out_width(l);
-        offset[2 * l + 2] = offset[2 * l + 1] + M * jet.out_width(l);
+        offset[2 * l + 1] = offset[2 * l] + W * jet.out_width(l);
+        offset[2 * l + 2] = offset[2 * l + 1] + jet.out_width(l);
     }
-    offset[2 * L + 1] = offset[2 * L] + M * K * W;
-    const long per_thread = offset[2 * L + 1];
-    std::vector<T> sums(threads * per_thread, T(0));
+    offset[2 * L + 1] = offset[2 * L] + K * W;
+    const long per_model = offset[2 * L + 1];
+    std::vector<std::vector<T>> sums(threads * M);   // [thread * M + model], empty until used
     #pragma omp parallel num_threads(threads)
     {
         Scratch<T> s(S, jet.block, std::max(W, C));
-        T* acc = sums.data() + omp_get_thread_num() * per_thread;
+        const int th = omp_get_thread_num();
         #pragma omp for schedule(dynamic)
         for (long item = 0; item < items; item++) {
             const long m = item / jet.blocks(), n0 = (item % jet.blocks()) * jet.block;
             const long n = std::min(jet.block, N - n0);
+            std::vector<T>& mine = sums[th * M + m];
+            if (mine.empty()) mine.assign(per_model, T(0));
             T *g = s.x, *h = s.y;   // g = dloss/dz of the layer's output, h = its input activation streams
             for (long k = 0; k < S; k++)
                 std::memcpy(g + k * n * C, gout + ((m * S + k) * N + n0) * C, n * C * sizeof(T));
@@ -356,8 +359,8 @@ void backward(const JetArgs& args, const T* saved, const T* gout, T* du, T* da, 
                 taylor(jet.act, jet.w0, l ? z : jet.u + (m * N + n0) * W, n * W, 3, s.t);
                 if (l) jet.jet(z, n, s.t, h);
                 else jet.first_jet(m, n, s.t, h);
-                add_weight_grad(h, g, S * n, W, o, acc + offset[2 * l] + m * W * o);
-                T* dbm = acc + offset[2 * l + 1] + m * o;
+                add_weight_grad(h, g, S * n, W, o, mine.data() + offset[2 * l]);
+                T* dbm = mine.data() + offset[2 * l + 1];
                 for (long r = 0; r < n; r++)
                     for (long j = 0; j < o; j++) dbm[j] += g[r * o + j];
                 input_grad(g, jet.w[l] + m * W * o, S * n, W, o, h);
@@ -365,23 +368,22 @@ void backward(const JetArgs& args, const T* saved, const T* gout, T* du, T* da, 
                     jet.jet_backward(z, n, s.t, h);
                     std::swap(g, h);
                 } else {
-                    jet.first_backward(m, n, s.t, h, du + (m * N + n0) * W, acc + offset[2 * L] + m * K * W);
+                    jet.first_backward(m, n, s.t, h, du + (m * N + n0) * W, mine.data() + offset[2 * L]);
                 }
             }
         }
-    }
-    std::vector<T*> target;
-    for (long l = 0; l < L; l++) {
-        target.push_back(dw[l]);
-        target.push_back(db[l]);
-    }
-    target.push_back(da);
-    for (size_t p = 0; p < target.size(); p++) {
-        const long len = offset[p + 1] - offset[p];
-        for (long i = 0; i < len; i++) {
-            T total = 0;
-            for (int th = 0; th < threads; th++) total += sums[th * per_thread + offset[p] + i];
-            target[p][i] = total;
+        #pragma omp for schedule(static)
+        for (long m = 0; m < M; m++) {   // the per-thread sums of model m into the outputs
+            for (long p = 0; p <= 2 * L; p++) {
+                const long len = offset[p + 1] - offset[p];
+                T* target = (p == 2 * L ? da + m * K * W : p % 2 ? db[p / 2] + m * len : dw[p / 2] + m * len);
+                std::fill(target, target + len, T(0));
+                for (int t = 0; t < threads; t++) {
+                    const std::vector<T>& part = sums[t * M + m];
+                    if (part.empty()) continue;
+                    for (long i = 0; i < len; i++) target[i] += part[offset[p] + i];
+                }
+            }
         }
     }
 }

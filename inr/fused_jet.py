@@ -10,10 +10,10 @@ once, read once); the backward recomputes each activation's streams from them, a
 does.
 
 The kernel is built once per machine and source with the system C++ compiler ($CXX, else c++ or
-g++) into $INR_KERNEL_CACHE (default ~/.cache/inr) and loaded with ctypes. It calls the BLAS inside
-libtorch_cpu and, on x86-64 glibc, libmvec's vector sin, cos and exp. `kernel()` is None, and
-inr.derivatives runs the eager jet instead, when INR_NO_FUSION=1 is set or the build or load fails
-(one warning line then).
+g++) into $INR_KERNEL_CACHE (default $XDG_CACHE_HOME/inr or ~/.cache/inr) and loaded with
+ctypes. It calls the BLAS inside libtorch_cpu and, on x86-64 glibc, libmvec's vector sin, cos and
+exp. `kernel()` is None, and inr.derivatives runs the eager jet instead, when INR_NO_FUSION=1 is
+set or the build or load fails (one warning line then).
 """
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ def build(source: Path = SOURCE, cache: Path | None = None, compiler: str | None
     compiler = compiler or os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
     if not compiler:
         raise FileNotFoundError("no C++ compiler found (set CXX)")
-    cache = Path(cache or os.environ.get(CACHE_VARIABLE) or Path.home() / ".cache" / "inr")
+    cache = Path(cache or os.environ.get(CACHE_VARIABLE)
+                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "inr")
     torch_lib = Path(torch.__file__).parent / "lib"
     key = hashlib.sha256("\n".join([source.read_text(), *FLAGS, compiler, str(torch_lib), torch.__version__,
                                     _cpu_signature()]).encode()).hexdigest()[:16]
@@ -148,6 +149,11 @@ def _args(u, a, weights, biases, act, lap, block) -> _JetArgs:
     return args
 
 
+def _check(status: int):
+    if status:
+        raise RuntimeError(f"inr.fused_jet: the kernel refused its arguments (status {status})")
+
+
 class _FusedJet(torch.autograd.Function):
     """u (M, N, W), a (M, K, W), then weight (M, W, out) and bias (M, 1, out) of every layer after
     the first -> pre-activation streams (M, S, N, C) of the output, S = 1 + K + lap. With `save`,
@@ -161,7 +167,8 @@ class _FusedJet(torch.autograd.Function):
         streams, depth = 1 + a.shape[1] + lap, len(weights) - 1
         saved = u.new_empty(depth, m, streams * n * width) if save else None
         out = u.new_empty(m, streams, n, weights[-1].shape[-1])
-        kernel().jet_forward(ctypes.byref(_args(u, a, weights, biases, act, lap, block)), _ptr(saved), _ptr(out))
+        _check(kernel().jet_forward(ctypes.byref(_args(u, a, weights, biases, act, lap, block)), _ptr(saved),
+                                    _ptr(out)))
         ctx.save_for_backward(u, a, *params)
         ctx.streams, ctx.act, ctx.lap, ctx.block = saved, act, lap, block
         return out
@@ -174,18 +181,17 @@ class _FusedJet(torch.autograd.Function):
         du, da = torch.empty_like(u), torch.empty_like(a)
         dws, dbs = [torch.empty_like(w) for w in weights], [torch.empty_like(b) for b in biases]
         args = _args(u, a, weights, biases, ctx.act, ctx.lap, ctx.block)
-        kernel().jet_backward(ctypes.byref(args), _ptr(ctx.streams), _ptr(g.contiguous()), _ptr(du), _ptr(da),
-                              _pointers(dws), _pointers(dbs))
+        _check(kernel().jet_backward(ctypes.byref(args), _ptr(ctx.streams), _ptr(g.contiguous()), _ptr(du),
+                                     _ptr(da), _pointers(dws), _pointers(dbs)))
         return du, da, None, None, None, None, *(d for pair in zip(dws, dbs) for d in pair)
 
 
-def hidden_jet(u: torch.Tensor, a: torch.Tensor, layers, act, lap: bool, block: int | None = None) -> torch.Tensor:
+def hidden_jet(u: torch.Tensor, a: torch.Tensor, layers, act, lap: bool) -> torch.Tensor:
     """Jet streams after the last layer, from the first pre-activation's value u (M, N, W) and
     Jacobian columns a (M, K, W) through `act` and the (weight (M, in, out), bias (M, 1, out))
     `layers` after the first. Returns (M, 1 + K + lap, N, out_features), differentiable in u, a
     and the layers. Call only where `supports(u, act)`."""
     params = [p for layer in layers for p in layer]
-    streams = 1 + a.shape[1] + int(lap)
-    block = block or block_points(streams, u.shape[-1], u.element_size(), u.shape[1])
+    block = block_points(1 + a.shape[1] + int(lap), u.shape[-1], u.element_size(), u.shape[1])
     save = torch.is_grad_enabled() and any(t.requires_grad for t in (u, a, *params))
     return _FusedJet.apply(u, a, act, bool(lap), int(block), save, *params)

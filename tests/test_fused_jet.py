@@ -72,7 +72,7 @@ def test_fused_equals_eager_and_torch_func_for_every_subset(act, models, shared,
             assert close(d, d_eager, rtol), (which, p)
 
 
-def test_blocks_and_threads_do_not_change_the_result():
+def test_blocks_and_threads_do_not_change_the_result(monkeypatch):
     model, x = case("finer", 2, False, torch.float64, n=37)
     names = jet_streams()
     outs = []
@@ -80,7 +80,8 @@ def test_blocks_and_threads_do_not_change_the_result():
     try:
         for block, nthreads in [(37, 1), (8, 1), (13, threads), (5, threads)]:
             torch.set_num_threads(nthreads)
-            jet = _jet(model, x, block)
+            monkeypatch.setattr(fused_jet, "block_points", lambda *args: block)
+            jet = forward_jet(model, x)
             loss = sum((v ** 2).mean() for v in jet.values())
             outs.append((jet, torch.autograd.grad(loss, list(model.parameters()))))
     finally:
@@ -91,16 +92,6 @@ def test_blocks_and_threads_do_not_change_the_result():
             torch.testing.assert_close(jet[name], ref[name], rtol=1e-12, atol=1e-12)
         for d, d_ref in zip(grads, ref_grads):
             torch.testing.assert_close(d, d_ref, rtol=1e-12, atol=1e-12)
-
-
-def _jet(model, x, block):
-    """forward_jet with the kernel's block size fixed (points per work item)."""
-    original = fused_jet.block_points
-    fused_jet.block_points = lambda *args: block
-    try:
-        return forward_jet(model, x)
-    finally:
-        fused_jet.block_points = original
 
 
 def _fused_and_eager(model, x):
