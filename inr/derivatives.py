@@ -1,23 +1,29 @@
 """Spatial gradient, spatial Laplacian and time derivative of coordinate MLPs.
 
-Two paths, both differentiable with respect to the parameters (so derivative
+Three methods, all differentiable with respect to the parameters (so derivative
 losses train the network):
 
 - "autograd": nested reverse mode as in the reference SIREN code: the gradient
   with create_graph=True, then one more backward pass per spatial dimension.
-- "forward" (default): forward Laplacian / collapsed Taylor mode (Li et al. 2023,
+- "forward": forward Laplacian / collapsed Taylor mode (Li et al. 2023,
   Dangel et al. 2024). The value, the requested Jacobian columns and the Laplacian
   travel through the network together as streams of one tensor (M, S, N, width),
   so each layer is one batched matmul over all streams. For h = f(u), u = W h' + b:
 
       J_u = W J_h'    L_u = W L_h'    J_h = f'(u) J_u    L_h = f'(u) L_u + f''(u) (J_u,x^2 + J_u,y^2)
 
-  Only the streams that `which` needs are carried (see `streams`). Each activation and
-  the linear map after it form one autograd.Function with a hand-written backward that
-  saves only the pre-activation streams and recomputes the Taylor coefficients and h
-  from them; the first layer keeps its Jacobian columns as weight rows (constant in N)
-  and never stores the zero input Laplacian. Speed and memory against the nested
-  reference: README, "Speed and memory".
+  Only the streams that `which` needs are carried (see `jet_streams`). Each activation
+  and the linear map after it form one autograd.Function with a hand-written backward
+  that saves only the pre-activation streams and recomputes the Taylor coefficients and
+  h from them; the first layer keeps its Jacobian columns as weight rows (constant in N)
+  and never stores the zero input Laplacian.
+- "fused" (default): the same jet and backward, with everything after the first linear
+  layer in the compiled kernel of inr.fused_jet, which keeps its work in cache. Where the
+  kernel is unavailable (INR_NO_FUSION=1, no compiler) or does not apply (CUDA, dtypes
+  other than float32/float64, an activation it does not know) it runs the "forward" code.
+
+Speed and memory against the nested reference: README, "Speed and memory", and
+benchmarks/derivatives.py.
 
 Coordinates are (x, y, t) in the last dim, derivatives are in coordinate units.
 Results: value (..., N), grad (..., N, 2) as (d/dx, d/dy), laplacian (..., N), dt

@@ -88,8 +88,6 @@ void input_grad(const T* g, const T* w, long rows, long in, long out, T* dh) {
     gemm('T', 'N', in, rows, out, w, out, g, out, T(0), dh, in);
 }
 
-// t[k][i] = f^(k)(u[i]) for k <= 3; `order` says which derivatives the caller reads, and only
-// the transcendental calls it needs are made. Same formulas as inr.models.Activation.taylor.
 template <typename T>   // s = sin(x), and c = cos(x) unless order is 0 (separate loops: both vectorize)
 bool sin_cos(const T* x, long n, int order, T* s, T* c) {
     #pragma omp simd
@@ -100,6 +98,8 @@ bool sin_cos(const T* x, long n, int order, T* s, T* c) {
     return true;
 }
 
+// t[k][i] = f^(k)(u[i]) for k <= 3; `order` says which derivatives the caller reads, and only
+// the transcendental calls it needs are made. Same formulas as inr.models.Activation.taylor.
 template <typename T>
 void taylor(int act, T w0, const T* u, long n, int order, T* const* t) {
     T *t0 = t[0], *t1 = t[1], *t2 = t[2], *t3 = t[3];
