@@ -1,4 +1,7 @@
-"""Time one full-derivative training step: nested autograd vs the forward-Laplacian path.
+"""Time one full-derivative training step: nested autograd vs the forward-Laplacian paths.
+
+Methods (inr.derivatives.METHODS): "fused" (the compiled kernel of inr.fused_jet), "forward"
+(the eager forward jet it is checked against) and "autograd" (nested reverse mode).
 
 A step is: value, grad, Laplacian and d/dt at N random points, four MSE losses against
 random targets, backward to the parameters and (unless --no-adam) an Adam step.
@@ -9,8 +12,9 @@ random targets, backward to the parameters and (unless --no-adam) an Adam step.
 Measurements, all in one run so the methods share the machine's state:
 - time: median over interleaved repeats (method A, method B, A, B, ...) after warm-up.
 - GFLOP: matmul FLOPs of one step counted by torch.utils.flop_counter (forward and
-  backward, each method its own); GFLOP/s = GFLOP / median time, and "% sgemm" compares
-  that with a large sgemm timed at the start of the run.
+  backward, each method its own; the fused kernel's BLAS calls bypass the dispatcher and
+  are those of the eager forward jet, so "fused" gets its count); GFLOP/s = GFLOP / median
+  time, and "% sgemm" compares that with a large sgemm timed at the start of the run.
 - peak MB: extra memory one step needs above the steady state (model, Adam state and
   inputs resident). CUDA: torch.cuda.max_memory_allocated. CPU: each method runs in a
   fresh subprocess with glibc's mmap threshold fixed at 128 kB, so freed tensors go back
@@ -31,6 +35,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from inr import fused_jet
 from inr.derivatives import METHODS, derivatives
 from inr.vocabulary import FIELDS
 from inr.models import make_model
@@ -99,7 +104,7 @@ class MatmulFlops(TorchDispatchMode):
 
 def matmul_gflop(args, method):
     with MatmulFlops() as counter:
-        train_step(*args, method)
+        train_step(*args, "forward" if method == "fused" else method)
     return counter.flops / 1e9
 
 
@@ -180,6 +185,9 @@ def main():
     print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
           f"Adam {'on' if args.adam else 'off'}, {repeats} timed steps per method (median), "
           f"allocator {'tuned (inr.allocator)' if args.tuned_malloc else 'glibc default'}")
+    kernel = fused_jet.kernel() is not None and torch.device(args.device).type == "cpu"
+    print("fused: " + ("the compiled kernel of inr.fused_jet" if kernel else
+                       "no kernel for this device or build: the row times the eager forward jet"))
     print(f"sgemm 2048^3: {peak:.0f} GFLOP/s; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores (other processes skew timings: compare methods within a row pair)\n")
     head = f"{'SIREN 3->WxD->1':<16}{'M':>3}{'points':>7}  {'method':<9}{'ms/step':>9}{'ms/model':>9}" \

@@ -1,23 +1,29 @@
 """Spatial gradient, spatial Laplacian and time derivative of coordinate MLPs.
 
-Two paths, both differentiable with respect to the parameters (so derivative
+Three methods, all differentiable with respect to the parameters (so derivative
 losses train the network):
 
 - "autograd": nested reverse mode as in the reference SIREN code: the gradient
   with create_graph=True, then one more backward pass per spatial dimension.
-- "forward" (default): forward Laplacian / collapsed Taylor mode (Li et al. 2023,
+- "forward": forward Laplacian / collapsed Taylor mode (Li et al. 2023,
   Dangel et al. 2024). The value, the requested Jacobian columns and the Laplacian
   travel through the network together as streams of one tensor (M, S, N, width),
   so each layer is one batched matmul over all streams. For h = f(u), u = W h' + b:
 
       J_u = W J_h'    L_u = W L_h'    J_h = f'(u) J_u    L_h = f'(u) L_u + f''(u) (J_u,x^2 + J_u,y^2)
 
-  Only the streams that `which` needs are carried (see `jet_streams`). Each activation and
-  the linear map after it form one autograd.Function with a hand-written backward that
-  saves only the pre-activation streams and recomputes the Taylor coefficients and h
-  from them; the first layer keeps its Jacobian columns as weight rows (constant in N)
-  and never stores the zero input Laplacian. Speed and memory against the nested
-  reference: README, "Speed and memory".
+  Only the streams that `which` needs are carried (see `jet_streams`). Each activation
+  and the linear map after it form one autograd.Function with a hand-written backward
+  that saves only the pre-activation streams and recomputes the Taylor coefficients and
+  h from them; the first layer keeps its Jacobian columns as weight rows (constant in N)
+  and never stores the zero input Laplacian.
+- "fused" (default): the same jet and backward, with everything after the first linear
+  layer in the compiled kernel of inr.fused_jet, which keeps its work in cache. Where the
+  kernel is unavailable (INR_NO_FUSION=1, no compiler) or does not apply (CUDA, dtypes
+  other than float32/float64, an activation it does not know) it runs the "forward" code.
+
+Speed and memory against the nested reference: README, "Speed and memory", and
+benchmarks/derivatives.py.
 
 Coordinates are (x, y, t) in the last dim, derivatives are in coordinate units.
 Results: value (..., N), grad (..., N, 2) as (d/dx, d/dy), laplacian (..., N), dt
@@ -27,9 +33,10 @@ Results: value (..., N), grad (..., N, 2) as (d/dx, d/dy), laplacian (..., N), d
 
 import torch
 
+from inr import fused_jet
 from inr.vocabulary import FIELDS, STREAM_INPUT
 
-METHODS = ("forward", "autograd")
+METHODS = ("fused", "forward", "autograd")
 
 
 def _check_which(which):
@@ -214,28 +221,42 @@ class _FirstJetLayer(torch.autograd.Function):
         return du, da, dw, db, None, None, None
 
 
-def forward_jet(model, coords, which=FIELDS):
+def _eager_hidden_jet(u, a, layers, act, lap):
+    """Streams (M, S, N, out) after `layers` (scaled (weight, bias) pairs) from the first
+    pre-activation's value u (M, N, W) and Jacobian columns a (M, K, W)."""
+    workspace = _Workspace(u)
+    (w, b), *rest = layers
+    z = _FirstJetLayer.apply(u, a.unsqueeze(2), w, b, act, lap, workspace)
+    for w, b in rest:
+        z = _JetLayer.apply(z, w, b, act, lap, workspace)
+    return z
+
+
+def forward_jet(model, coords, which=FIELDS, fused=True):
     """Propagate the streams `jet_streams(which)` through `model` in one pass.
 
     coords (N, 3) or (M, N, 3) -> dict stream name -> (M, N, out_features).
+    fused: run the layers after the first through the compiled kernel of inr.fused_jet where it
+    supports the model and its inputs; otherwise, or with fused=False, through the eager layers.
     """
     names = jet_streams(which)
     x, _ = model.check_coords(coords)
     m, lap = model.models, "lap" in names
     w, b = model.layers[0].scaled()
     u = torch.baddbmm(b, x.expand(m, *x.shape[1:]), w)                     # (M, N, width)
-    a = w[:, [STREAM_INPUT[s] for s in names if s in STREAM_INPUT]].unsqueeze(2)  # du/d(x, y, t)
-    workspace = _Workspace(u)
-    w, b = model.layers[1].scaled()
-    z = _FirstJetLayer.apply(u, a, w, b, model.act, lap, workspace)
-    for layer in model.layers[2:]:
-        w, b = layer.scaled()
-        z = _JetLayer.apply(z, w, b, model.act, lap, workspace)
+    dims = [STREAM_INPUT[s] for s in names if s in STREAM_INPUT]  # increasing and contiguous
+    a = w[:, dims[0]:dims[0] + len(dims)].contiguous() if dims else w[:, :0]  # (M, K, width)
+    # du/d(x, y, t) by a slice: an index list would be copied to an accelerator at every call
+    layers = [layer.scaled() for layer in model.layers[1:]]
+    if fused and fused_jet.supports(u, model.act):
+        z = fused_jet.hidden_jet(u, a, layers, model.act, lap)
+    else:
+        z = _eager_hidden_jet(u, a, layers, model.act, lap)
     return {name: z[:, k] for k, name in enumerate(names)}
 
 
-def _forward_derivatives(model, coords, which):
-    jet = forward_jet(model, coords, which)
+def _forward_derivatives(model, coords, which, fused):
+    jet = forward_jet(model, coords, which, fused)
     out = {}
     for key in which:
         if key == "value":
@@ -274,11 +295,13 @@ def _autograd_derivatives(model, coords, which):
     return {k: torch.stack(v, dim=2) for k, v in parts.items()}   # channel dim after N
 
 
-def derivatives(model, coords, which=FIELDS, method="forward"):
+def derivatives(model, coords, which=FIELDS, method="fused"):
     """Value and derivatives of `model` at coords (N, 3) or (M, N, 3) holding (x, y, t).
 
     which: a key or a subset of inr.vocabulary.FIELDS; only those keys are returned, in that order.
-    method: "forward" (forward Laplacian, default) or "autograd" (nested reference).
+    method: "fused" (forward Laplacian through the compiled kernel of inr.fused_jet where it
+    supports the model and its inputs, else through the eager jet; default), "forward" (the
+    eager forward Laplacian, the reference of the fused one) or "autograd" (nested reference).
     Returns value (..., N), grad (..., N, 2), laplacian (..., N), dt (..., N); every
     entry is differentiable w.r.t. the parameters. Under torch.no_grad() the results
     are plain tensors (the autograd path still differentiates inside, then detaches).
@@ -287,8 +310,8 @@ def derivatives(model, coords, which=FIELDS, method="forward"):
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}, expected one of {METHODS}")
     _, squeeze = model.check_coords(coords)
-    if method == "forward":
-        out = _forward_derivatives(model, coords, which)
+    if method != "autograd":
+        out = _forward_derivatives(model, coords, which, fused=method == "fused")
     else:
         grad_enabled = torch.is_grad_enabled()
         with torch.enable_grad():
