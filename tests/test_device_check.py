@@ -67,7 +67,7 @@ def test_the_derivative_step_and_the_sweep_are_measured(tiny):
     _, _, data = tiny
     step = data["derivative_step"]
     assert {(r["width"], r["method"]) for r in step["rows"] if r["status"] == "ok"} == \
-        {(w, m) for w in (32, 64) for m in ("forward", "autograd")}
+        {(w, m) for w in (32, 64) for m in ("fused", "forward", "autograd")}
     assert all(r["ms"] > 0 for r in step["rows"] if r["precision"] == "fp32")
     assert {r["status"] for r in step["rows"] if r["precision"] == "tf32"} == {"n/a"}
     errors = [r for r in step["precision_errors"] if r["field"] in ("grad", "laplacian")]
