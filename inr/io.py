@@ -13,6 +13,17 @@ from pathlib import Path
 TEMPORARY_RANDOM = "????????"  # tempfile.mkstemp's random part: 8 characters
 
 
+def _file_mode() -> int:
+    """The mode a plain open() would give a new file (0o666 less the umask): mkstemp's own
+    0o600 would hide results from the other users of a shared output folder."""
+    umask = os.umask(0)  # read it (there is no other portable way) and put it straight back
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 def _temporary_affixes(path: Path) -> tuple[str, str]:
     """(prefix, suffix) of the temporary names of `path`: .<name>.XXXXXXXX.tmp<suffix>."""
     return f".{path.name}.", ".tmp" + path.suffix
@@ -34,6 +45,7 @@ def atomic_path(path):
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

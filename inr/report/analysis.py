@@ -133,13 +133,13 @@ def not_separated(n: int) -> str:
 
 
 def label(config: Configuration) -> str:
-    """How a configuration is named in sentences: its weight setting, activation, schedule and
-    lr, and its weight vector (normalised to a largest entry of 1 beside the raw one)."""
+    """How a configuration is named in sentences: its weight setting's name (or its weight
+    vector, normalised beside the raw one, and which reference it is), activation, schedule
+    and lr."""
     row = config.first
-    name = row["weights"] or reference_name(row)
-    parts = [name] if name else []
-    parts += [row["activation"], f"{row['scheduler']} lr {row['lr']:g}"]
-    return f"{vector_text(row)} {' '.join(parts)}"
+    reference = reference_name(row)
+    what = row["weights"] or vector_text(row) + (f" ({reference})" if reference else "")
+    return f"{what}, {row['activation']}, {row['scheduler']} lr {row['lr']:g}"
 
 
 def vector_text(row) -> str:
