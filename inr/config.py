@@ -167,10 +167,6 @@ class RunConfig:
         return self
 
     # ------------------------------------------------------------------ derived
-    @property
-    def lr(self) -> float:
-        return self.schedule.lr
-
     def resolved_device(self) -> torch.device:
         if self.train.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -254,7 +250,7 @@ def _check(ok: bool, message: str) -> None:
 PROFILES: dict[str, dict] = {
     # CPU-sized, still meaningful: >= 64^2, >= 8 frames, width 64 x 3 hidden layers
     # (2048 random points a step: the step time is linear in points, and 100 runs must fit
-    # in 15 minutes on 2 cores; see README "Speed")
+    # in well under 9 minutes on 2 cores; see README "Speed")
     "quick": {"data": {"size": 64, "frames": 8},
               "model": {"width": 64, "depth": 3},
               "train": {"steps": 300, "batch": "points", "points": 2048, "eval_every": 100}},

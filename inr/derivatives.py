@@ -34,7 +34,7 @@ Results: value (..., N), grad (..., N, 2) as (d/dx, d/dy), laplacian (..., N), d
 import torch
 
 from inr import fused_jet
-from inr.vocabulary import FIELDS, STREAM_INPUT
+from inr.vocabulary import FIELDS, JET_STREAMS, STREAM_INPUT
 
 METHODS = ("fused", "forward", "autograd")
 
@@ -55,14 +55,14 @@ def jet_streams(which=FIELDS):
     "dt" for dt; "lap" for laplacian.  jet_streams(("laplacian",)) -> ("value", "dx", "dy", "lap").
     """
     which = _check_which(which)
-    out = ["value"]
+    need = {"value"}
     if "grad" in which or "laplacian" in which:
-        out += ["dx", "dy"]
+        need |= {"dx", "dy"}
     if "dt" in which:
-        out += ["dt"]
+        need.add("dt")
     if "laplacian" in which:
-        out += ["lap"]
-    return tuple(out)
+        need.add("lap")
+    return tuple(s for s in JET_STREAMS if s in need)
 
 
 # forward Laplacian: elementwise rules for one activation, as pure functions.

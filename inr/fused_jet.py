@@ -23,11 +23,12 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
+
+from inr.io import atomic_path
 
 DISABLE_VARIABLE = "INR_NO_FUSION"
 CACHE_VARIABLE = "INR_KERNEL_CACHE"
@@ -59,7 +60,8 @@ def build(source: Path = SOURCE, cache: Path | None = None, compiler: str | None
     """Compile `source` into a shared library in `cache` unless it is there already; its path.
 
     The file name carries a hash of the source, the flags, the compiler, torch and the CPU, so a
-    change of any of them builds anew. Concurrent builders each write a temporary file and rename it.
+    change of any of them builds anew. Concurrent builders each write a temporary file and rename it
+    (inr.io.atomic_path).
     Raises OSError or subprocess.CalledProcessError when there is no compiler or the build fails.
     """
     compiler = compiler or os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
@@ -74,15 +76,9 @@ def build(source: Path = SOURCE, cache: Path | None = None, compiler: str | None
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{source.stem}-", suffix=".so")
-    os.close(fd)
-    try:
-        subprocess.run([compiler, *FLAGS, str(source), "-o", tmp, f"-L{torch_lib}", "-ltorch_cpu",
+    with atomic_path(target) as tmp:
+        subprocess.run([compiler, *FLAGS, str(source), "-o", str(tmp), f"-L{torch_lib}", "-ltorch_cpu",
                         f"-Wl,-rpath,{torch_lib}", "-lm"], check=True, capture_output=True, text=True, timeout=600)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return target
 
 

@@ -27,12 +27,15 @@ Which one to use:
 - As a LOSS: both losses keep a non-zero gradient for any SSIM in (-1, 1], so training
   moves from any start (a freshly initialised network often has a negative SSIM):
   `ssim_loss = 1 - ssim` (no clamp; range [0, 2]), and `ms_ssim_loss = 1 - MS-SSIM` with
-  each scale's contrast-structure mean and the coarsest scale's SSIM mapped to (1 + x) / 2,
-  in [0, 1], before the fractional powers (the `normalize="simple"` form of
-  jorge-pessoa/pytorch-msssim). The mapped terms are clamped at STABLE_EPS only against the
-  infinite slope of x^w at 0, i.e. for a term below -1 + 2 STABLE_EPS. A clamp on the
-  unmapped terms (the metric's form) would zero the gradient of every negative term, and
-  with it the whole loss of an anti-correlated prediction.
+  every map mapped to (1 + x) / 2, in [0, 1], before the means and the fractional powers (in
+  the spirit of the `normalize="simple"` form of jorge-pessoa/pytorch-msssim): each scale's
+  contrast-structure, and at the coarsest scale the luminance and the contrast-structure each
+  on its own. Mapping the coarsest SSIM (their product) instead would score a prediction that
+  is inverted at that scale and has a negative mean (both factors negative) as nearly
+  perfect: a quick-profile run of the MS-SSIM loss once ended there, at SSIM -0.53. The
+  mapped terms are clamped at STABLE_EPS only against the infinite slope of x^w at 0. A
+  clamp on the unmapped terms (the metric's form) would zero the gradient of every negative
+  term, and with it the whole loss of an anti-correlated prediction.
 - `psnr` in dB, over the last two dims by default; `psnr_up_to_constant` removes the free
   constant(s) a derivative-only fit cannot see; `relative_pde_residual` asks whether learned
   derivatives form a heat flow.
@@ -97,9 +100,14 @@ def _too_small(h: int, w: int) -> ValueError:
 
 
 def _data_range(data_range, batch_shape: torch.Size, like: Tensor) -> Tensor:
-    """float or tensor broadcastable to batch_shape -> positive tensor of exactly batch_shape."""
+    """float or tensor broadcastable to batch_shape -> positive tensor of exactly batch_shape.
+    Its values are checked where they are on the CPU: reading them from an accelerator would
+    make every loss step wait for it (a tensor there is the caller's to keep positive)."""
     if data_range is None:
         raise ValueError("data_range is required (e.g. 1.0 for [0, 1] images, 2.0 for [-1, 1])")
+    checked = not torch.is_tensor(data_range) or data_range.device.type == "cpu"
+    if checked and not bool(torch.all(torch.as_tensor(data_range) > 0)):  # read on the CPU
+        raise ValueError("data_range must be > 0")
     rng = torch.as_tensor(data_range, dtype=like.dtype, device=like.device)
     try:
         ok = torch.broadcast_shapes(rng.shape, batch_shape) == batch_shape
@@ -107,8 +115,6 @@ def _data_range(data_range, batch_shape: torch.Size, like: Tensor) -> Tensor:
         ok = False
     if not ok:
         raise ValueError(f"data_range of shape {tuple(rng.shape)} does not broadcast to batch shape {tuple(batch_shape)}")
-    if not bool(torch.all(rng > 0)):
-        raise ValueError("data_range must be > 0")
     return rng.expand(batch_shape)
 
 
@@ -181,16 +187,25 @@ def _ms_ssim_weights(h: int, w: int, levels, weights, like: Tensor) -> Tensor:
     return weights
 
 
-def _ms_ssim_terms(pred: Tensor, target: Tensor, data_range, levels, weights):
+def _unit(x: Tensor) -> Tensor:
+    """[-1, 1] -> [0, 1]: (1 + x) / 2."""
+    return (1 + x) / 2
+
+
+def _ms_ssim_terms(pred: Tensor, target: Tensor, data_range, levels, weights,
+                   unit: bool = False):
     """(terms (B, levels), exponents (levels,), batch shape): the mean contrast-structure at
     each scale but the coarsest, then the coarsest scale's mean SSIM. Scales are 2x2 average
-    pooled (odd rows / columns dropped)."""
+    pooled (odd rows / columns dropped). unit: every map mapped to [0, 1] first, the coarsest
+    scale's luminance and contrast-structure each on its own (the loss form, module doc)."""
     x, y, rng, batch = _prepare(pred, target, data_range)
     exponents = _ms_ssim_weights(*x.shape[-2:], levels, weights, x)
     c1, c2 = _constants(rng)
     terms = []
     for level in range(exponents.numel()):
         luminance, contrast_structure = _ssim_maps(x, y, c1, c2)
+        if unit:
+            luminance, contrast_structure = _unit(luminance), _unit(contrast_structure)
         if level < exponents.numel() - 1:
             terms.append(contrast_structure.mean(dim=(-2, -1)))
             x, y = F.avg_pool2d(x, MS_SSIM_POOL), F.avg_pool2d(y, MS_SSIM_POOL)
@@ -217,11 +232,13 @@ def ssim_loss(pred: Tensor, target: Tensor, data_range) -> Tensor:
 
 
 def ms_ssim_loss(pred: Tensor, target: Tensor, data_range, levels: int | None = None, weights=None) -> Tensor:
-    """1 - prod_j ((1 + term_j) / 2)^{w_j} per image (...), in [0, 1]: the MS-SSIM product of
-    the terms mapped to [0, 1], so a negative term still has a gradient (module doc)."""
-    terms, exponents, batch = _ms_ssim_terms(pred, target, data_range, levels, weights)
-    mapped = ((1 + terms) / 2).clamp(min=STABLE_EPS)
-    return 1 - (mapped ** exponents).prod(dim=-1).reshape(batch)
+    """1 - prod_j term_j^{w_j} per image (...), in [0, 1], every map mapped to [0, 1] by
+    (1 + x) / 2 before its mean: each scale's contrast-structure, and at the coarsest scale the
+    luminance and the contrast-structure each on its own, so that a negative term still has a
+    gradient and two negatives never multiply into a positive (module doc)."""
+    terms, exponents, batch = _ms_ssim_terms(pred, target, data_range, levels, weights,
+                                             unit=True)
+    return 1 - (terms.clamp(min=STABLE_EPS) ** exponents).prod(dim=-1).reshape(batch)
 
 
 def psnr(pred: Tensor, target: Tensor, data_range, dims: tuple[int, ...] = (-2, -1)) -> Tensor:

@@ -26,10 +26,12 @@ PANEL_TAG = "panels/truth_vs_prediction"
 
 
 def hparams_of(cfg: RunConfig, variances: dict[str, float]) -> dict:
-    """One HParams row: the same keys in every run. variances: each field's target variance."""
+    """One HParams row: the same keys in every run (lr: a cyclic schedule's peak, as in
+    summary.csv). variances: each field's target variance."""
     return {"activation": cfg.model.activation, "width": cfg.model.width,
             "depth": cfg.model.depth, "w0": cfg.model.w0, "scheduler": cfg.schedule.kind,
-            "lr": cfg.schedule.lr, **{f"beta_{n}": getattr(cfg.loss, n) for n in LOSS_TERMS},
+            "lr": cfg.schedule.max_lr if cfg.schedule.kind == "cyclic" else cfg.schedule.lr,
+            **{f"beta_{n}": getattr(cfg.loss, n) for n in LOSS_TERMS},
             "normalize": cfg.loss.normalize,
             **{f"effective_{t}": w for t, w in effective_weights(cfg.loss, variances).items()},
             **{f"variance_{f}": v for f, v in variances.items()},
@@ -116,6 +118,12 @@ class EnsembleOutputs:
         columns = panel_columns({k: v[m] for k, v in pred.items()})
         return write_video(cfg.output.video, panel_frames(self.renderer(), columns, titles),
                            fps=VIDEO_FPS)
+
+    def abandon(self) -> None:
+        """Close every run's log without an HParams row: the ensemble failed."""
+        for writer in self.writers:
+            if writer is not None:
+                writer.close()
 
     def close(self, m: int, final: dict) -> None:
         """Run m's HParams row with its final metrics, and the end of its log."""

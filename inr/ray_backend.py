@@ -12,7 +12,7 @@ Fault tolerance:
                 (train_ensemble's state_path, inside a Ray Checkpoint); a retried or restored
                 trial continues from its latest checkpoint instead of step 0
     resume      the experiment's folder is named after the planned sweep, so running the same
-                command again restores it (Tuner.restore); runs already done (run_state) are
+                command again restores it (Tuner.restore); runs already done (RunDir.state) are
                 never submitted, and a trial skips runs that finished meanwhile
 Early stopping (--early-stop asha): ASHA on the reported psnr (mode max) against the step; each
 run is then its own trial. A stopped run keeps what train_ensemble writes when it is interrupted

@@ -43,8 +43,9 @@ MAX_MODELS = {"cpu": 8, "cuda": 64}  # most models per ensemble by default: a CP
 # from batching (benchmarks/sweep.py), a GPU gains most; smaller ensembles also lose less to a
 # kill. On a GPU the default is also capped by its free memory (`default_max_models`).
 # Peak bytes of one model's full-derivative step per (point x hidden unit): 108 MB at 4096
-# points and width 256 (benchmarks/derivatives.py, measured on the CPU). An estimate for a GPU,
-# whose own figure benchmarks/device_check.py measures.
+# points and width 256 for the eager forward jet, the path a GPU runs (benchmarks/derivatives.py,
+# measured on the CPU). An estimate for a GPU, whose own figure benchmarks/device_check.py
+# measures.
 STEP_BYTES_PER_POINT_UNIT = 103
 GPU_MEMORY_SHARE = 0.8  # of the free memory that an ensemble may plan to use
 LOCK_NAME = ".sweep.lock"
@@ -120,15 +121,16 @@ def _train_batch(configs, progress, label, threads=None):
     try:
         return train_ensemble(configs, progress=progress, description=label[:60])
     except torch.OutOfMemoryError:
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
         if len(configs) == 1:
             raise RuntimeError(f"one run does not fit in the device's memory "
                                f"({configs[0].output.name}): use fewer points per step or a "
                                f"smaller width") from None
-        half = len(configs) // 2
-        return (_train_batch(configs[:half], progress, label)
-                + _train_batch(configs[half:], progress, label))
+    # out of the handler, the failed attempt's frames and the tensors they held are freed
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    half = len(configs) // 2
+    return (_train_batch(configs[:half], progress, label)
+            + _train_batch(configs[half:], progress, label))
 
 
 def _results(batches, workers: int, progress: bool):

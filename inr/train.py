@@ -94,8 +94,12 @@ def train_ensemble(configs: list[RunConfig], progress: bool | None = None,
         data, heldout = build_data(configs[0])
         loop = _Loop(configs, build_model(configs), data, heldout, on_eval, state_path)
         show = configs[0].output.progress if progress is None else progress
-        loop.run(show, description)
-        return loop.finish()
+        try:
+            loop.run(show, description)
+            return loop.finish()
+        except BaseException:
+            loop.outputs.abandon()  # e.g. out of memory: close the logs, keep nothing open
+            raise
 
 
 @contextmanager
@@ -156,6 +160,7 @@ class _Loop:
         # divergence as the device sees it: read back only where logs, evaluations and
         # checkpoints need it (`_note_divergence`), so that a step never waits for the device
         self.live = torch.tensor(self.alive(), device=data.device)
+        self.read_every_step = data.device.type == "cpu"  # a CPU read waits for nothing
         self.diverged_step = torch.tensor([-1 if d is None else d for d in self.diverged_at],
                                           device=data.device)
         self.outputs = EnsembleOutputs(configs, truth_fields(data), data.sequence.times,
@@ -223,9 +228,11 @@ class _Loop:
         Returns (one record per model, the predictions (M, T, H, W[, 2]))."""
         self._note_divergence()
         diffusivity = self.configs[0].data.diffusivity
-        records, pred = evaluate(self.model, self.data, diffusivity)
-        if self.heldout is not None and final:
-            held, _ = evaluate(self.model, self.heldout, diffusivity)
+        with matmul_precision("highest"):  # metrics in full float32 even when training in TF32
+            records, pred = evaluate(self.model, self.data, diffusivity)
+            held = evaluate(self.model, self.heldout, diffusivity)[0] \
+                if self.heldout is not None and final else None
+        if held is not None:
             for record, extra in zip(records, held):
                 record.update({HELDOUT_PREFIX + k: v for k, v in extra.items()})
         for m, record in enumerate(records):
@@ -252,7 +259,7 @@ class _Loop:
                     records, _ = self.evaluate(self.steps_done)
                     psnr = _best_alive([r["psnr"] for r in records], self.alive(), max)
                     self._save_state()
-                if self.outputs.logs_at(step):  # reads the device: only every few steps
+                if self.read_every_step or self.outputs.logs_at(step):
                     self._note_divergence()
                     if show:
                         best = _best_alive(losses.tolist(), self.alive(), min)

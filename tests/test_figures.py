@@ -7,7 +7,8 @@ from matplotlib.figure import Figure
 
 from inr.panels import panel_columns
 from inr.report import figures
-from inr.report.markdown import ranking_table
+from inr.report.analysis import rank
+from inr.report.markdown import question_table
 from inr.data import diffuse
 from inr.panels import COLUMN_TITLES, COLUMNS
 
@@ -93,13 +94,18 @@ def test_with_loss_is_the_weighted_sum_of_the_mse_terms():
         assert "loss" not in r  # the input is not changed
 
 
-def test_ranking_table_lists_the_best_completed_rows_in_order():
-    rows = [{"name": "a", "status": "completed", "psnr": 20.0, "pixel_mse": 0.01},
-            {"name": "b", "status": "completed", "psnr": 30.0, "pixel_mse": 0.001},
-            {"name": "c", "status": "diverged", "psnr": 40.0, "pixel_mse": 1e-5},
-            {"name": "d", "status": "completed", "psnr": math.nan, "pixel_mse": math.nan}]
-    table = ranking_table(rows, "psnr", ("name",), top=5).splitlines()
-    assert table[0] == "| rank | name | psnr |"
-    assert table[2:] == ["| 1 | b | 30 |", "| 2 | a | 20 |"]
-    lower = ranking_table(rows, "pixel_mse", ("name",), top=1).splitlines()
-    assert lower[2:] == ["| 1 | b | 0.001 |"]
+def test_question_table_ranks_configurations_by_their_mean_over_seeds(tmp_path):
+    def row(config, seed, psnr, status="completed"):
+        return {"configuration": config, "seed": seed, "status": status, "activation": config,
+                "psnr": psnr, "grad_mse": 0.1, "laplacian_mse": 1.0, "dt_mse": 0.1,
+                "pde_residual": 0.5, "video": "", "weights": "pixel", "scheduler": "constant",
+                "lr": 1e-4, "beta_pixel": 1.0, "beta_grad": 0.0, "beta_laplacian": 0.0,
+                "beta_dt": 0.0}
+    rows = [row("a", 0, 20.0), row("a", 1, 22.0), row("b", 0, 30.0), row("b", 1, 31.0),
+            row("c", 0, 40.0, "diverged"), row("d", 0, math.nan)]
+    table = question_table(rank(rows, "psnr"), "activation", tmp_path).splitlines()
+    assert table[0].startswith("| rank | activation | psnr: mean ± sd (n) | grad_mse (mean)")
+    assert table[2].startswith(f"| 1 | b | {30.5:.4g} ± {np.std([30, 31], ddof=1):.4g} (n=2) |")
+    assert table[3].startswith(f"| 2 | a | {21.0:.4g} ± {np.std([20, 22], ddof=1):.4g} (n=2) |")
+    assert len([line for line in table if line.startswith("| ")]) == 3  # c diverged, d nan
+    assert table[-1].startswith("Winner: separated from the runner-up")

@@ -132,21 +132,35 @@ def test_ssim_loss_has_a_gradient_at_negative_ssim():
     assert torch.isfinite(anti.grad).all() and anti.grad.abs().sum() > 0
 
 
-def test_ms_ssim_loss_maps_each_term_to_the_unit_interval_and_keeps_a_gradient():
-    """1 - prod ((1 + term) / 2)^w against an independent numpy computation of the terms, at a
-    pair whose terms are negative (where a clamp of the raw terms has no gradient)."""
+def test_ms_ssim_loss_maps_each_map_to_the_unit_interval_and_keeps_a_gradient():
+    """1 - prod term^w with every map taken to (1 + x) / 2, against an independent numpy
+    computation, at a pair whose raw terms are negative (where a clamp of them has no
+    gradient)."""
     shape = (176, 176)
     target = cameraman(shape)
     noise = np.random.default_rng(2).uniform(0, RANGE, shape)
     inverted = RANGE - target + 0.2 * noise
-    _, terms = ref_ms_ssim(inverted, target, RANGE, 5)
-    assert (terms < 0).any()
-    expected = 1 - np.prod(((1 + terms) / 2) ** np.array(MS_SSIM_WEIGHTS))
+    _, raw = ref_ms_ssim(inverted, target, RANGE, 5)
+    _, terms = ref_ms_ssim(inverted, target, RANGE, 5, unit=True)
+    assert (raw < 0).any()
+    expected = 1 - np.prod(terms ** np.array(MS_SSIM_WEIGHTS))
     pred = t(inverted).requires_grad_()
     loss = ms_ssim_loss(pred, t(target), RANGE)
     assert loss.item() == pytest.approx(expected, abs=1e-10)
     loss.backward()
     assert pred.grad.abs().sum() > 0
+
+
+def test_the_ms_ssim_loss_does_not_reward_an_inverted_negative_image():
+    """At the coarsest scale an inverted image of negative mean has a negative luminance and a
+    negative contrast-structure, whose product (the coarsest SSIM) is near +1: the loss takes
+    the two apart, so that image scores near the worst, below a blank one."""
+    target = cameraman((64, 64)) / RANGE
+    inverted, blank = -target, np.zeros_like(target)
+    _, coarsest = ref_ms_ssim(inverted, target, 1.0, ms_ssim_levels(64, 64))
+    assert coarsest[-1] > 0.9  # what mapping the coarsest SSIM would reward
+    assert ms_ssim_loss(t(inverted), t(target), 1.0).item() > 0.95
+    assert ms_ssim_loss(t(inverted), t(target), 1.0) > ms_ssim_loss(t(blank), t(target), 1.0)
 
 
 @pytest.mark.parametrize(
@@ -175,8 +189,11 @@ def test_ssim_rejects_integer_images():
 # ---------------------------------------------------------------- MS-SSIM
 
 
-def ref_ms_ssim(a, b, data_range, levels):
-    """Independent numpy/scipy MS-SSIM: scipy Gaussian filter + crop, skimage block means, float64."""
+def ref_ms_ssim(a, b, data_range, levels, unit=False):
+    """Independent numpy/scipy MS-SSIM: scipy Gaussian filter + crop, skimage block means, float64.
+    unit: the loss form's terms, every map taken to (1 + x) / 2 first (the coarsest scale's
+    luminance and contrast-structure each on its own)."""
+    to_unit = (lambda x: (1 + x) / 2) if unit else (lambda x: x)  # noqa: E731
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     pad = (WINDOW_SIZE - 1) // 2
     blur = lambda x: ndimage.gaussian_filter(x, WINDOW_SIGMA, truncate=3.5)[pad:-pad, pad:-pad]  # noqa: E731
@@ -187,14 +204,14 @@ def ref_ms_ssim(a, b, data_range, levels):
     for level in range(levels):
         mx, my = blur(a), blur(b)
         vx, vy, cxy = blur(a * a) - mx**2, blur(b * b) - my**2, blur(a * b) - mx * my
-        cs = (2 * cxy + c2) / (vx + vy + c2)
+        cs = to_unit((2 * cxy + c2) / (vx + vy + c2))
         if level < levels - 1:
             factors.append(cs.mean())
             h, w = (a.shape[0] // 2) * 2, (a.shape[1] // 2) * 2
             a = transform.downscale_local_mean(a[:h, :w], (2, 2))
             b = transform.downscale_local_mean(b[:h, :w], (2, 2))
         else:
-            factors.append((((2 * mx * my + c1) / (mx**2 + my**2 + c1)) * cs).mean())
+            factors.append((to_unit((2 * mx * my + c1) / (mx**2 + my**2 + c1)) * cs).mean())
     factors = np.array(factors)
     with np.errstate(invalid="ignore"):  # negative factors -> NaN, as the unclamped formula does
         return float(np.prod(factors**weights)), factors

@@ -125,19 +125,52 @@ def test_the_original_conclusions_get_verdicts_that_test_something(tmp_path):
                      loss={"pixel": 1.0, "grad": 0.01, "laplacian": 0.001})
     # (c) the original's vector was not run in a weights experiment
     weights_runs(tmp_path, {(1, 0, 0, 0): [(33.0, 0.9), (33.5, 0.8)]})
-    text = "\n".join(compare_with_original(collect(tmp_path)))
-    assert "sine is separated ahead on 1, elu on 0, of 2 weight settings -> agrees" in text
-    assert "trained on grad: grad_mse" in text and "-> not separated at 3 seeds" in text
-    assert "constant lr 1e-07 is best for pixel_mse" in text and "ranks 2 of 2" in text
-    assert "-> differs" in text
-    assert "-> not tested: exponential decay was not run" in text
-    assert "(c) Original: the best weights are (1.0, 0.01, 0.001, 0.0)" in text
-    assert "not tested: the original's vector at sine constant lr 0.0001 was not run" in text
+    lines = compare_with_original(collect(tmp_path))
+    line = lambda start: next(s for s in lines if s.strip().startswith(start))  # noqa: E731
+    assert line("(a)").endswith("sine is separated ahead on 1, elu on 0, of 2 weight settings "
+                                "-> agrees.")
+    assert line("trained on grad: grad_mse").endswith("-> not separated at 3 seeds")
+    pixel_claim = line("(b) Original: constant lr 1e-07 is best for pixel_mse")
+    assert "ranks 2 of 2" in pixel_claim and pixel_claim.endswith("-> differs.")
+    assert line("(b) Original: exponential decay").endswith(
+        "-> not tested: exponential decay was not run.")
+    assert line("(c)").endswith("-> not tested: the original's vector was not run.")
     # the original's vector, run with one seed only: no verdict without the seeds to test it
     weights_runs(tmp_path, {(1, 0.01, 0.001, 0): [(30.0, 0.5)]})
-    text = "\n".join(compare_with_original(collect(tmp_path)))
-    assert "by pixel_mse over 2 vectors" in text and "-> not separated at 1 seed" in text
+    lines = compare_with_original(collect(tmp_path))
+    assert "by pixel_mse over 2 vectors" in line("(c)")
+    assert line("(c)").endswith("-> not separated at 1 seed.")
     assert "Against the original" in build_report(tmp_path)["report"].read_text()
+
+
+def test_a_claimed_winner_agrees_only_when_separated_and_a_mixed_duel_gets_no_single_word(
+        tmp_path):
+    # sine ahead, separated, on the pixels; elu ahead, separated, on the gradient
+    for act, pixel, grad in (("sine", (30.0, 31.0, 30.5), (0.50, 0.52, 0.51)),
+                             ("elu", (22.0, 21.0, 22.5), (0.10, 0.11, 0.12))):
+        for seed in range(3):
+            fake_run(tmp_path, f"{act}/cameraman_experiments_pixel", "activations", pixel[seed],
+                     1.0, weights_name="pixel", seed=seed, model={"activation": act})
+            fake_run(tmp_path, f"{act}/cameraman_experiments_grad", "activations", 5.0,
+                     grad[seed], weights_name="grad", seed=seed, model={"activation": act},
+                     loss={"pixel": 0.0, "grad": 1.0})
+    # the original's vector: best by pixel_mse, separated from the runner-up; beside it the
+    # pixel-only reference, and a vector that matches it on the gradient
+    weights_runs(tmp_path, {(1, 0.01, 0.001, 0): [(35.0, 0.30), (35.5, 0.32), (35.2, 0.31)],
+                            (1, 0, 0, 0): [(30.0, 0.90), (30.5, 0.95), (30.2, 0.92)],
+                            (1, 0.1, 0, 0): [(20.0, 0.29), (21.0, 0.33), (19.0, 0.31)]})
+    lines = compare_with_original(collect(tmp_path))
+    line = lambda start: next(s for s in lines if s.strip().startswith(start))  # noqa: E731
+    assert line("(a)").endswith("-> agrees on 1, differs on 1, not separated at 3 seeds on 0, "
+                                "setting by setting.")
+    by_pixel, by_grad = line("(c)"), line("by grad_mse")
+    assert by_pixel.endswith("-> agrees.") and "is behind, separated" in by_pixel
+    assert by_grad.endswith("-> not separated at 3 seeds.")
+    # the pixel-only reference, which no ranking chose, separated ahead: it differs on that
+    weights_runs(tmp_path / "other", {(1, 0.01, 0.001, 0): [(30.0, 0.30), (30.5, 0.32)],
+                                      (1, 0, 0, 0): [(35.0, 0.90), (35.5, 0.95)]})
+    lines = compare_with_original(collect(tmp_path / "other"))
+    assert line("(c)").endswith("-> differs.") and "is ahead, separated" in line("(c)")
 
 
 def test_weight_settings_are_labelled_when_planned_in_both_run_name_layouts(tmp_path):

@@ -297,7 +297,7 @@ def test_replicate_seeds_give_one_row_a_run_and_the_report_summarises_them_as_nu
 
 
 CONFIRM = ["--random-weights", "4", "--confirm", "1", "--confirm-seeds", "2", "--engine",
-           "sequential", "--no-video", *TINY[2:-3], "--steps", "30", "--quiet"]
+           "sequential", "--no-video", *TINY[2:-3], "--steps", "60", "--quiet"]
 
 
 def test_the_confirmation_stage_reruns_the_top_k_and_the_references_and_resumes_after_a_kill(
@@ -310,6 +310,7 @@ def test_the_confirmation_stage_reruns_the_top_k_and_the_references_and_resumes_
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)  # killed inside the confirmation stage
     first.wait()
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("metrics.json")}
     confirmed_before_kill = len(list(out.rglob("*_seed1/metrics.json")))
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr
@@ -324,6 +325,10 @@ def test_the_confirmation_stage_reruns_the_top_k_and_the_references_and_resumes_
     assert len(rows) == 6 + len(confirmed)
     assert 1 <= confirmed_before_kill < len(confirmed), "the kill should land mid-confirmation"
     assert "reused 6 of 6 runs" in second.stdout and "confirmation:" in second.stdout
+    done_before = sum(1 for p in before if "_seed" in p.parent.name)
+    assert f"reused {done_before} of {len(confirmed)} runs" in second.stdout
+    for p, mtime in before.items():  # nothing finished before the kill was trained again
+        assert p.stat().st_mtime_ns == mtime
 
 
 def test_every_new_measure_reaches_the_record_summary_hparams_and_report(tmp_path):
@@ -352,12 +357,18 @@ def test_every_new_measure_reaches_the_record_summary_hparams_and_report(tmp_pat
 
 def test_a_batch_that_runs_out_of_device_memory_is_split_and_every_run_trained(tmp_path,
                                                                                monkeypatch):
+    import weakref
+
     import inr.sweep as sweep_module
-    real, sizes = sweep_module.train_ensemble, []
+    real, sizes, held = sweep_module.train_ensemble, [], []
 
     def small_device(configs, **kw):  # a device that holds one model at a time
         sizes.append(len(configs))
+        # what the failed attempt held is freed before the halves train
+        assert all(ref() is None for ref in held)
         if len(configs) > 1:
+            activations = torch.empty(1 << 20)
+            held.append(weakref.ref(activations))
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(configs, **kw)
 

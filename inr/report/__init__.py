@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inr.report.markdown import write_markdown
-from inr.report.plots import plot_all
 from inr.report.rows import collect, write_summary
 
 
 def build_report(out) -> dict:
     """summary.csv, plots and REPORT.md under <out>/results from <out>/runs; returns
     {"rows", "summary", "plots", "report"}."""
+    # the plots (matplotlib's PDF backend) load only here: the training engine imports the
+    # analysis of this package to choose its confirmation runs, not its presentation
+    from inr.report.markdown import write_markdown
+    from inr.report.plots import plot_all
+
     out = Path(out)
     rows = collect(out)
     results = out / "results"

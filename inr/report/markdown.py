@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 from inr.io import write_text_atomic
-from inr.report.analysis import (HEADLINE_METRICS, TOP, Configuration, Ranking,
-                                 compare_with_original, conclusion_lines, conclusions, rank,
-                                 reference_name, vector_text)
+from inr.report.analysis import (HEADLINE_METRICS, REFERENCE_METRICS, SELECTION_NOTE, TOP,
+                                 Configuration, Ranking, compare_with_original,
+                                 conclusion_lines, conclusions, not_separated, rank,
+                                 reference_comparisons, reference_name, vector_text)
 from inr.report.plots import PARETO_FILE
 from inr.report.rows import asking, ranked
 from inr.report.stats import TEST
@@ -36,18 +37,6 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     lines += ["| " + " | ".join(c if isinstance(c, str) else number_cell(c) for c in row) + " |"
               for row in rows]
     return lines
-
-
-def ranking_table(rows: list[dict], metric: str, columns=("name",), top: int = TOP) -> str:
-    """Markdown table of the `top` completed rows with a finite `metric`, best first (one row a
-    run; `ranking_lines` ranks configurations over their seeds).
-
-    Columns: rank, `columns` (summary.csv keys), then the metric; the order of rows.ranked.
-    """
-    keep = ranked(rows, metric)[:top]
-    return "\n".join(markdown_table(["rank", *columns, metric],
-                                    [[str(rank), *(row.get(c, "") for c in columns), row[metric]]
-                                     for rank, row in enumerate(keep, 1)]))
 
 
 def best_table(rows, n: int = TOP) -> str:
@@ -131,16 +120,49 @@ def _target_scales(rows) -> list[str]:
 
 
 def _unsupervised_pixels(rows, results: Path) -> list[str]:
-    """Runs without a pixel term, scored up to the constants their loss leaves free."""
-    free = rank([r for r in rows if r["beta_pixel"] == 0], "psnr_up_to_frame_constants")
-    if not free.entries:
+    """Runs without a pixel term, scored up to the constants their loss leaves free: one for
+    the sequence where a dt term ties the frames together, one per frame where none does."""
+    free = [r for r in rows if r["beta_pixel"] == 0]
+    groups = [("with a dt term, free up to one constant", "psnr_up_to_constant",
+               [r for r in free if r["beta_dt"] > 0]),
+              ("without one, free up to a constant per frame", "psnr_up_to_frame_constants",
+               [r for r in free if r["beta_dt"] == 0])]
+    if not free:
         return []
-    lines = ["Runs without a pixel term, whose intensity is free up to a constant: PSNR after "
-             "removing one constant from the whole sequence, or one per frame. A gradient term "
-             "leaves each frame's constant free, a dt term ties them together; a Laplacian-only "
-             "run is free up to harmonic functions, which neither figure removes.", ""]
-    return lines + ranking_lines(free, DESCRIBE["weights"], results,
-                                 context=(*RECONSTRUCTION, "grad_mse", "dt_mse"))
+    lines = ["Runs without a pixel term, whose intensity is free up to constants: PSNR after "
+             "removing the best constant of the whole sequence (psnr_up_to_constant) or of "
+             "each frame (psnr_up_to_frame_constants). A gradient term leaves each frame's "
+             "constant free, a dt term ties them into one; a Laplacian-only run is free up to "
+             "harmonic functions, which neither figure removes.", ""]
+    for what, metric, chosen in groups:
+        ranking = rank(chosen, metric)
+        if ranking.entries:
+            lines += [f"Runs {what}, ranked by {metric}:", ""]
+            lines += ranking_lines(ranking, DESCRIBE["weights"], results,
+                                   context=(*RECONSTRUCTION, "grad_mse", "dt_mse"))
+    return lines
+
+
+def _against_references(rows) -> list[str]:
+    """Each loss-weight vector with several seeds against the reference vectors."""
+    compared = reference_comparisons(rows)
+    if not compared:
+        return []
+    pairs = list(dict.fromkeys(key for _, seps in compared for key in seps))
+    body = []
+    for config, seps in compared:
+        cells = []
+        for name, metric in pairs:
+            sep = seps.get((name, metric))
+            cells.append("—" if sep is None else
+                         ("separated" if sep.separated else not_separated(sep.n))
+                         + (f", p = {sep.p:.2g}" if sep.tested else ""))
+        body.append([_weights(config), *(config.summary(m).text() for m in REFERENCE_METRICS),
+                     *cells])
+    header = ["weights", *(f"{m}: mean ± sd (n)" for m in REFERENCE_METRICS),
+              *(f"{m} vs {name}" for name, m in pairs)]
+    return ["Against the reference vectors (Welch's t-test on each metric):", "",
+            SELECTION_NOTE, ""] + markdown_table(header, body) + [""]
 
 
 def _questions(c: dict, rows, results: Path) -> list[str]:
@@ -169,6 +191,7 @@ def _questions(c: dict, rows, results: Path) -> list[str]:
         lines += [f"Worst {TOP} by pixel_mse among the runs that train on pixels (a run without "
                   f"a pixel term does not aim at pixel_mse):", ""]
         lines += ranking_lines(worst, DESCRIBE["weights"], results, verdict=False)
+        lines += _against_references(rows)
         lines += _unsupervised_pixels(asking(rows, "weights"), results)
         lines += [f"Diverged: {ws['diverged']} runs.", ""]
         lines += [f"![Pareto view]({PARETO_FILE})", ""]

@@ -52,11 +52,6 @@ class Separation:
     def tested(self) -> bool:
         return self.n >= MIN_SEEDS
 
-    def text(self) -> str:
-        if not self.tested:
-            return f"not tested (needs {MIN_SEEDS} seeds a side, has {self.n})"
-        return f"{'separated' if self.separated else 'not separated'} (p = {self.p:.2g})"
-
 
 def separation(a, b) -> Separation:
     """Welch's t-test between two groups' finite values (see module doc). Two groups whose
