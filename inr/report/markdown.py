@@ -12,13 +12,13 @@ from pathlib import Path
 
 from inr.io import write_text_atomic
 from inr.report.analysis import (HEADLINE_METRICS, REFERENCE_METRICS, SELECTION_NOTE, TOP,
-                                 Configuration, Ranking, compare_with_original,
+                                 Configuration, Ranking, compare_with_original, configurations,
                                  conclusion_lines, conclusions, not_separated, rank,
                                  reference_comparisons, reference_name, vector_text)
 from inr.report.plots import PARETO_FILE
 from inr.report.rows import asking, ranked
 from inr.report.stats import TEST
-from inr.vocabulary import FIELDS, MSE_TERMS
+from inr.vocabulary import FIELDS, MSE_TERMS, higher_is_better
 
 CONTEXT = ("psnr", "grad_mse", "laplacian_mse", "dt_mse", "pde_residual")  # beside a ranking
 RECONSTRUCTION = ("psnr", "psnr_up_to_constant", "psnr_up_to_frame_constants")
@@ -149,13 +149,20 @@ def _against_references(rows) -> list[str]:
     if not compared:
         return []
     pairs = list(dict.fromkeys(key for _, seps in compared for key in seps))
+    references = {reference_name(c.first): c for c in configurations(asking(rows, "weights"))
+                  if reference_name(c.first)}
     body = []
     for config, seps in compared:
         cells = []
         for name, metric in pairs:
             sep = seps.get((name, metric))
-            cells.append("—" if sep is None else
-                         ("separated" if sep.separated else not_separated(sep.n))
+            if sep is None:
+                cells.append("—")
+                continue
+            ahead = (config.summary(metric).mean > references[name].summary(metric).mean) \
+                == higher_is_better(metric)
+            cells.append(f"{'ahead' if ahead else 'behind'}, "
+                         + ("separated" if sep.separated else not_separated(sep.n))
                          + (f", p = {sep.p:.2g}" if sep.tested else ""))
         body.append([_weights(config), *(config.summary(m).text() for m in REFERENCE_METRICS),
                      *cells])
