@@ -93,7 +93,7 @@ class EnsembleOutputs:
                    panels: bool = True) -> None:
         """Every run's evaluation metrics (held-out ones under heldout/) and, for live runs that
         log panels, its prediction panel of the middle frame. pred: fields (M, T, H, W[, 2])."""
-        frame = self.renderer().shape[0] // 2 if panels else None
+        frame = len(self.times) // 2  # the renderer is made only when a panel is drawn
         for m, (writer, cfg) in enumerate(zip(self.writers, self.configs)):
             if writer is None:
                 continue

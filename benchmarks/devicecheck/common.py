@@ -6,12 +6,12 @@ import gc
 import os
 import platform
 import subprocess
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
 from inr.config import REPO_ROOT, RunConfig
+from inr.train import matmul_precision as train_matmul_precision
 
 SECTIONS = ("correctness", "derivative_step", "sweep_throughput")  # the JSON's, in run order
 PRECISIONS = ("fp32", "tf32")  # float32 matmuls in full precision, or on TF32 tensor cores
@@ -110,17 +110,11 @@ def _git_commit() -> str | None:
         return None
 
 
-@contextmanager
 def matmul_precision(precision: str):
     """float32 matmuls in full precision ("fp32") or on TF32 tensor cores ("tf32": CUDA, and
-    oneDNN CPUs that have them), through torch.set_float32_matmul_precision alone: torch >= 2.9
-    refuses a mix of its per-backend flags and the legacy ones. The old setting is restored."""
-    old = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(old)
+    oneDNN CPUs that have them): the training loop's own switch, inr.train.matmul_precision
+    (torch.set_float32_matmul_precision alone, the old setting restored after)."""
+    return train_matmul_precision("high" if precision == "tf32" else "highest")
 
 
 def sync(device: torch.device) -> None:

@@ -388,11 +388,17 @@ SELECTION_NOTE = ("The confirmed vectors were chosen by their screening seed, wh
                   "free of that bias.")
 
 
+def reference_configurations(rows) -> dict[str, Configuration]:
+    """The loss-weight configurations of the reference vectors, by reference name."""
+    return {reference_name(c.first): c for c in configurations(asking(rows, "weights"))
+            if reference_name(c.first)}
+
+
 def reference_comparisons(rows) -> list[tuple[Configuration, dict]]:
     """Every loss-weight configuration with at least MIN_SEEDS seeds against each reference
     vector: (configuration, {(reference name, metric): Separation}) for REFERENCE_METRICS."""
     configs = configurations(asking(rows, "weights"))
-    references = {reference_name(c.first): c for c in configs if reference_name(c.first)}
+    references = reference_configurations(rows)
     return [(c, {(name, metric): differ_by(c, ref, metric) for name, ref in references.items()
                  if ref.key != c.key for metric in REFERENCE_METRICS})
             for c in configs if c.summary("psnr").n >= MIN_SEEDS]

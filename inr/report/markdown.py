@@ -12,9 +12,10 @@ from pathlib import Path
 
 from inr.io import write_text_atomic
 from inr.report.analysis import (HEADLINE_METRICS, REFERENCE_METRICS, SELECTION_NOTE, TOP,
-                                 Configuration, Ranking, compare_with_original, configurations,
+                                 Configuration, Ranking, compare_with_original,
                                  conclusion_lines, conclusions, not_separated, rank,
-                                 reference_comparisons, reference_name, vector_text)
+                                 reference_comparisons, reference_configurations,
+                                 reference_name, vector_text)
 from inr.report.plots import PARETO_FILE
 from inr.report.rows import asking, ranked
 from inr.report.stats import TEST
@@ -149,8 +150,7 @@ def _against_references(rows) -> list[str]:
     if not compared:
         return []
     pairs = list(dict.fromkeys(key for _, seps in compared for key in seps))
-    references = {reference_name(c.first): c for c in configurations(asking(rows, "weights"))
-                  if reference_name(c.first)}
+    references = reference_configurations(rows)
     body = []
     for config, seps in compared:
         cells = []

@@ -175,9 +175,10 @@ def save_figure(fig: Figure, path: Path) -> Path:
 def plot_all(rows, results: Path) -> list[Path]:
     """One PNG per experiment whose question has a plot, the Pareto view of the loss weights
     (pareto.png), and all of them in report.pdf."""
-    figures = [(f"{name}.png", PLOTTERS[question](of(rows, name)))
-               for name, question in experiment_questions(rows).items()
-               if question in PLOTTERS and of(rows, name)]
+    subsets = {name: (question, of(rows, name))
+               for name, question in experiment_questions(rows).items() if question in PLOTTERS}
+    figures = [(f"{name}.png", PLOTTERS[question](subset))
+               for name, (question, subset) in subsets.items() if subset]
     if asking(rows, "weights"):
         figures.append((PARETO_FILE, plot_pareto(asking(rows, "weights"))))
     paths = [save_figure(fig, results / name) for name, fig in figures]
