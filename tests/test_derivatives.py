@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch.func import hessian, jacrev, vmap
 
+from inr import roundoff
 from inr.derivatives import METHODS, derivatives, jet_streams
 from inr.vocabulary import FIELDS
 from inr.models import make_model
@@ -11,7 +12,6 @@ from inr.models import make_model
 ACTS = ("sine", "elu", "gauss", "finer")
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # torch.func internals
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-RTOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 JET_METHODS = [m for m in METHODS if m != "autograd"]
 
 
@@ -41,6 +41,34 @@ def func_reference(model, x):
     return value, jac, hess
 
 
+def func_fields(model, x):
+    """torch.func's value, grad, laplacian and dt of `model` at x (N, 3) or (M, N, 3), (M, N[, 2])."""
+    value, jac, hess = func_reference(model, x.expand(model.models, *x.shape[-2:]))
+    return {"value": value, "grad": jac[..., :2], "dt": jac[..., 2],
+            "laplacian": hess[..., 0, 0] + hess[..., 1, 1]}
+
+
+def as_dtype(model, dtype):
+    """A copy of `model` in `dtype`: the same parameters, converted."""
+    copy = make_model(**model.config, models=model.models).to(dtype)
+    copy.load_state_dict(model.state_dict())
+    return copy
+
+
+def float32_roundoff(model, x) -> dict[str, float]:
+    """Per field, torch.func's own round-off in float32 (inr.roundoff's `own`): its float32
+    fields against the same computation in float64, on the float32-rounded parameters and
+    points."""
+    model32, x32 = as_dtype(model, torch.float32), x.float()
+    low, high = func_fields(model32, x32), func_fields(as_dtype(model32, torch.float64), x32.double())
+    return {k: roundoff.relative_error(low[k], high[k]) for k in FIELDS}
+
+
+def own_roundoff(model, x, dtype) -> dict[str, float]:
+    """Per field, the reference's own round-off in `dtype` (float64: carried from float32)."""
+    return {k: roundoff.carried(v, dtype) for k, v in float32_roundoff(model, x).items()}
+
+
 def case(act, models, shared, dtype, n=40, width=24):
     model = make_model(act, width=width, depth=2, models=models, seed=3).to(dtype)
     x = coords(n, dtype=dtype) if shared else coords(models, n, dtype=dtype)
@@ -51,10 +79,10 @@ def case(act, models, shared, dtype, n=40, width=24):
 @pytest.mark.parametrize("models, shared", [(1, True), (3, True), (3, False)])
 @pytest.mark.parametrize("act", ACTS)
 def test_matches_torch_func(act, models, shared, dtype):
+    """Every method within inr.roundoff's bound of torch.func in float64 on the same inputs."""
     model, x = case(act, models, shared, dtype)
-    value, jac, hess = func_reference(model, x.expand(models, *x.shape[-2:]))
-    ref = {"value": value, "grad": jac[..., :2], "dt": jac[..., 2],
-           "laplacian": hess[..., 0, 0] + hess[..., 1, 1]}
+    ref = func_fields(as_dtype(model, torch.float64), x.double())
+    own = own_roundoff(model, x, dtype)
     if models == 1 and shared:                  # a single model fed (N, 3) drops the model dim
         ref = {k: v[0] for k, v in ref.items()}
     for method in METHODS:
@@ -63,7 +91,8 @@ def test_matches_torch_func(act, models, shared, dtype):
         for key in FIELDS:
             assert out[key].shape == ref[key].shape, (method, key)
             assert out[key].dtype == dtype
-            assert relerr(out[key], ref[key]) < RTOL[dtype], (method, key)
+            assert roundoff.within(out[key], ref[key], own[key], dtype), \
+                (method, key, roundoff.ratio(out[key], ref[key], own[key], dtype))
 
 
 @pytest.mark.parametrize("act", ACTS)
@@ -168,13 +197,17 @@ def test_no_grad_gives_plain_tensors():
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_device_and_float32(device):
+    """The default method in float32 on the device, within inr.roundoff's bound of nested
+    autograd in float64 on the CPU; the bound's `own` is nested autograd's float32 error there."""
     model = make_model("sine", width=32, depth=2, models=2).to(device)
     x = coords(2, 64, dtype=torch.float32).to(device)
     fwd = derivatives(model, x)
-    ref = derivatives(model, x, method="autograd")
+    ref = derivatives(as_dtype(model.cpu(), torch.float64), x.cpu().double(), method="autograd")
+    ref32 = derivatives(model.cpu(), x.cpu(), method="autograd")
     for key in FIELDS:
         assert fwd[key].device.type == device
-        assert relerr(fwd[key], ref[key]) < 1e-5
+        own = roundoff.relative_error(ref32[key], ref[key])
+        assert roundoff.within(fwd[key], ref[key], own, torch.float32), key
 
 
 @pytest.mark.parametrize("kw, match", [

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from inr import roundoff
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "device_check.py"
 SECTIONS = ("correctness", "derivative_step", "sweep_throughput")
@@ -55,10 +57,11 @@ def test_every_correctness_check_passes_within_its_tolerance(tiny):
             continue
         assert check["status"] == "passed", check
         assert check["error"] <= check["tolerance"], check
-    for name, tolerance in (("derivatives/finer/float64", 1e-10),
-                            ("derivatives/finer/float32", 1e-5),
-                            ("train_step/losses_and_gradients", 1e-5)):
-        assert checks[name]["tolerance"] == tolerance
+    ruled = [n for n in checks if n.split("/")[0] in ("derivatives", "ssim", "train_step")]
+    for name in ruled:  # inr.roundoff's rule: error over own round-off, at most FACTOR
+        assert checks[name]["tolerance"] == roundoff.FACTOR, name
+    for name in ("ssim/float32", "train_step/losses_and_gradients", "train_step/parameters"):
+        assert checks[name]["error"] <= 1, checks[name]  # the device is the CPU: it is its own
     assert data["summary"]["checks_failed"] == 0
 
 

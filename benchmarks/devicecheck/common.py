@@ -145,12 +145,6 @@ def is_oom(err: BaseException) -> bool:
     return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower()
 
 
-def relerr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """||a - b|| / ||b||, in float64 on the CPU."""
-    a, b = a.detach().double().cpu(), b.detach().double().cpu()
-    return float((a - b).norm() / b.norm())
-
-
 def on(config: RunConfig, device: torch.device, **sections) -> RunConfig:
     """config on `device`, with `sections` changed (RunConfig.replace)."""
     train = {**sections.pop("train", {}), "device": str(device)}

@@ -17,9 +17,10 @@ import torch
 
 from devicecheck.common import (ALL_TERMS, GOAL_FIELDS, MIB, NOT_APPLICABLE, PRECISIONS,
                                 TF32_GOAL, is_oom, matmul_precision, on, one_line, peak_above,
-                                relerr, reset_memory, shown, sync, tf32_applies)
+                                reset_memory, shown, sync, tf32_applies)
 from inr.config import RunConfig, profile_config
 from inr.derivatives import METHODS, derivatives
+from inr.roundoff import relative_error
 from inr.losses import squared_errors, weighted_loss
 from inr.optim import BatchedAdam
 from inr.train import build_data, build_model
@@ -118,11 +119,11 @@ def precision_errors(session, width: int, model32, batch, data) -> list[dict]:
             square = lambda x: x.pow(2).sum(-1) if name == "grad" else x.pow(2)  # noqa: E731
             rms = float(square(out[name].double() - ref_out[name]).mean().sqrt())
             rows.append({"width": width, "precision": precision, "field": name,
-                         "rel_error": relerr(out[name], ref_out[name]), "rms_error": rms,
+                         "rel_error": relative_error(out[name], ref_out[name]), "rms_error": rms,
                          "output_rms": float(square(ref_out[name]).mean().sqrt()),
                          "target_std": stds[name], "fraction_of_std": rms / stds[name]})
         rows.append({"width": width, "precision": precision, "field": "parameter_gradients",
-                     "rel_error": max(relerr(a, b) for a, b in zip(grads, ref_grads))})
+                     "rel_error": max(relative_error(a, b) for a, b in zip(grads, ref_grads))})
     return rows
 
 
