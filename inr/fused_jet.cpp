@@ -6,6 +6,10 @@
 // what the rule has just written, all in cache. The matmuls are serial BLAS calls (the MKL inside
 // libtorch_cpu) on (streams x points, width) row blocks.
 //
+// Neither pass's results depend on the number of threads or on which thread ran what: each item
+// writes its own outputs, and the backward sums the parameter gradients of a model's blocks in a
+// fixed order (GROUPS).
+//
 // Layouts (row-major; S = 1 + cols + lap streams: value, Jacobian columns, Laplacian last):
 //   u      (M, N, W)      value pre-activation of the first activation
 //   a      (M, cols, W)   its Jacobian columns (constant in the points; its Laplacian is 0)
@@ -17,11 +21,10 @@
 // The Jacobian columns x and y are streams 1 and 2 whenever there is a Laplacian stream.
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <vector>
-
-#include <omp.h>
 
 extern "C" {
 // Fortran BLAS (column-major) as exported by libtorch_cpu
@@ -46,6 +49,10 @@ double cos(double);
 double exp(double);
 #endif
 
+// The calling convention: JetArgs, the entry points' arguments and the array layouts above. Bump it
+// (and LAYOUT_VERSION in inr/fused_jet.py) on any change to them.
+const int64_t LAYOUT_VERSION = 1;
+
 struct JetArgs {            // mirrored by _JetArgs in inr/fused_jet.py
     int64_t models, points, width, outs, cols, lap, depth, act, block, threads, itemsize;
     double w0;              // FINER's w0
@@ -58,7 +65,15 @@ struct JetArgs {            // mirrored by _JetArgs in inr/fused_jet.py
 
 namespace {
 
-enum Act { SINE = 0, FINER = 1, GAUSS = 2, ELU = 3 };
+enum Act { SINE = 0, FINER = 1, GAUSS = 2, ELU = 3 };   // ACTIVATION_IDS in inr/fused_jet.py
+
+// Each model's blocks of points fall into min(blocks, GROUPS) groups of consecutive blocks, whatever
+// the thread count. The backward sums a group's parameter gradients block after block into the
+// group's own buffer, then the groups' buffers in group order: a fixed order of additions. GROUPS
+// trades the backward's parallelism (M * GROUPS items) against its buffers, GROUPS copies of a
+// model's parameter gradients per model, and their final sum: at width 256 on one thread, 16
+// copies cost about 2% of the backward's time, 32 about 5%.
+const long GROUPS = 16;
 
 void gemm(char ta, char tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
           float beta, float* c, int ldc) {
@@ -324,73 +339,119 @@ void forward(const JetArgs& args, T* saved, T* out) {
     }
 }
 
+// Where one model's parameter gradients lie in a flat buffer: dw (W, out) then db (out) of each
+// linear layer l < L, then da (K, W); part p = 2l is dw of layer l, 2l + 1 its db, 2L is da.
+template <typename T>
+std::vector<long> grad_offsets(const Jet<T>& jet) {
+    const long L = jet.depth + 1;
+    std::vector<long> offset(2 * L + 2, 0);
+    for (long l = 0; l < L; l++) {
+        offset[2 * l + 1] = offset[2 * l] + jet.W * jet.out_width(l);
+        offset[2 * l + 2] = offset[2 * l + 1] + jet.out_width(l);
+    }
+    offset[2 * L + 1] = offset[2 * L] + jet.K * jet.W;
+    return offset;
+}
+
+// The backward of model m's points [n0, n0 + n): writes their du, adds their parameter gradients to
+// grads (laid out by grad_offsets).
+template <typename T>
+void backward_block(const Jet<T>& jet, const std::vector<long>& offset, const T* saved, const T* gout, long m,
+                    long n0, long n, Scratch<T>& s, T* du, T* grads) {
+    const long M = jet.M, N = jet.N, W = jet.W, S = jet.S, C = jet.C, L = jet.depth + 1;
+    T *g = s.x, *h = s.y;   // g = dloss/dz of the layer's output, h = its input activation streams
+    for (long k = 0; k < S; k++)
+        std::memcpy(g + k * n * C, gout + ((m * S + k) * N + n0) * C, n * C * sizeof(T));
+    for (long l = L - 1; l >= 0; l--) {
+        const long o = jet.out_width(l);
+        const T* z = l ? saved + ((l - 1) * M + m) * S * N * W + S * n0 * W : nullptr;
+        taylor(jet.act, jet.w0, l ? z : jet.u + (m * N + n0) * W, n * W, 3, s.t);
+        if (l) jet.jet(z, n, s.t, h);
+        else jet.first_jet(m, n, s.t, h);
+        add_weight_grad(h, g, S * n, W, o, grads + offset[2 * l]);
+        T* db = grads + offset[2 * l + 1];
+        for (long r = 0; r < n; r++)
+            for (long j = 0; j < o; j++) db[j] += g[r * o + j];
+        input_grad(g, jet.w[l] + m * W * o, S * n, W, o, h);
+        if (l) {
+            jet.jet_backward(z, n, s.t, h);
+            std::swap(g, h);
+        } else {
+            jet.first_backward(m, n, s.t, h, du + (m * N + n0) * W, grads + offset[2 * L]);
+        }
+    }
+}
+
 template <typename T>
 void backward(const JetArgs& args, const T* saved, const T* gout, T* du, T* da, T* const* dw, T* const* db) {
     const Jet<T> jet(args);
-    const long M = jet.M, N = jet.N, W = jet.W, S = jet.S, C = jet.C, K = jet.K, L = jet.depth + 1;
-    const long items = M * jet.blocks();
-    const int threads = int(args.threads);
-    // One model's parameter gradients, flat: dw (W, out) then db (out) of each layer, then da (K, W).
-    // Each thread sums into its own copy of a model's, made when it first meets that model.
-    std::vector<long> offset(2 * L + 2, 0);
-    for (long l = 0; l < L; l++) {
-        offset[2 * l + 1] = offset[2 * l] + W * jet.out_width(l);
-        offset[2 * l + 2] = offset[2 * l + 1] + jet.out_width(l);
-    }
-    offset[2 * L + 1] = offset[2 * L] + K * W;
-    const long per_model = offset[2 * L + 1];
-    std::vector<std::vector<T>> sums(threads * M);   // [thread * M + model], empty until used
-    #pragma omp parallel num_threads(threads)
+    const long M = jet.M, N = jet.N, W = jet.W, S = jet.S, C = jet.C, K = jet.K, parts = 2 * (jet.depth + 1) + 1;
+    const long blocks = jet.blocks(), groups = std::min(blocks, GROUPS);
+    const std::vector<long> offset = grad_offsets(jet);
+    const long size = offset.back();
+    // a group's gradients, [model * groups + group], each allocated apart: glibc's allocator then
+    // serves them from its heap call after call, where one allocation of all, over its mmap
+    // threshold at larger widths, would be mapped and faulted in anew at every call (+10% of time)
+    std::vector<std::vector<T>> sums(M * groups);
+    #pragma omp parallel num_threads(int(args.threads))
     {
         Scratch<T> s(S, jet.block, std::max(W, C));
-        const int th = omp_get_thread_num();
         #pragma omp for schedule(dynamic)
-        for (long item = 0; item < items; item++) {
-            const long m = item / jet.blocks(), n0 = (item % jet.blocks()) * jet.block;
-            const long n = std::min(jet.block, N - n0);
-            std::vector<T>& mine = sums[th * M + m];
-            if (mine.empty()) mine.assign(per_model, T(0));
-            T *g = s.x, *h = s.y;   // g = dloss/dz of the layer's output, h = its input activation streams
-            for (long k = 0; k < S; k++)
-                std::memcpy(g + k * n * C, gout + ((m * S + k) * N + n0) * C, n * C * sizeof(T));
-            for (long l = L - 1; l >= 0; l--) {
-                const long o = jet.out_width(l);
-                const T* z = l ? saved + ((l - 1) * M + m) * S * N * W + S * n0 * W : nullptr;
-                taylor(jet.act, jet.w0, l ? z : jet.u + (m * N + n0) * W, n * W, 3, s.t);
-                if (l) jet.jet(z, n, s.t, h);
-                else jet.first_jet(m, n, s.t, h);
-                add_weight_grad(h, g, S * n, W, o, mine.data() + offset[2 * l]);
-                T* dbm = mine.data() + offset[2 * l + 1];
-                for (long r = 0; r < n; r++)
-                    for (long j = 0; j < o; j++) dbm[j] += g[r * o + j];
-                input_grad(g, jet.w[l] + m * W * o, S * n, W, o, h);
-                if (l) {
-                    jet.jet_backward(z, n, s.t, h);
-                    std::swap(g, h);
-                } else {
-                    jet.first_backward(m, n, s.t, h, du + (m * N + n0) * W, mine.data() + offset[2 * L]);
-                }
+        for (long item = 0; item < M * groups; item++) {
+            const long m = item / groups, group = item % groups;
+            sums[item].assign(size, T(0));
+            T* part = sums[item].data();
+            for (long i = group * blocks / groups; i < (group + 1) * blocks / groups; i++) {
+                const long n0 = i * jet.block;
+                backward_block(jet, offset, saved, gout, m, n0, std::min(jet.block, N - n0), s, du, part);
             }
         }
         #pragma omp for schedule(static)
-        for (long m = 0; m < M; m++) {   // the per-thread sums of model m into the outputs
-            for (long p = 0; p <= 2 * L; p++) {
-                const long len = offset[p + 1] - offset[p];
-                T* target = (p == 2 * L ? da + m * K * W : p % 2 ? db[p / 2] + m * len : dw[p / 2] + m * len);
-                std::fill(target, target + len, T(0));
-                for (int t = 0; t < threads; t++) {
-                    const std::vector<T>& part = sums[t * M + m];
-                    if (part.empty()) continue;
-                    for (long i = 0; i < len; i++) target[i] += part[offset[p] + i];
-                }
+        for (long item = 0; item < M * parts; item++) {   // part p of model m: the sum of its groups', in order
+            const long m = item / parts, p = item % parts, len = offset[p + 1] - offset[p];
+            T* target = p == parts - 1 ? da + m * K * W : p % 2 ? db[p / 2] + m * len : dw[p / 2] + m * len;
+            std::copy_n(sums[m * groups].data() + offset[p], len, target);
+            for (long group = 1; group < groups; group++) {
+                const T* add = sums[m * groups + group].data() + offset[p];
+                #pragma omp simd
+                for (long i = 0; i < len; i++) target[i] += add[i];
             }
         }
     }
 }
 
+// The names ACTIVATION_IDS in inr/fused_jet.py maps to enum Act
+const struct { const char* name; Act id; } ACTIVATIONS[] = {
+    {"sine", SINE}, {"finer", FINER}, {"gauss", GAUSS}, {"elu", ELU}};
+
+// The fields _JetArgs in inr/fused_jet.py names, with their offsets in JetArgs
+#define FIELD(name) {#name, offsetof(JetArgs, name)}
+const struct { const char* name; size_t offset; } FIELDS[] = {
+    FIELD(models), FIELD(points), FIELD(width), FIELD(outs), FIELD(cols), FIELD(lap), FIELD(depth), FIELD(act),
+    FIELD(block), FIELD(threads), FIELD(itemsize), FIELD(w0), FIELD(u), FIELD(a), FIELD(w), FIELD(b)};
+#undef FIELD
+
 }  // namespace
 
 extern "C" {
+
+// The layout checks of inr/fused_jet.py: the calling convention's version, sizeof(JetArgs), the
+// offset of a JetArgs field and the enum Act value of an activation (-1: no such name).
+int64_t jet_layout_version() { return LAYOUT_VERSION; }
+
+int64_t jet_args_size() { return sizeof(JetArgs); }
+
+int64_t jet_args_offset(const char* field) {
+    for (const auto& f : FIELDS)
+        if (!std::strcmp(f.name, field)) return int64_t(f.offset);
+    return -1;
+}
+
+int64_t jet_activation_id(const char* name) {
+    for (const auto& a : ACTIVATIONS)
+        if (!std::strcmp(a.name, name)) return a.id;
+    return -1;
+}
 
 // Forward pass: fills out and, unless saved is null, the pre-activations the backward needs.
 int jet_forward(const JetArgs* args, void* saved, void* out) {

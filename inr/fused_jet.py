@@ -9,31 +9,57 @@ memory are the inputs, the outputs and the pre-activation streams saved for the 
 once, read once); the backward recomputes each activation's streams from them, as the eager path
 does.
 
-The kernel is built once per machine and source with the system C++ compiler ($CXX, else c++ or
-g++) into $INR_KERNEL_CACHE (default $XDG_CACHE_HOME/inr or ~/.cache/inr) and loaded with
-ctypes. It calls the BLAS inside libtorch_cpu and, on x86-64 glibc, libmvec's vector sin, cos and
-exp. `kernel()` is None, and inr.derivatives runs the eager jet instead, when INR_NO_FUSION=1 is
-set or the build or load fails (one warning line then).
+Determinism: the results do not depend on the number of threads, nor on which thread ran what. The
+forward computes each item's outputs on its own; the backward sums each model's parameter
+gradients over its blocks in a fixed partition (GROUPS in fused_jet.cpp) in a fixed order. They
+depend, at round-off level, on the number of points and the points per block (`block_points`: from
+the dtype, the width and the streams), on the compiled code (compiler, flags, CPU) and on MKL's code
+path for the CPU.
+
+Build: once per machine, source, compiler and flags, with the system C++ compiler ($CXX, else c++
+or g++), into the first directory that has the library or can be written: $INR_KERNEL_CACHE (else
+$XDG_CACHE_HOME/inr, else ~/.cache/inr where there is a home directory), then
+<temp dir>/inr-kernel-<uid>, used only while it is this user's own. One process builds at a time,
+holding a lock on <library>.lock beside the library; the others wait, then load its result. A
+build that was killed leaves a temporary file, which the next build removes.
+$INR_KERNEL_MARCH sets the -march flag: native where it is unset, none with "none" (the compiler's
+default), else -march=$INR_KERNEL_MARCH (x86-64-v2, ...), e.g. to test other vector paths.
+
+The library is loaded with ctypes after checking that its calling convention is this module's
+(LAYOUT_VERSION, the layout of _JetArgs, ACTIVATION_IDS). It calls the BLAS inside libtorch_cpu
+and, on x86-64 glibc, libmvec's vector sin, cos and exp.
+
+Use: `prepare()` builds and loads the kernel now (else the first `kernel()` does) and says why it
+is unavailable ("" when it is available; `unavailable_reason()` gives the same answer). `kernel()` is None, and inr.derivatives runs the eager
+jet instead, when INR_NO_FUSION=1 is set (silently) or the build, the load or the layout check
+fails (one RuntimeWarning line per process then). `reset()` forgets the outcome, for tests.
 """
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
 import os
 import platform
 import shutil
+import stat
 import subprocess
+import tempfile
+import threading
 import warnings
 from pathlib import Path
 
 import torch
 
-from inr.io import atomic_path
+from inr.io import atomic_path, stale_temporaries
 
 DISABLE_VARIABLE = "INR_NO_FUSION"
 CACHE_VARIABLE = "INR_KERNEL_CACHE"
+MARCH_VARIABLE = "INR_KERNEL_MARCH"
 SOURCE = Path(__file__).with_name("fused_jet.cpp")
-FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC")
+FLAGS = ("-O3", "-fopenmp", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC")  # -march: compile_flags()
+BUILD_TIMEOUT = 600  # seconds
+LAYOUT_VERSION = 1  # of the calling convention: LAYOUT_VERSION in fused_jet.cpp
 ACTIVATION_IDS = {"sine": 0, "finer": 1, "gauss": 2, "elu": 3}  # enum Act in fused_jet.cpp
 BLOCK_BYTES = 160 * 1024  # target size of one (S, block, width) tile of a work item
 
@@ -47,6 +73,43 @@ class _JetArgs(ctypes.Structure):
                 ("w", ctypes.POINTER(ctypes.c_void_p)), ("b", ctypes.POINTER(ctypes.c_void_p))]
 
 
+def compile_flags() -> tuple[str, ...]:
+    """FLAGS and -march=$INR_KERNEL_MARCH: native where it is unset, no -march flag where it is "none"."""
+    march = os.environ.get(MARCH_VARIABLE) or "native"
+    return FLAGS if march == "none" else (*FLAGS, f"-march={march}")
+
+
+def cache_dirs() -> list[Path]:
+    """Where the kernel may be built, first choice first: $INR_KERNEL_CACHE, else $XDG_CACHE_HOME/inr,
+    else ~/.cache/inr where there is a home directory; then <temp dir>/inr-kernel-<uid>."""
+    if os.environ.get(CACHE_VARIABLE):
+        dirs = [Path(os.environ[CACHE_VARIABLE])]
+    elif os.environ.get("XDG_CACHE_HOME"):
+        dirs = [Path(os.environ["XDG_CACHE_HOME"]) / "inr"]
+    else:
+        try:
+            dirs = [Path.home() / ".cache" / "inr"]
+        except RuntimeError:  # HOME unset and a user id the system does not know
+            dirs = []
+    return [*dirs, _temp_cache()]
+
+
+def _temp_cache() -> Path:
+    return Path(tempfile.gettempdir()) / f"inr-kernel-{os.getuid()}"
+
+
+def _make_cache(directory: Path) -> None:
+    """Make `directory` unless it exists. OSError where that fails, and in the shared temporary
+    directory where it is not this user's own (another user could have put a library there)."""
+    if directory != _temp_cache():
+        directory.mkdir(parents=True, exist_ok=True)
+        return
+    directory.mkdir(mode=0o700, exist_ok=True)
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise PermissionError(f"{directory} is not a directory of this user's own")
+
+
 def _cpu_signature() -> str:
     """What -march=native compiles for: the CPU's feature flags where Linux lists them."""
     try:
@@ -56,63 +119,166 @@ def _cpu_signature() -> str:
         return platform.processor()
 
 
-def build(source: Path = SOURCE, cache: Path | None = None, compiler: str | None = None) -> Path:
-    """Compile `source` into a shared library in `cache` unless it is there already; its path.
+def _torch_lib() -> Path:
+    return Path(torch.__file__).parent / "lib"
 
-    The file name carries a hash of the source, the flags, the compiler, torch and the CPU, so a
-    change of any of them builds anew. Concurrent builders each write a temporary file and rename it
-    (inr.io.atomic_path).
-    Raises OSError or subprocess.CalledProcessError when there is no compiler or the build fails.
+
+def _library_name(source: Path, compiler: str, flags: tuple[str, ...]) -> str:
+    """<stem>-<hash of the source, the flags, the compiler, torch and, for -march=native, the CPU>.so"""
+    cpu = [_cpu_signature()] if "-march=native" in flags else []
+    key = "\n".join([source.read_text(), *flags, compiler, str(_torch_lib()), torch.__version__, *cpu])
+    return f"{source.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
+
+
+def _compile(compiler: str, flags: tuple[str, ...], source: Path, target: Path) -> None:
+    """Compile `source` into `target`, first removing the temporary files of a killed build of it.
+    Call it holding the lock of `target`: no other build of it can be running then."""
+    for tmp in stale_temporaries(target):
+        tmp.unlink(missing_ok=True)
+    torch_lib = _torch_lib()
+    with atomic_path(target) as tmp:
+        subprocess.run([compiler, *flags, str(source), "-o", str(tmp), f"-L{torch_lib}", "-ltorch_cpu",
+                        f"-Wl,-rpath,{torch_lib}", "-lm"], check=True, capture_output=True, text=True,
+                       timeout=BUILD_TIMEOUT)
+
+
+def build(source: Path = SOURCE, cache: Path | None = None, compiler: str | None = None) -> Path:
+    """Compile `source` into a shared library unless it is built already; its path. In `cache`
+    where given, else in the first of cache_dirs() that has it built or can be written.
+
+    The file name carries a hash of the source, the flags, the compiler and torch (and the CPU for
+    -march=native), so a change of any of them builds anew. A build holds an exclusive lock on
+    <library>.lock beside the library: concurrent callers wait for it, then find the library built.
+    Raises OSError or subprocess.SubprocessError where there is no compiler, no usable directory or
+    the build fails.
     """
     compiler = compiler or os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
     if not compiler:
         raise FileNotFoundError("no C++ compiler found (set CXX)")
-    cache = Path(cache or os.environ.get(CACHE_VARIABLE)
-                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "inr")
-    torch_lib = Path(torch.__file__).parent / "lib"
-    key = hashlib.sha256("\n".join([source.read_text(), *FLAGS, compiler, str(torch_lib), torch.__version__,
-                                    _cpu_signature()]).encode()).hexdigest()[:16]
-    target = cache / f"{source.stem}-{key}.so"
-    if target.exists():
+    flags = compile_flags()
+    name = _library_name(source, compiler, flags)
+    unusable = []
+    for directory in [Path(cache)] if cache else cache_dirs():
+        target = directory / name
+        try:
+            _make_cache(directory)
+            if target.exists():
+                return target
+            lock = open(directory / f"{name}.lock", "a")
+        except OSError as err:
+            unusable.append(f"{directory}: {err.strerror or err}")
+            continue
+        with lock:  # closing it releases the lock, and so does the death of the process
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not target.exists():
+                _compile(compiler, flags, source, target)
         return target
-    cache.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        subprocess.run([compiler, *FLAGS, str(source), "-o", str(tmp), f"-L{torch_lib}", "-ltorch_cpu",
-                        f"-Wl,-rpath,{torch_lib}", "-lm"], check=True, capture_output=True, text=True, timeout=600)
-    return target
+    raise OSError(f"no usable kernel cache ({'; '.join(unusable)})")
 
 
 def load(path: Path) -> ctypes.CDLL:
-    """The built library with its two entry points typed."""
+    """The built library with its entry points typed."""
     lib = ctypes.CDLL(str(path))
     args = ctypes.POINTER(_JetArgs)
     lib.jet_forward.argtypes = [args, ctypes.c_void_p, ctypes.c_void_p]
     lib.jet_backward.argtypes = [args, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                                  ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)]
     lib.jet_forward.restype = lib.jet_backward.restype = ctypes.c_int
+    lib.jet_args_offset.argtypes = lib.jet_activation_id.argtypes = [ctypes.c_char_p]
+    for check in (lib.jet_layout_version, lib.jet_args_size, lib.jet_args_offset, lib.jet_activation_id):
+        check.restype = ctypes.c_int64
     return lib
 
 
+def _layout_mismatch(lib: ctypes.CDLL) -> str:
+    """What differs between the calling conventions of `lib` and of this module; "" if nothing."""
+    version = lib.jet_layout_version()
+    if version != LAYOUT_VERSION:
+        return f"kernel version {version}, LAYOUT_VERSION {LAYOUT_VERSION}"
+    if lib.jet_args_size() != ctypes.sizeof(_JetArgs):
+        return f"JetArgs has {lib.jet_args_size()} bytes, _JetArgs {ctypes.sizeof(_JetArgs)}"
+    for field, _ in _JetArgs._fields_:
+        offset, expected = lib.jet_args_offset(field.encode()), getattr(_JetArgs, field).offset
+        if offset != expected:
+            return f"JetArgs.{field} at offset {offset}, _JetArgs.{field} at {expected}"
+    for name, expected in ACTIVATION_IDS.items():
+        value = lib.jet_activation_id(name.encode())
+        if value != expected:
+            return f"activation {name!r} is {value} in enum Act, {expected} in ACTIVATION_IDS"
+    return ""
+
+
+def _first_line(text: str) -> str:
+    """The first line of `text` that names an error, else its first nonblank line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return next((line for line in lines if "error" in line.lower()), lines[0] if lines else "")
+
+
+def _failure(err: Exception) -> str:
+    """What went wrong, in one line: the compiler's first error line where it failed."""
+    if isinstance(err, subprocess.CalledProcessError):
+        return _first_line(err.stderr or "") or f"exit status {err.returncode}"
+    if isinstance(err, subprocess.TimeoutExpired):
+        return f"no result after {err.timeout:g} s"
+    return _first_line(str(err)) or type(err).__name__
+
+
+def _load_kernel() -> tuple[ctypes.CDLL | None, str]:
+    """(the kernel, "") or (None, why not)."""
+    try:
+        path = build()
+    except Exception as err:  # whatever fails here, the eager jet remains
+        return None, f"build failed: {_failure(err)}"
+    try:
+        lib = load(path)
+        mismatch = _layout_mismatch(lib)
+    except Exception as err:
+        return None, f"load failed: {_failure(err)}"
+    return (None, f"layout mismatch: {mismatch}") if mismatch else (lib, "")
+
+
+_state_lock = threading.Lock()  # one prepare() at a time in this process
 _kernel: ctypes.CDLL | None = None
-_failed = False
+_reason: str | None = None  # None: not tried yet; "": _kernel is loaded; else why it is not
+
+
+def prepare() -> str:
+    """Build and load the kernel unless that was tried already; "" where it is usable, else why not,
+    in one line: "INR_NO_FUSION=1", "build failed: no C++ compiler found (set CXX)", "build
+    failed: <the compiler's first error line>", "load failed: ...", "layout mismatch: ...".
+
+    A failure warns (one RuntimeWarning) when it happens and is remembered: later calls answer the
+    same without building again, until reset(). INR_NO_FUSION=1 is read at every call, and neither
+    warns nor builds.
+    """
+    global _kernel, _reason
+    if os.environ.get(DISABLE_VARIABLE) == "1":
+        return f"{DISABLE_VARIABLE}=1"
+    with _state_lock:
+        if _reason is None:
+            _kernel, _reason = _load_kernel()
+            if _reason:
+                warnings.warn(f"inr.fused_jet: kernel unavailable, using the eager forward jet ({_reason})",
+                              RuntimeWarning, stacklevel=2)
+    return _reason
+
+
+def unavailable_reason() -> str:
+    """Why kernel() is None, "" where it is not: prepare()'s answer (building on first use)."""
+    return prepare()
 
 
 def kernel() -> ctypes.CDLL | None:
-    """The loaded kernel, built on first use; None when INR_NO_FUSION=1 or it cannot be built."""
-    global _kernel, _failed
-    if os.environ.get(DISABLE_VARIABLE) == "1" or _failed:
-        return None
-    if _kernel is None:
-        try:
-            _kernel = load(build())
-        except (OSError, subprocess.SubprocessError) as err:
-            _failed = True
-            detail = getattr(err, "stderr", None) or str(err)
-            warnings.warn(f"inr.fused_jet: kernel unavailable, using the eager forward jet "
-                          f"({detail.strip().splitlines()[0] if detail.strip() else type(err).__name__})",
-                          RuntimeWarning, stacklevel=3)
-            return None
-    return _kernel
+    """The loaded kernel, built on first use; None when prepare() gives a reason."""
+    return None if prepare() else _kernel
+
+
+def reset() -> None:
+    """Forget the loaded kernel and any failure: the next kernel() or prepare() builds (or finds the
+    library built) and loads again. For tests; a library once loaded stays in the process."""
+    global _kernel, _reason
+    with _state_lock:
+        _kernel, _reason = None, None
 
 
 def supports(u: torch.Tensor, act) -> bool:
@@ -177,7 +343,8 @@ class _FusedJet(torch.autograd.Function):
         du, da = torch.empty_like(u), torch.empty_like(a)
         dws, dbs = [torch.empty_like(w) for w in weights], [torch.empty_like(b) for b in biases]
         args = _args(u, a, weights, biases, ctx.act, ctx.lap, ctx.block)
-        _check(kernel().jet_backward(ctypes.byref(args), _ptr(ctx.streams), _ptr(g.contiguous()), _ptr(du),
+        g = g.contiguous()  # held while the kernel reads it (a temporary's pointer would dangle)
+        _check(kernel().jet_backward(ctypes.byref(args), _ptr(ctx.streams), _ptr(g), _ptr(du),
                                      _ptr(da), _pointers(dws), _pointers(dbs)))
         return du, da, None, None, None, None, *(d for pair in zip(dws, dbs) for d in pair)
 
