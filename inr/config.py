@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from inr.data import METHODS, MIN_IMAGE_SIDE
+from inr.derivatives import METHODS as DERIVATIVE_METHODS
 from inr.io import write_json_atomic
 from inr.losses import NORMALIZATIONS
 from inr.models import ACTIVATIONS, make_model, takes_w0
@@ -97,6 +98,11 @@ class TrainConfig:
     # float32 matrix products: "highest" (full float32) or "high" (TF32 on GPUs that have it;
     # no effect on a CPU). Part of a run's identity: it changes the numbers (README, "GPU")
     matmul_precision: str = "highest"
+    # how the network's derivatives are taken (inr.derivatives): "fused" (the compiled kernel,
+    # falling back to "forward" where it cannot run), "forward" (the eager forward Laplacian) or
+    # "autograd" (nested reverse mode). INR_NO_FUSION=1 overrides "fused"; the record says
+    # which ran (derivative_method) and why it fell back (derivative_fallback)
+    derivative_method: str = "fused"
 
 
 @dataclass
@@ -155,6 +161,9 @@ class RunConfig:
         _check(t.matmul_precision in MATMUL_PRECISIONS,
                f"unknown train.matmul_precision {t.matmul_precision!r}; choose from "
                f"{', '.join(MATMUL_PRECISIONS)}")
+        _check(t.derivative_method in DERIVATIVE_METHODS,
+               f"unknown train.derivative_method {t.derivative_method!r}; choose from "
+               f"{', '.join(DERIVATIVE_METHODS)}")
         _check(t.device == "auto" or t.device.split(":")[0] in ("cpu", "cuda", "mps"),
                f"unknown device {t.device!r}")
         _check(t.device.split(":")[0] != "cuda" or torch.cuda.is_available(),
@@ -211,17 +220,7 @@ class RunConfig:
     @classmethod
     def load(cls, path, base: "RunConfig | None" = None) -> "RunConfig":
         """Read a .json or .toml config; fields it omits come from `base` (default: defaults)."""
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"{path}: no such config file")
-        try:
-            if path.suffix == ".toml":
-                raw = tomllib.loads(path.read_text())
-            else:
-                raw = json.loads(path.read_text())
-        except (ValueError, OSError) as err:
-            raise ValueError(f"{path}: cannot parse config ({str(err).splitlines()[0]})") from None
-        return (base or cls()).replace(**raw)
+        return (base or cls()).replace(**read_config_file(path))
 
     def replace(self, **sections) -> "RunConfig":
         """A copy with some sections' fields changed: replace(model={"width": 128})."""
@@ -230,6 +229,19 @@ class RunConfig:
             _check(name in raw, f"unknown config section {name!r}")
             raw[name] = {**raw[name], **changes}
         return RunConfig.from_dict(raw)
+
+
+def read_config_file(path) -> dict:
+    """A .json or .toml config file as it is written: nested mappings holding only the fields
+    it sets (so a caller can tell a field set to null from one left out)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such config file")
+    try:
+        text = path.read_text()
+        return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{path}: cannot parse config ({str(err).splitlines()[0]})") from None
 
 
 def _section(kind, name: str, value: dict):

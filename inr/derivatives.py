@@ -295,6 +295,27 @@ def _autograd_derivatives(model, coords, which):
     return {k: torch.stack(v, dim=2) for k, v in parts.items()}   # channel dim after N
 
 
+def resolve_method(method: str, device: torch.device, dtype: torch.dtype,
+                   activation: str) -> tuple[str, str]:
+    """(the method that runs for `method` on `device` in `dtype` through `activation`, why it
+    differs from `method` or "" where it does not). "fused" runs where the kernel supports the
+    case and builds (this builds it now, once per process); elsewhere "forward" runs, with the
+    reason (INR_NO_FUSION=1 set, no compiler, a failed build, a device or dtype the kernel does
+    not serve)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}, expected one of {METHODS}")
+    if method != "fused":
+        return method, ""
+    if device.type != "cpu":
+        return "forward", f"the fused kernel runs on the CPU, not on {device.type}"
+    if dtype not in (torch.float32, torch.float64):
+        return "forward", f"the fused kernel takes float32 or float64, not {dtype}"
+    if activation not in fused_jet.ACTIVATION_IDS:
+        return "forward", f"the fused kernel has no activation {activation!r}"
+    reason = fused_jet.prepare()
+    return ("forward", reason) if reason else ("fused", "")
+
+
 def derivatives(model, coords, which=FIELDS, method="fused"):
     """Value and derivatives of `model` at coords (N, 3) or (M, N, 3) holding (x, y, t).
 

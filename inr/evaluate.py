@@ -31,12 +31,13 @@ MAX_POINTS_PER_PASS = {"cpu": 1 << 17, "cuda": 1 << 19}  # models x points at on
 
 
 @torch.no_grad()
-def predict(model, data: TrainingData) -> dict[str, torch.Tensor]:
-    """Every field on every sample: value (M, T, H, W), grad (M, T, H, W, 2), laplacian, dt."""
+def predict(model, data: TrainingData, method: str = "fused") -> dict[str, torch.Tensor]:
+    """Every field on every sample: value (M, T, H, W), grad (M, T, H, W, 2), laplacian, dt,
+    by the derivative `method` (inr.derivatives)."""
     coords = data.all_points()["coords"]
     budget = MAX_POINTS_PER_PASS.get(coords.device.type, MAX_POINTS_PER_PASS["cpu"])
     chunk = max(1, budget // model.models)
-    parts = [derivatives(model, _per_model(coords[i:i + chunk], model.models), FIELDS)
+    parts = [derivatives(model, _per_model(coords[i:i + chunk], model.models), FIELDS, method)
              for i in range(0, coords.shape[0], chunk)]
     t, h, w = data.shape
     out = {}
@@ -85,11 +86,11 @@ def metrics_of(pred: dict, truth: dict, diffusivity: float) -> dict[str, torch.T
     return out
 
 
-def evaluate(model, data: TrainingData,
-             diffusivity: float) -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
+def evaluate(model, data: TrainingData, diffusivity: float,
+             method: str = "fused") -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
     """(one metrics record of plain floats per model, the predictions (M, T, H, W[, 2]) on the
-    model's device, for panels and videos)."""
-    pred = predict(model, data)
+    model's device, for panels and videos), derivatives by `method` (inr.derivatives)."""
+    pred = predict(model, data, method)
     metrics = {k: v.cpu() for k, v in metrics_of(pred, truth_fields(data), diffusivity).items()}
     records = [{k: float(v[m]) for k, v in metrics.items()} for m in range(model.models)]
     return records, pred

@@ -25,9 +25,10 @@ TRAIN_LOGS_PER_EVALUATION = 10  # training scalars are logged this often between
 PANEL_TAG = "panels/truth_vs_prediction"
 
 
-def hparams_of(cfg: RunConfig, variances: dict[str, float]) -> dict:
+def hparams_of(cfg: RunConfig, variances: dict[str, float], final: dict) -> dict:
     """One HParams row: the same keys in every run (lr: a cyclic schedule's peak, as in
-    summary.csv). variances: each field's target variance."""
+    summary.csv). variances: each field's target variance; final: the run's final record, for
+    the derivative path that ran."""
     return {"activation": cfg.model.activation, "width": cfg.model.width,
             "depth": cfg.model.depth, "w0": cfg.model.w0, "scheduler": cfg.schedule.kind,
             "lr": cfg.schedule.max_lr if cfg.schedule.kind == "cyclic" else cfg.schedule.lr,
@@ -36,7 +37,9 @@ def hparams_of(cfg: RunConfig, variances: dict[str, float]) -> dict:
             **{f"effective_{t}": w for t, w in effective_weights(cfg.loss, variances).items()},
             **{f"variance_{f}": v for f, v in variances.items()},
             "steps": cfg.train.steps, "batch": cfg.train.batch, "size": cfg.data.size or 0,
-            "frames": cfg.data.frames, "seed": cfg.train.seed}
+            "frames": cfg.data.frames, "seed": cfg.train.seed,
+            "derivative_method": final.get("derivative_method", ""),
+            "derivative_fallback": final.get("derivative_fallback", "")}
 
 
 def _writer(run: RunDir | None, resumed_at: int):
@@ -130,6 +133,6 @@ class EnsembleOutputs:
         writer = self.writers[m]
         if writer is None:
             return
-        log_hparams(writer, hparams_of(self.configs[m], self.variances),
+        log_hparams(writer, hparams_of(self.configs[m], self.variances, final),
                     {f"final/{k}": v for k, v in final.items() if k in METRICS})
         writer.close()

@@ -35,7 +35,9 @@ DONE_STATUSES = ("completed", "diverged")
 @dataclass
 class RunResult:
     """What a run produced. metrics: the final metrics (inr.vocabulary.METRICS, heldout_* when
-    evaluated) plus status, steps_done, diverged_at, seconds; best: the evaluation with the best
+    evaluated) plus status, steps_done, diverged_at, seconds, derivative_method (the derivative
+    path that ran: fused, forward or autograd) and derivative_fallback (why it is not the
+    configured one, "" when it is); best: the evaluation with the best
     PSNR; history: every evaluation's record; model: the trained network (when in memory)."""
     config: RunConfig
     metrics: dict

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from inr.allocator import tune_allocator
 from inr.config import RunConfig
 from inr.data import TrainingData, default_times, diffuse, load_image
-from inr.derivatives import derivatives
+from inr.derivatives import derivatives, resolve_method
 from inr.evaluate import evaluate, truth_fields
 from inr.io import atomic_path
 from inr.losses import (normalized, perceptual_losses, squared_errors, term_divisors,
@@ -147,6 +147,9 @@ class _Loop:
         self.divisors = term_divisors([c.loss for c in configs], self.variances, data.dtype,
                                       data.device)
         self.perceptual = any(n in self.weights for n in PERCEPTUAL_TERMS)
+        # the derivative path, settled (and the fused kernel built) before the first step
+        self.method, self.fallback = resolve_method(self.train.derivative_method, data.device,
+                                                    data.dtype, configs[0].model.activation)
         self.lrs = _lr_table(configs, self.steps, data.dtype, data.device)
         self.optim = BatchedAdam(model.parameters())
         self.generators = [torch.Generator().manual_seed(c.train.seed + SAMPLING_SEED_OFFSET)
@@ -205,7 +208,7 @@ class _Loop:
     def step(self, step: int) -> torch.Tensor:
         """One optimiser step of every live model; returns the losses (M,)."""
         batch = self.data.sample(self.generators, self.points)
-        out = derivatives(self.model, batch["coords"], self.fields)
+        out = derivatives(self.model, batch["coords"], self.fields, self.method)
         terms = normalized(squared_errors(out, batch, self.weights), self.divisors)
         if self.perceptual:
             terms.update(perceptual_losses(out["value"], batch["value"], self.data.shape[1:]))
@@ -229,8 +232,8 @@ class _Loop:
         self._note_divergence()
         diffusivity = self.configs[0].data.diffusivity
         with matmul_precision("highest"):  # metrics in full float32 even when training in TF32
-            records, pred = evaluate(self.model, self.data, diffusivity)
-            held = evaluate(self.model, self.heldout, diffusivity)[0] \
+            records, pred = evaluate(self.model, self.data, diffusivity, self.method)
+            held = evaluate(self.model, self.heldout, diffusivity, self.method)[0] \
                 if self.heldout is not None and final else None
         if held is not None:
             for record, extra in zip(records, held):
@@ -284,7 +287,8 @@ class _Loop:
             if self.status[m] == "diverged":
                 final = {k: math.nan for k in final}
             final.update(status=self.status[m], steps_done=self.steps_done,
-                         diverged_at=self.diverged_at[m], seconds=seconds / self.m)
+                         diverged_at=self.diverged_at[m], seconds=seconds / self.m,
+                         derivative_method=self.method, derivative_fallback=self.fallback)
             best = max(self.history[m], key=lambda r: _finite_or(r["psnr"], -math.inf),
                        default={})
             video = self.outputs.video(m, pred) if self.status[m] != "diverged" else None

@@ -343,7 +343,8 @@ def test_every_new_measure_reaches_the_record_summary_hparams_and_report(tmp_pat
     assert set(saved["target_variances"]) == {"value", "grad", "laplacian", "dt"}
     assert set(saved["effective_weights"]) == {"pixel", "grad", "laplacian", "dt"}
     header = next(csv.reader(open(out / "results" / "summary.csv")))
-    columns = {*metrics, "normalize", *(f"variance_{f}" for f in ("value", "grad", "laplacian", "dt")),
+    columns = {*metrics, "normalize", "derivative_method", "derivative_fallback",
+               *(f"variance_{f}" for f in ("value", "grad", "laplacian", "dt")),
                *(f"effective_{t}" for t in ("pixel", "grad", "laplacian", "dt"))}
     assert columns <= set(header)
     from inr.tblog import read_events

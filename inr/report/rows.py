@@ -2,8 +2,9 @@
 
 A row holds the run's labels (name, configuration, experiments, questions, weights, seed), its
 settings (activation, width, scheduler, lr, the beta of every loss term, normalize, steps, size,
-frames), the target variances and effective weights (inr.losses.effective_weights), and its final
-metrics (inr.vocabulary.METRICS and their held-out twins). Non-finite metrics are nan.
+frames), the target variances and effective weights (inr.losses.effective_weights), its final
+metrics (inr.vocabulary.METRICS and their held-out twins), and the derivative path that ran
+(derivative_method, derivative_fallback). Non-finite metrics are nan.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from inr.vocabulary import (FIELDS, HELDOUT_PREFIX, LOSS_TERMS, METRICS, MSE_TER
                             higher_is_better)
 
 TEXT_COLUMNS = ("name", "configuration", "experiments", "questions", "status", "activation",
-                "scheduler", "normalize", "weights", "video")
+                "scheduler", "normalize", "weights", "derivative_method", "derivative_fallback",
+                "video")
 LIST_SEPARATOR = ";"  # joins a run's experiments (and questions) in one column
 
 
@@ -56,6 +58,8 @@ def row_of(saved: dict, folder: str = "") -> dict:
         row[key] = _number(final.get(key))
     row["best_psnr"] = _number(saved.get("best", {}).get("psnr"))
     row["seconds"] = _number(final.get("seconds"))
+    row["derivative_method"] = final.get("derivative_method", "")
+    row["derivative_fallback"] = final.get("derivative_fallback", "")
     row["video"] = saved.get("video") or ""
     return row
 
