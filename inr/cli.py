@@ -10,8 +10,8 @@ from functools import partial
 from pathlib import Path
 
 from inr.config import (MATMUL_PRECISIONS, PROFILES, REPO_ROOT, RunConfig, default_profile,
-                        profile_config)
-from inr.data import load_image
+                        profile_config, read_config_file)
+from inr.data import frame_shape, load_image
 from inr.experiments import available, load_experiment, plan
 from inr.losses import NORMALIZATIONS
 from inr.metrics import ms_ssim_levels
@@ -49,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
                       f"'{EXPERIMENT_ALL}' for every one, or a path to a .toml; repeatable")
     what.add_argument("--report", action="store_true",
                       help="only rebuild results/ (summary.csv, plots, REPORT.md) from the runs")
+    what.add_argument("--curate", metavar="DIR",
+                      help="with --report: write the report into DIR instead, without video "
+                      "links (for a copy that is committed, e.g. results/curated/quick)")
     what.add_argument("--dry-run", action="store_true",
                       help="list the runs, whether they are done, and where they write; train nothing")
     setting = p.add_argument_group("settings (override the profile)")
@@ -177,8 +180,10 @@ def main(argv=None) -> int:
         if args.workers < 1:
             raise ValueError(f"--workers needs at least 1, got {args.workers}")
         _check_out(out)
+        if args.curate and not args.report:
+            raise ValueError("--curate DIR goes with --report")
         if args.report:
-            built = build_report(out)
+            built = build_report(out, args.curate, video_links=not args.curate)
             print(f"report: {len(built['rows'])} runs -> {built['report']}")
             return 0
         exps = experiments_of(args)
@@ -250,8 +255,8 @@ def _sweep(args, exps, out: Path) -> int:
 def _note_ms_ssim(runs) -> None:
     for r in runs:
         if r.config.loss.ms_ssim > 0:
-            size = r.config.data.size or 256
-            print(f"note: MS-SSIM on {size}x{size} frames uses {ms_ssim_levels(size, size)} "
+            height, width = frame_shape(r.config.data.image, r.config.data.size)
+            print(f"note: MS-SSIM on {height}x{width} frames uses {ms_ssim_levels(height, width)} "
                   f"of 5 scales (each scale needs >= 11 px)")
             return
 
@@ -278,14 +283,14 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def train_config(args) -> RunConfig:
-    """The run's config: profile, then the file, then the command line."""
-    config = profile_config(args.profile)
-    from_file = RunConfig.load(args.config, base=config) if args.config else None
-    config = from_file or config
-    saved = from_file.output if from_file else None
-    run_dir = args.run_dir or (saved.run_dir if saved and saved.run_dir else SINGLE_RUN_DIR)
-    video = args.video or (saved.video if saved and saved.video else SINGLE_VIDEO)
-    video = None if video.lower() == "none" else video
+    """The run's config: profile, then the file, then the command line. A file's output.video
+    of null (JSON) or "none" means no video; a file without it gets SINGLE_VIDEO."""
+    raw = read_config_file(args.config) if args.config else {}
+    config = profile_config(args.profile).replace(**raw)
+    saved = raw.get("output", {})
+    run_dir = args.run_dir or saved.get("run_dir") or SINGLE_RUN_DIR
+    video = args.video or (saved["video"] if "video" in saved else SINGLE_VIDEO)
+    video = None if video is None or video.lower() == "none" else video
     overrides = {k: v for k, v in (("steps", args.steps), ("device", args.device))
                  if v is not None}
     return config.replace(train=overrides,

@@ -98,6 +98,14 @@ def load_image(path, size=None) -> np.ndarray:
     return resize_image(image, size, name=str(path)) if size is not None else image
 
 
+def frame_shape(image, size=None) -> tuple[int, int]:
+    """(H, W) of the frames made from `image` at `size` (int N, (H, W), or None: the image's
+    own shape, read from the file)."""
+    if size is None:
+        return load_image(image).shape
+    return (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
+
+
 def _to_unit_float(raw: np.ndarray, path: Path) -> np.ndarray:
     """Integers scale by their dtype's maximum; floats must already lie in [0, 1]."""
     if raw.dtype == bool:

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from inr.data import frame_shape
 from inr.experiments import PlannedRun, replicate
 from inr.report.analysis import HEADLINE_METRICS, confirmation_choice
 from inr.report.rows import row_of
@@ -185,8 +186,8 @@ def default_max_models(runs: list[PlannedRun]) -> int:
     device = cfg.resolved_device()
     if device.type != "cuda":
         return MAX_MODELS.get(device.type, MAX_MODELS["cpu"])
-    side = cfg.data.size or 256
-    points = cfg.train.points if cfg.train.batch == "points" else side * side
+    height, width = frame_shape(cfg.data.image, cfg.data.size)
+    points = cfg.train.points if cfg.train.batch == "points" else height * width
     return models_fitting(torch.cuda.mem_get_info(device)[0], points, cfg.model.width)
 
 

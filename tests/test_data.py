@@ -9,7 +9,7 @@ from scipy import ndimage
 from skimage.color import rgb2gray
 
 from inr.data import (ImageError, TrainingData, coordinate_grid, default_times, diffuse,
-                      load_image, pixel_centres, stable_step)
+                      frame_shape, load_image, pixel_centres, stable_step)
 
 CAMERAMAN = Path(__file__).resolve().parents[1] / "original" / "cameraman.png"
 D = 0.02
@@ -258,3 +258,12 @@ def test_training_data_samples_frames_and_random_points(camera64):
     assert np.allclose(batch["value"].reshape(-1).numpy(), seq.value[ti, yi, xi])
     assert np.allclose(batch["grad"].reshape(-1, 2).numpy(), seq.grad[ti, yi, xi])
     assert data.sample(gens[:1], 10)["value"].dtype == torch.float64
+
+
+def test_frame_shape_is_the_size_asked_for_or_the_images_own(tmp_path):
+    """No size: the frames keep the image's shape (a custom image need not be 256 px square)."""
+    path = tmp_path / "wide.png"
+    iio.imwrite(path, np.zeros((40, 72), dtype=np.uint8))
+    assert frame_shape(path) == (40, 72)
+    assert frame_shape(path, 33) == (33, 33)
+    assert frame_shape(path, (36, 48)) == (36, 48)

@@ -182,3 +182,19 @@ def test_weight_settings_are_labelled_when_planned_in_both_run_name_layouts(tmp_
     assert label["cameraman/losses/mse+ssim/sine_constant_0.0001"] == "mse+ssim"
     drawn = {label[r.name] for r in runs if r.experiment == "random-weights"}
     assert drawn == {"", "pixel-only", "original-best"}  # drawn vectors have no name
+
+
+def test_video_links_are_relative_to_the_report_and_absent_where_they_would_point_nowhere(tmp_path):
+    """A report links only videos that exist, relative to its own folder; a curated copy built
+    elsewhere (--curate) has no links at all, since its videos are not committed."""
+    activation_runs(tmp_path, {"sine": ([36.0], [0.1]), "elu": ([22.0], [0.5])})
+    sine = tmp_path / "videos" / "sine" / "cameraman_experiments_pixel.mp4"
+    sine.parent.mkdir(parents=True)
+    sine.write_bytes(b"not empty")
+    report = build_report(tmp_path)["report"].read_text()
+    assert "[video](../videos/sine/cameraman_experiments_pixel.mp4)" in report
+    assert "elu/cameraman_experiments_pixel.mp4" not in report  # no file: no link
+    curated = tmp_path / "results" / "curated" / "quick"
+    built = build_report(tmp_path, curated, video_links=False)
+    assert built["report"] == curated / "REPORT.md" and (curated / "summary.csv").is_file()
+    assert "[video]" not in built["report"].read_text()

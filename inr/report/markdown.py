@@ -7,6 +7,7 @@ says whether the winner is separated from the runner-up (inr.report.stats.TEST).
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 
@@ -52,14 +53,12 @@ def best_table(rows, n: int = TOP) -> str:
                                for r in top])
 
 
-def _video_link(row, results: Path) -> str:
-    if not row["video"]:
+def _video_link(row, results: Path | None) -> str:
+    """A link to the run's video relative to REPORT.md's folder `results`; "—" where there is
+    no video file, or no links are wanted (results None)."""
+    if results is None or not row["video"] or not Path(row["video"]).is_file():
         return "—"
-    try:
-        rel = Path(row["video"]).resolve().relative_to(results.resolve().parent)
-        return f"[video](../{rel.as_posix()})"
-    except ValueError:
-        return f"[video]({row['video']})"
+    return f"[video]({Path(os.path.relpath(Path(row['video']).resolve(), results.resolve())).as_posix()})"
 
 
 def _mean(config: Configuration, metric: str) -> float:
@@ -210,9 +209,10 @@ def _questions(c: dict, rows, results: Path) -> list[str]:
     return lines
 
 
-def write_markdown(rows, results: Path) -> Path:
+def write_markdown(rows, results: Path, video_links: bool = True) -> Path:
     """results/REPORT.md: conclusions, the comparison with the original, one section per
-    question that the runs answer, the target scales."""
+    question that the runs answer, the target scales; with video_links, a link to each ranked
+    configuration's video."""
     c = conclusions(rows)
     done = [r for r in rows if r["status"] == "completed"]
     seeds = len({r["seed"] for r in rows})
@@ -227,7 +227,7 @@ def write_markdown(rows, results: Path) -> Path:
     if rows:
         lines += ["## Against the original project's conclusions", "", "```",
                   *compare_with_original(rows), "```", ""]
-    lines += _questions(c, rows, results) + _target_scales(rows)
+    lines += _questions(c, rows, results if video_links else None) + _target_scales(rows)
     path = results / "REPORT.md"
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path
