@@ -1,6 +1,6 @@
 """Time one full-derivative training step: nested autograd vs the forward-Laplacian paths.
 
-Methods (inr.derivatives.METHODS): "fused" (the compiled kernel of inr.fused_jet), "forward"
+Methods (inr.model.derivatives.DERIVATIVE_METHODS): "fused" (the compiled kernel of inr.model.fused_jet), "forward"
 (the eager forward jet it is checked against) and "autograd" (nested reverse mode).
 
 A step is: value, grad, Laplacian and d/dt at N random points, four MSE losses against
@@ -35,10 +35,10 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from inr import fused_jet
-from inr.derivatives import METHODS, derivatives
+from inr.model import fused_jet
+from inr.model.derivatives import DERIVATIVE_METHODS, derivatives
 from inr.vocabulary import FIELDS
-from inr.models import make_model
+from inr.model.networks import make_model
 
 # (width, depth, models, points): SIREN 3 -> width x depth -> 1
 FULL = [(256, 3, 1, 4096), (256, 3, 1, 16384), (64, 3, 1, 4096), (64, 3, 1, 16384),
@@ -110,13 +110,13 @@ def matmul_gflop(args, method):
 
 def time_methods(args, repeats, warmup=2):
     """Median seconds per step of each method, interleaved."""
-    for method in METHODS:
+    for method in DERIVATIVE_METHODS:
         for _ in range(warmup):
             train_step(*args, method)
-    times = {m: [] for m in METHODS}
+    times = {m: [] for m in DERIVATIVE_METHODS}
     device = args[1].device
     for _ in range(repeats):
-        for method in METHODS:
+        for method in DERIVATIVE_METHODS:
             _sync(device)
             t = time.perf_counter()
             train_step(*args, method)
@@ -166,14 +166,14 @@ def main():
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--tuned-malloc", action="store_true",
-                        help="time with the allocator setting that training uses (inr.allocator) "
+                        help="time with the allocator setting that training uses (inr.training.allocator) "
                         "for both methods; peak memory is measured without it either way")
     parser.add_argument("--_memory", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.tuned_malloc and not args._memory:
-        from inr.allocator import tune_allocator
+        from inr.training.allocator import tune_allocator
         tune_allocator()
     if args._memory:
         print(peak_memory_worker(*json.loads(args._memory)))
@@ -184,9 +184,9 @@ def main():
     peak = sgemm_gflops(args.device)
     print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
           f"Adam {'on' if args.adam else 'off'}, {repeats} timed steps per method (median), "
-          f"allocator {'tuned (inr.allocator)' if args.tuned_malloc else 'glibc default'}")
+          f"allocator {'tuned (inr.training.allocator)' if args.tuned_malloc else 'glibc default'}")
     kernel = fused_jet.kernel() is not None and torch.device(args.device).type == "cpu"
-    print("fused: " + ("the compiled kernel of inr.fused_jet" if kernel else
+    print("fused: " + ("the compiled kernel of inr.model.fused_jet" if kernel else
                        "no kernel for this device or build: the row times the eager forward jet"))
     print(f"sgemm 2048^3: {peak:.0f} GFLOP/s; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores (other processes skew timings: compare methods within a row pair)\n")
@@ -197,10 +197,10 @@ def main():
     for width, depth, models, points in configs:
         step_args = setup(width, depth, models, points, args.device, args.adam)
         times = time_methods(step_args, repeats)
-        flops = {m: matmul_gflop(step_args, m) for m in METHODS}
+        flops = {m: matmul_gflop(step_args, m) for m in DERIVATIVE_METHODS}
         mem = {m: peak_memory((width, depth, models, points), m, args.adam, args.device) if args.memory
-               else float("nan") for m in METHODS}
-        for method in METHODS:
+               else float("nan") for m in DERIVATIVE_METHODS}
+        for method in DERIVATIVE_METHODS:
             t = times[method]
             rate = flops[method] / t
             print(f"{f'{width}x{depth}':<16}{models:>3}{points:>7}  {method:<9}{1e3 * t:>9.1f}"

@@ -14,7 +14,7 @@ correctness       on the device: the forward-Laplacian derivatives and the param
                   full loss against nested autograd for every activation (M = 3; float64 to
                   1e-10, float32 to 1e-5 relative); SSIM in float32 against float64 on the CPU;
                   the losses, gradients and parameter update of one training step of an
-                  ensemble (inr.train's own step) against the same step on the CPU (float32,
+                  ensemble (inr.training.loop's own step) against the same step on the CPU (float32,
                   1e-5 relative); a tiny sweep end to end through plan, run_sweep and
                   build_report (metrics.json, TensorBoard events, videos where ffmpeg is
                   present, the report). A check that raises fails with its one-line message.
@@ -28,7 +28,7 @@ derivative_step   one training step of a SIREN 3 -> width x 3 -> 1 on one whole 
                   acceptable when that fraction stays below 1e-3 for the gradient and Laplacian.
 sweep_throughput  the paper profile, all four loss terms: an ensemble of M = 1 (the sequential
                   engine), 2, 4, ... models, doubled until memory runs out (the OOM is recorded,
-                  the cache emptied), trained by inr.train's loop: seconds per step after
+                  the cache emptied), trained by inr.training.loop's loop: seconds per step after
                   warm-up, per evaluation (with its TensorBoard panels), per final evaluation and
                   per video, peak memory; with float32 and with TF32 matmuls. From these, the
                   projected wall time of a sweep of --runs runs (its evaluations and videos
@@ -49,7 +49,7 @@ from devicecheck import correctness, derivative_step, sweep_throughput
 from devicecheck.common import FULL, SECTIONS, STOP, TINY, one_line, reset_memory
 from devicecheck.report import print_summary
 from devicecheck.session import Session
-from inr.allocator import tune_allocator
+from inr.training.allocator import tune_allocator
 from inr.config import REPO_ROOT
 
 RUNNERS = {"correctness": correctness.run, "derivative_step": derivative_step.run,

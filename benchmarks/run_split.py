@@ -21,13 +21,14 @@ from pathlib import Path
 
 import torch
 
-import inr.outputs
-import inr.rundir
-import inr.train
+import inr.artefacts.outputs
+import inr.artefacts.rundir
+import inr.training.loop
 from inr.config import profile_config
-from inr.experiments import load_experiment, plan
-from inr.panels import PanelRenderer
-from inr.sweep import run_confirmed, run_sweep
+from inr.sweep.experiments import load_experiment
+from inr.sweep.planning import plan
+from inr.artefacts.panels import PanelRenderer
+from inr.sweep.engine import run_confirmed, run_sweep
 
 MAIN_JOB_RUNS = 126  # 100 drawn + 2 reference vectors, and 2 more seeds for up to 12 confirmed
 MAIN_JOB_VECTORS, CONFIRM, CONFIRM_SEEDS = 100, 5, 3  # sweep.py's defaults
@@ -68,18 +69,18 @@ class Split:
 
 
 CATEGORIES = [  # (owner, attribute, category): where each part of a run is looked up
-    (inr.train._Loop, "step", "steps"),
-    (inr.train, "evaluate", "evaluations"),
+    (inr.training.loop.TrainingLoop, "step", "steps"),
+    (inr.training.loop, "evaluate", "evaluations"),
     (PanelRenderer, "render", "panels"),
     (PanelRenderer, "__init__", "panels"),
-    (inr.outputs, "write_video", "video"),
-    (inr.outputs, "log_scalars", "logging"),
-    (inr.outputs, "log_panel", "logging"),
-    (inr.outputs, "log_hparams", "logging"),
-    (inr.outputs, "_writer", "logging"),
-    (inr.rundir.RunDir, "save_run", "files"),
-    (inr.train, "build_data", "data and model"),
-    (inr.train, "build_model", "data and model"),
+    (inr.artefacts.outputs, "write_video", "video"),
+    (inr.artefacts.outputs, "log_scalars", "logging"),
+    (inr.artefacts.outputs, "log_panel", "logging"),
+    (inr.artefacts.outputs, "log_hparams", "logging"),
+    (inr.artefacts.outputs, "open_log", "logging"),
+    (inr.artefacts.rundir.RunDir, "save_run", "files"),
+    (inr.training.loop, "build_data", "data and model"),
+    (inr.training.loop, "build_model", "data and model"),
 ]
 
 

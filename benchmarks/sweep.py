@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 
 from inr.config import profile_config
-from inr.experiments import load_experiment, plan
-from inr.sweep import run_sweep
+from inr.sweep.experiments import load_experiment
+from inr.sweep.planning import plan
+from inr.sweep.engine import run_sweep
 
 MAIN_JOB_RUNS = 100  # python sweep.py --random-weights 100
 

@@ -9,21 +9,25 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-from inr.config import (MATMUL_PRECISIONS, PROFILES, REPO_ROOT, RunConfig, default_profile,
-                        profile_config, read_config_file)
+from inr.artefacts.tree import SINGLE_RUN, OutputTree
+from inr.config import (MATMUL_PRECISIONS, NORMALIZATIONS, PROFILES, REPO_ROOT, RunConfig,
+                        default_profile, profile_config, read_config_file)
 from inr.data import frame_shape, load_image
-from inr.experiments import available, load_experiment, plan
-from inr.losses import NORMALIZATIONS
-from inr.metrics import ms_ssim_levels
-from inr.models import ACTIVATION_CHOICES
-from inr.ray_backend import RayOptions, run_sweep_ray
+from inr.model.networks import ACTIVATION_CHOICES
 from inr.report import build_report
 from inr.report.markdown import best_table
-from inr.sweep import ENGINES, MAX_MODELS, OutputLock, run_confirmed, run_sweep
-from inr.train import train
+from inr.sweep.engine import ENGINES, MAX_MODELS, check_engine, run_sweep
+from inr.sweep.experiments import available, load_experiment
+from inr.sweep.planning import plan
+from inr.sweep.ray_backend import RayOptions, run_sweep_ray
+from inr.sweep.stages import run_confirmed
+from inr.training.loop import train
+from inr.training.metrics import ms_ssim_levels
+from inr.vocabulary import HEADLINE_METRICS, REFERENCE_WEIGHTS, Question, Status
 
 EXPERIMENT_ALL = "all"
-SINGLE_RUN_DIR, SINGLE_VIDEO = "runs/single", "videos/single.mp4"
+SINGLE = OutputTree(Path("."))  # where `python -m inr.train` writes by default: ./runs/single
+SINGLE_RUN_DIR, SINGLE_VIDEO = str(SINGLE.run_dir(SINGLE_RUN)), str(SINGLE.video(SINGLE_RUN))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -183,7 +187,7 @@ def main(argv=None) -> int:
         if args.curate and not args.report:
             raise ValueError("--curate DIR goes with --report")
         if args.report:
-            built = build_report(out, args.curate, video_links=not args.curate)
+            built = build_report(OutputTree(out), args.curate, video_links=not args.curate)
             print(f"report: {len(built['rows'])} runs -> {built['report']}")
             return 0
         exps = experiments_of(args)
@@ -206,15 +210,15 @@ def _ray_options(args, out: Path) -> RayOptions:
 
 def _sweep(args, exps, out: Path) -> int:
     base = base_config(args)
-    for option, value, least in (("--max-models", args.max_models, 1), ("--seeds", args.seeds, 1),
-                                 ("--confirm", args.confirm, 0),
+    check_engine(args.engine, args.max_models)
+    for option, value, least in (("--seeds", args.seeds, 1), ("--confirm", args.confirm, 0),
                                  ("--confirm-seeds", args.confirm_seeds, 1)):
         if value is not None and value < least:
             raise ValueError(f"{option} needs at least {least}, got {value}")
     ray = _ray_options(args, out) if args.backend == "ray" else None
     runs = plan(exps, base, out, random_weights=args.random_weights, seed=args.seed,
                 videos=not args.no_video, seeds=args.seeds)
-    confirming = args.confirm > 0 and any("weights" in r.questions for r in runs)
+    confirming = args.confirm > 0 and any(Question.WEIGHTS in r.questions for r in runs)
     if args.dry_run:
         states = ["todo" if args.overwrite else r.folder().state(r.config) for r in runs]
         for r, state in zip(runs, states):
@@ -223,16 +227,18 @@ def _sweep(args, exps, out: Path) -> int:
         print(f"{len(runs)} runs ({states.count('done')} done) in "
               f"{', '.join(e.name for e in exps)}; profile {args.profile or default_profile()}")
         if confirming:
+            chosen = len(HEADLINE_METRICS) * args.confirm + len(REFERENCE_WEIGHTS)
             print(f"then a confirmation stage: the top {args.confirm} loss-weight vectors by "
-                  f"each of pixel_mse and grad_mse and the 2 reference vectors, to "
-                  f"{args.confirm_seeds} seeds each (at most "
-                  f"{(2 * args.confirm + 2) * max(0, args.confirm_seeds - args.seeds)} runs)")
+                  f"each of {' and '.join(HEADLINE_METRICS)} and the {len(REFERENCE_WEIGHTS)} "
+                  f"reference vectors, to {args.confirm_seeds} seeds each (at most "
+                  f"{chosen * max(0, args.confirm_seeds - args.seeds)} runs)")
         return 0
     print(f"sweep: {len(runs)} runs ({', '.join(e.name for e in exps)}), profile "
           f"{args.profile or default_profile()}, engine {args.engine}, device "
           f"{base.resolved_device()}, out {out}")
     _note_ms_ssim(runs)
-    with OutputLock(out):
+    tree = OutputTree(out)
+    with tree.lock():
         if ray is not None:
             execute = partial(run_sweep_ray, options=ray)
         else:
@@ -241,11 +247,11 @@ def _sweep(args, exps, out: Path) -> int:
                               workers=args.workers)
         outcome = run_confirmed(runs, execute, args.confirm if confirming else 0,
                                 args.confirm_seeds)
-        built = build_report(out)
+        built = build_report(tree)
     print(f"\n{len(outcome.done)} runs trained, {len(outcome.skipped)} reused, "
           f"{outcome.seconds:.0f} s. Best runs:\n{best_table(built['rows'])}")
     print(f"\nreport: {built['report']}\nsummary: {built['summary']}\n"
-          f"logs: tensorboard --logdir {out / 'runs'}")
+          f"logs: tensorboard --logdir {tree.runs}")
     if outcome.interrupted:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
@@ -305,8 +311,5 @@ def train_main(argv=None) -> int:
     except ValueError as err:
         p.error(str(err))
     result = train(config)
-    m = result.metrics
-    print(f"{m['status']}: psnr {m['psnr']:.2f} dB, ssim {m['ssim']:.4f}, grad_mse "
-          f"{m['grad_mse']:.4g}, laplacian_mse {m['laplacian_mse']:.4g}, dt_mse {m['dt_mse']:.4g}"
-          f" -> {result.run_dir}")
-    return 0 if m["status"] == "completed" else 1
+    print(f"{result.status}: {result.summary_line()} -> {result.run_dir}")
+    return 0 if result.status == Status.COMPLETED else 1

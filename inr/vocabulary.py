@@ -5,9 +5,9 @@ loss terms and the metric names. Defined here once; every other module imports t
              of inr.data: value (M, N), grad (M, N, 2) as (d/dx, d/dy), laplacian (M, N), dt (M, N)
     term     a loss weight's name: the MSE on a field ("pixel" is the MSE on the value, as in
              the original project's beta vector) or a perceptual term on the value
-    stream   a channel of the forward jet (inr.derivatives): value, the Jacobian columns dx, dy,
+    stream   a channel of the forward jet (inr.model.derivatives): value, the Jacobian columns dx, dy,
              dt, and the Laplacian lap
-    metric   a number measured on every frame after training (inr.evaluate)
+    metric   a number measured on every frame after training (inr.training.evaluate)
 """
 from __future__ import annotations
 
@@ -32,6 +32,36 @@ PSNR_METRICS = ("psnr", "psnr_up_to_constant", "psnr_up_to_frame_constants")
 METRICS = (*MSE_METRICS, *PSNR_METRICS, *SSIM_METRICS, "pde_residual")
 HELDOUT_PREFIX = "heldout_"  # the same metrics on the frames between the training times
 HIGHER_IS_BETTER = frozenset({*PSNR_METRICS, *SSIM_METRICS})
+
+
+HEADLINE_METRICS = ("pixel_mse", "grad_mse")  # what the weights question ranks and confirms
+
+# (pixel, grad, Laplacian, dt) vectors every random-weights sweep also trains, so that each
+# verdict on weights compares runs that were made: the pixel loss alone, and the original
+# project's reported best. A run whose weights equal one up to scale carries its name.
+PIXEL_ONLY, ORIGINAL_BEST = "pixel-only", "original-best"
+REFERENCE_WEIGHTS = {PIXEL_ONLY: (1.0, 0.0, 0.0, 0.0), ORIGINAL_BEST: (1.0, 0.01, 0.001, 0.0)}
+
+
+class Status:
+    """How a run ended, as its record says."""
+    COMPLETED = "completed"
+    DIVERGED = "diverged"
+    INTERRUPTED = "interrupted"
+
+
+DONE_STATUSES = (Status.COMPLETED, Status.DIVERGED)  # a run in one of these is not trained again
+
+
+class Question:
+    """What an experiment asks (its `question`)."""
+    ACTIVATION = "activation"
+    LEARNING_RATE = "learning_rate"
+    WEIGHTS = "weights"
+    PIXEL_LOSS = "pixel_loss"
+
+
+QUESTIONS = (Question.ACTIVATION, Question.LEARNING_RATE, Question.WEIGHTS, Question.PIXEL_LOSS)
 
 
 def higher_is_better(metric: str) -> bool:

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-CHECK = "from inr.allocator import tune_allocator; print(tune_allocator(), tune_allocator())"
+CHECK = "from inr.training.allocator import tune_allocator; print(tune_allocator(), tune_allocator())"
 
 
 def run(env_extra):

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from inr import fused_jet
+from inr.model import fused_jet
 from inr.config import RunConfig
-from inr.derivatives import METHODS
+from inr.model.derivatives import DERIVATIVE_METHODS
 from inr.report.rows import row_of
-from inr.tblog import read_events
-from inr.train import ensemble_key, train
+from inr.artefacts.tblog import read_events
+from inr.training.loop import ensemble_key, train
 from test_fused_jet import fresh  # noqa: F401 (a fixture)
 from test_train import tiny
 
@@ -43,7 +43,7 @@ def test_the_method_is_part_of_a_runs_identity_and_a_bad_one_is_refused():
         RunConfig().replace(train={"derivative_method": "jvp"}).validate()
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", DERIVATIVE_METHODS)
 def test_every_record_says_which_path_ran(tmp_path, method):
     if method == "fused" and not KERNEL_BUILDS:
         pytest.skip(f"{fused_jet.DISABLE_VARIABLE}=1")

@@ -5,14 +5,14 @@ import torch
 from torch.func import hessian, jacrev, vmap
 
 from inr import roundoff
-from inr.derivatives import METHODS, derivatives, jet_streams
+from inr.model.derivatives import DERIVATIVE_METHODS, derivatives, jet_streams
 from inr.vocabulary import FIELDS
-from inr.models import make_model
+from inr.model.networks import make_model
 
 ACTS = ("sine", "elu", "gauss", "finer")
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # torch.func internals
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-JET_METHODS = [m for m in METHODS if m != "autograd"]
+JET_METHODS = [m for m in DERIVATIVE_METHODS if m != "autograd"]
 
 
 def coords(*shape, seed=0, dtype=torch.float64):
@@ -85,7 +85,7 @@ def test_matches_torch_func(act, models, shared, dtype):
     own = own_roundoff(model, x, dtype)
     if models == 1 and shared:                  # a single model fed (N, 3) drops the model dim
         ref = {k: v[0] for k, v in ref.items()}
-    for method in METHODS:
+    for method in DERIVATIVE_METHODS:
         out = derivatives(model, x, method=method)
         assert list(out) == list(FIELDS)
         for key in FIELDS:
@@ -101,7 +101,7 @@ def test_laplacian_loss_trains_the_network(act, models):
     """Guards the original bug: a Laplacian computed without create_graph sends no gradient."""
     model, x = case(act, models, True, torch.float64)
     grads = {}
-    for method in METHODS:
+    for method in DERIVATIVE_METHODS:
         lap = derivatives(model, x, which="laplacian", method=method)["laplacian"]
         params = list(model.parameters())
         grads[method] = torch.autograd.grad((lap ** 2).mean(), params, allow_unused=True)
@@ -120,7 +120,7 @@ def test_full_loss_parameter_gradients_match(act):
     model, x = case(act, 3, False, torch.float64)
     targets = {k: torch.randn_like(v) for k, v in derivatives(model, x).items()}
     grads = {}
-    for method in METHODS:
+    for method in DERIVATIVE_METHODS:
         out = derivatives(model, x, method=method)
         loss = sum(((out[k] - targets[k]) ** 2).mean() for k in FIELDS)
         grads[method] = torch.autograd.grad(loss, list(model.parameters()))
@@ -133,7 +133,7 @@ def subsets():
     return [c for r in range(1, 5) for c in itertools.combinations(FIELDS, r)]
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", DERIVATIVE_METHODS)
 def test_which_subsets(method):
     model, x = case("sine", 2, True, torch.float64)
     full = derivatives(model, x, method=method)
@@ -153,7 +153,7 @@ def test_streams_only_what_is_needed():
     assert jet_streams() == ("value", "dx", "dy", "dt", "lap")
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", DERIVATIVE_METHODS)
 def test_ensemble_equals_separate_models(method):
     seeds = [4, 9]
     ens = make_model("finer", width=24, depth=2, models=2, seed=seeds).double()
@@ -165,7 +165,7 @@ def test_ensemble_equals_separate_models(method):
             torch.testing.assert_close(out[key][m], v, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", DERIVATIVE_METHODS)
 def test_several_outputs(method):
     model = make_model("gauss", width=16, depth=1, out_features=2, seed=1).double()
     x = coords(25)
@@ -187,7 +187,7 @@ def _channel(model, c):
 def test_no_grad_gives_plain_tensors():
     model, x = case("gauss", 2, True, torch.float64)
     ref = derivatives(model, x)
-    for method in METHODS:
+    for method in DERIVATIVE_METHODS:
         with torch.no_grad():
             out = derivatives(model, x, method=method)
         for key in FIELDS:
@@ -220,7 +220,7 @@ def test_bad_arguments(kw, match):
         derivatives(model, coords(5), **kw)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", DERIVATIVE_METHODS)
 @pytest.mark.parametrize("shape, match", [((5, 2), "shape"), ((3, 5, 3), "models"), ((5,), "shape")])
 def test_bad_coords(method, shape, match):
     model = make_model("sine", width=8, depth=1, models=2).double()

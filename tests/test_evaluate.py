@@ -1,12 +1,12 @@
-"""inr.evaluate: the metrics of full-frame predictions against independent references."""
+"""inr.training.evaluate: the metrics of full-frame predictions against independent references."""
 import numpy as np
 import pytest
 import torch
 from skimage.metrics import structural_similarity
 
 from inr.data import diffuse
-from inr.evaluate import metrics_of
-from inr.metrics import WINDOW_SIGMA
+from inr.training.evaluate import metrics_of
+from inr.training.metrics import WINDOW_SIGMA
 
 D = 0.02
 

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from inr.panels import panel_columns
+from inr.artefacts.panels import panel_columns
 from inr.report import figures
 from inr.report.analysis import rank
 from inr.report.markdown import question_table
 from inr.data import diffuse
-from inr.panels import COLUMN_TITLES, COLUMNS
+from inr.artefacts.panels import COLUMN_TITLES, COLUMNS
 
 
 @pytest.fixture(scope="module")

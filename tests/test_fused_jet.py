@@ -1,4 +1,4 @@
-"""The fused kernel (inr.fused_jet) against the eager forward jet and torch.func, its determinism,
+"""The fused kernel (inr.model.fused_jet) against the eager forward jet and torch.func, its determinism,
 and its fallback. Building it anywhere: test_kernel_build.py."""
 import os
 import warnings
@@ -6,9 +6,10 @@ import warnings
 import pytest
 import torch
 
-from inr import fused_jet, roundoff
-from inr.derivatives import derivatives, forward_jet, jet_streams
-from inr.models import make_model
+from inr import roundoff
+from inr.model import fused_jet
+from inr.model.derivatives import derivatives, forward_jet, jet_streams
+from inr.model.networks import make_model
 from inr.vocabulary import FIELDS
 from test_derivatives import ACTS, as_dtype, case, coords, func_fields, subsets
 

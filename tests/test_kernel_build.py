@@ -1,4 +1,4 @@
-"""Building the fused kernel (inr.fused_jet) anywhere: one build among processes that start at once,
+"""Building the fused kernel (inr.model.fused_jet) anywhere: one build among processes that start at once,
 a killed build's temporary removed, a cache in the temporary directory where the home directory is
 missing or cannot be written, -march chosen by INR_KERNEL_MARCH, and the eager jet on a layout
 mismatch. Every build here is cold, in a cache of its own (the layout checks load the library
@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from inr import fused_jet, roundoff
-from inr.derivatives import derivatives
+from inr import roundoff
+from inr.model import fused_jet
+from inr.model.derivatives import derivatives
 from inr.io import stale_temporaries
 from test_derivatives import case
 from test_fused_jet import assert_identical, fresh, fused_and_eager  # noqa: F401 (fresh: a fixture)
@@ -41,9 +42,10 @@ if sys.argv[1:] == ["no-home"]:
         raise RuntimeError("Could not determine home directory.")
     pathlib.Path.home = classmethod(no_home)
 import torch
-from inr import fused_jet, roundoff
-from inr.derivatives import derivatives
-from inr.models import make_model
+from inr import roundoff
+from inr.model import fused_jet
+from inr.model.derivatives import derivatives
+from inr.model.networks import make_model
 if len(sys.argv) == 3:
     pathlib.Path(sys.argv[1]).touch()
     while not pathlib.Path(sys.argv[2]).exists():
@@ -233,5 +235,5 @@ def test_a_layout_mismatch_falls_back_to_the_eager_jet(monkeypatch, fresh, name,
         results = fused_and_eager(model, x)
         assert fused_jet.prepare() == f"layout mismatch: {reason}"
     assert [str(w.message) for w in record if w.category is RuntimeWarning] == [
-        f"inr.fused_jet: kernel unavailable, using the eager forward jet (layout mismatch: {reason})"]
+        f"inr.model.fused_jet: kernel unavailable, using the eager forward jet (layout mismatch: {reason})"]
     assert_identical(*results)

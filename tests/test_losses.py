@@ -1,15 +1,16 @@
-"""inr.losses: the training loss. SSIM losses train from any start; normalised terms are MSE over
+"""inr.training.losses: the training loss. SSIM losses train from any start; normalised terms are MSE over
 the target's variance, computed here independently."""
 import numpy as np
 import pytest
 import torch
 
 from inr.config import RunConfig, profile_config
-from inr.derivatives import derivatives
-from inr.evaluate import evaluate
-from inr.experiments import load_experiment, plan
-from inr.losses import normalized, squared_errors, term_divisors
-from inr.train import build_data, build_model, train_ensemble
+from inr.model.derivatives import derivatives
+from inr.training.evaluate import evaluate
+from inr.sweep.experiments import load_experiment
+from inr.sweep.planning import plan
+from inr.training.losses import normalized, squared_errors, term_divisors
+from inr.training.loop import build_data, build_model, train_ensemble
 
 TINY = RunConfig().replace(data={"size": 32, "frames": 4, "heldout": False},
                            model={"width": 32, "depth": 3},

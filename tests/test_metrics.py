@@ -9,7 +9,7 @@ from scipy import ndimage
 from skimage import data, filters, transform
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from inr.metrics import (
+from inr.training.metrics import (
     K1,
     K2,
     MS_SSIM_WEIGHTS,

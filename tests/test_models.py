@@ -5,7 +5,7 @@ import torch
 from scipy import stats
 
 from inr import roundoff
-from inr.models import ACTIVATIONS, make_activation, make_model, member_state_dict
+from inr.model.networks import ACTIVATIONS, make_activation, make_model, member_state_dict
 from test_derivatives import as_dtype
 
 ACTS = ("sine", "elu", "gauss", "finer")

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from inr.optim import BatchedAdam
-from inr.schedules import Schedule, lrs_at
+from inr.training.optim import BatchedAdam
+from inr.config.schedule import Schedule, lrs_at
 
 M = 3
 STEPS = 50

@@ -1,4 +1,4 @@
-"""Tests for inr.panels: colour scales and the 2x4 truth/prediction panel renderer."""
+"""Tests for inr.artefacts.panels: colour scales and the 2x4 truth/prediction panel renderer."""
 
 import time
 
@@ -6,7 +6,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from inr.panels import COLUMNS, PanelRenderer, panel_scales, render_panel, save_panel_png
+from inr.artefacts.panels import COLUMNS, PanelRenderer, panel_scales, render_panel, save_panel_png
 
 T, H, W = 4, 32, 32
 

@@ -15,9 +15,10 @@ import pytest
 
 from inr.cli import main
 from inr.config import profile_config
-from inr.experiments import load_experiment, plan
-from inr.ray_backend import RayOptions
-from inr.sweep import run_sweep
+from inr.sweep.experiments import load_experiment
+from inr.sweep.planning import plan
+from inr.sweep.ray_backend import RayOptions
+from inr.sweep.engine import run_sweep
 
 TINY = ["--confirm", "0", "--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
 METRICS = ("psnr", "pixel_mse", "grad_mse", "laplacian_mse", "dt_mse", "ssim")
@@ -65,7 +66,7 @@ def _assert_same_metrics(a: dict, b: dict):
 # ----------------------------------------------------------------------------- without Ray
 
 def test_the_core_package_does_not_import_ray():
-    code = ("import sys, inr, inr.cli, inr.sweep, inr.train, inr.ray_backend; "
+    code = ("import sys, inr, inr.cli, inr.sweep.engine, inr.training.loop, inr.sweep.ray_backend; "
             "inr.cli.parser(); print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
@@ -138,7 +139,7 @@ def reference(tmp_path_factory):
 
 def test_a_failing_trial_is_retried_from_its_checkpoint(ray_instance, reference, tmp_path,
                                                         monkeypatch):
-    from inr.ray_backend import FAULT_ENV, run_sweep_ray
+    from inr.sweep.ray_backend import FAULT_ENV, run_sweep_ray
 
     out, marker = tmp_path / "out", tmp_path / "fault-marker"
     monkeypatch.setenv(FAULT_ENV, str(marker))  # the first trial fails once, at step 8
@@ -155,7 +156,7 @@ def test_a_failing_trial_is_retried_from_its_checkpoint(ray_instance, reference,
 
 def test_an_interrupted_sweep_is_restored_and_skips_finished_runs(ray_instance, reference,
                                                                   tmp_path, monkeypatch):
-    from inr.ray_backend import FAULT_ENV, run_sweep_ray
+    from inr.sweep.ray_backend import FAULT_ENV, run_sweep_ray
 
     out, marker = tmp_path / "out", tmp_path / "fault-marker"
     monkeypatch.setenv(FAULT_ENV, str(marker))

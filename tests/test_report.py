@@ -7,27 +7,31 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from inr.artefacts.rundir import RunDir, RunResult, record
+from inr.artefacts.tree import OutputTree
 from inr.config import RunConfig
-from inr.experiments import load_experiment, plan
 from inr.report import build_report
 from inr.report.analysis import compare_with_original, conclusion_lines, conclusions
 from inr.report.rows import collect, read_summary
-from inr.rundir import RunDir, RunResult, record
+from inr.sweep.experiments import load_experiment
+from inr.sweep.planning import plan
+from inr.sweep.weights import reference_name
 
 VARIANCES = {"value": 0.05, "grad": 0.36, "laplacian": 108.0, "dt": 0.044}
 
 
 def fake_run(out, name, experiment, psnr, grad_mse, status="completed", weights_name=None,
              seed=0, **sections):
-    """A finished run's folder, its record written by inr.rundir as training writes it; seed >
-    0 makes a replicate of `name` (folder name_seed<s>)."""
+    """A finished run's folder, its record written by inr.artefacts.rundir as training writes it,
+    labelled as the planner labels it (inr.sweep.planning); seed > 0 makes a replicate of `name`
+    (folder name_seed<s>)."""
     folder = name if seed == 0 else f"{name}_seed{seed}"
-    cfg = RunConfig().replace(output={"name": folder, "configuration": name,
-                                      "experiment": experiment,
-                                      "question": load_experiment(experiment).question,
-                                      "weights_name": weights_name,
-                                      "run_dir": str(out / "runs" / folder)},
-                              train={"seed": seed}, **sections)
+    cfg = RunConfig().replace(train={"seed": seed}, **sections)
+    cfg = cfg.replace(output={"name": folder, "configuration": name, "experiment": experiment,
+                              "question": load_experiment(experiment).question,
+                              "weights_name": weights_name,
+                              "reference": reference_name(cfg.loss.betas),
+                              "run_dir": str(out / "runs" / folder)})
     final = {"pixel_mse": 10 ** (-psnr / 10), "grad_mse": grad_mse, "laplacian_mse": 50.0,
              "dt_mse": 0.1, "psnr": psnr, "psnr_up_to_constant": psnr + 1,
              "psnr_up_to_frame_constants": psnr + 2, "ssim": psnr / 50, "grad_ssim": 0.5,
@@ -131,7 +135,7 @@ def test_the_original_conclusions_get_verdicts_that_test_something(tmp_path):
                      loss={"pixel": 1.0, "grad": 0.01, "laplacian": 0.001})
     # (c) the original's vector was not run in a weights experiment
     weights_runs(tmp_path, {(1, 0, 0, 0): [(33.0, 0.9), (33.5, 0.8)]})
-    lines = compare_with_original(collect(tmp_path))
+    lines = compare_with_original(collect(OutputTree(tmp_path)))
     line = lambda start: next(s for s in lines if s.strip().startswith(start))  # noqa: E731
     assert line("(a)").endswith("sine is separated ahead on 1, elu on 0, of 2 weight settings "
                                 "-> agrees.")
@@ -143,7 +147,7 @@ def test_the_original_conclusions_get_verdicts_that_test_something(tmp_path):
     assert line("(c)").endswith("-> not tested: the original's vector was not run.")
     # the original's vector, run with one seed only: no verdict without the seeds to test it
     weights_runs(tmp_path, {(1, 0.01, 0.001, 0): [(30.0, 0.5)]})
-    lines = compare_with_original(collect(tmp_path))
+    lines = compare_with_original(collect(OutputTree(tmp_path)))
     assert "by pixel_mse over 2 vectors" in line("(c)")
     assert line("(c)").endswith("-> not separated at 1 seed.")
     assert "Against the original" in build_report(tmp_path)["report"].read_text()
@@ -159,7 +163,7 @@ def test_a_claimed_winner_agrees_only_when_separated_and_a_mixed_duel_gets_no_si
     weights_runs(tmp_path, {(1, 0.01, 0.001, 0): [(35.0, 0.30), (35.5, 0.32), (35.2, 0.31)],
                             (1, 0, 0, 0): [(30.0, 0.90), (30.5, 0.95), (30.2, 0.92)],
                             (1, 0.1, 0, 0): [(20.0, 0.29), (21.0, 0.33), (19.0, 0.31)]})
-    lines = compare_with_original(collect(tmp_path))
+    lines = compare_with_original(collect(OutputTree(tmp_path)))
     line = lambda start: next(s for s in lines if s.strip().startswith(start))  # noqa: E731
     assert line("(a)").endswith("-> agrees on 1, differs on 1, not separated at 3 seeds on 0, "
                                 "setting by setting.")
@@ -169,7 +173,7 @@ def test_a_claimed_winner_agrees_only_when_separated_and_a_mixed_duel_gets_no_si
     # the pixel-only reference, which no ranking chose, separated ahead: it differs on that
     weights_runs(tmp_path / "other", {(1, 0.01, 0.001, 0): [(30.0, 0.30), (30.5, 0.32)],
                                       (1, 0, 0, 0): [(35.0, 0.90), (35.5, 0.95)]})
-    lines = compare_with_original(collect(tmp_path / "other"))
+    lines = compare_with_original(collect(OutputTree(tmp_path / "other")))
     assert line("(c)").endswith("-> differs.") and "is ahead, separated" in line("(c)")
 
 

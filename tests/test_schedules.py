@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.optim import lr_scheduler
 
-from inr.schedules import Schedule, lr_at, lrs_at
+from inr.config.schedule import Schedule, lr_at, lrs_at
 
 STEPS = 600
 REL = 1e-9  # torch's chained products vs our closed form differ only by float round-off

@@ -1,4 +1,4 @@
-"""inr.report.stats against scipy.stats and numpy, on fixed inputs."""
+"""inr.stats against scipy.stats and numpy, on fixed inputs."""
 import itertools
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from inr.report.stats import ALPHA, pareto_front, separation, summarize
+from inr.stats import ALPHA, pareto_front, separation, summarize
 
 
 def test_summary_is_numpys_mean_and_sample_sd_of_the_finite_values():

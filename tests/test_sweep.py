@@ -14,10 +14,13 @@ import numpy as np
 import pytest
 import torch
 
+from inr.artefacts.tree import OutputTree
 from inr.cli import main
 from inr.config import RunConfig
-from inr.experiments import (load_experiment, plan, random_weight_vectors, resolve_schedule)
-from inr.sweep import OutputLock, ensembles
+from inr.sweep.engine import ensembles
+from inr.sweep.experiments import load_experiment
+from inr.sweep.planning import plan, resolve_schedule
+from inr.sweep.weights import random_weight_vectors
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--confirm", "0", "--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
@@ -117,7 +120,7 @@ def test_a_sweep_killed_with_sigkill_resumes_and_finishes_every_run_once(tmp_pat
 
 def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, capsys):
     out = tmp_path / "out"
-    with OutputLock(out):
+    with OutputTree(out).lock():
         code = main(["--random-weights", "2", "--out", str(out), *TINY])
     assert code == 2
     err = capsys.readouterr().err
@@ -238,7 +241,7 @@ def test_worker_processes_give_the_same_runs(tmp_path):
 
 KILL_DURING = """
 import os, signal, sys
-import inr.rundir, inr.video
+import inr.artefacts.rundir, inr.artefacts.video
 target = sys.argv[1]
 
 def killed(path):  # a partial file exists on disk when the process dies
@@ -246,9 +249,9 @@ def killed(path):  # a partial file exists on disk when the process dies
     os.kill(os.getpid(), signal.SIGKILL)
 
 if target == "video":
-    inr.video._WRITERS[".mp4"] = lambda path, frames, fps: killed(path)
+    inr.artefacts.video._WRITERS[".mp4"] = lambda path, frames, fps: killed(path)
 else:
-    inr.rundir.torch.save = lambda data, path: killed(path)
+    inr.artefacts.rundir.torch.save = lambda data, path: killed(path)
 from inr.cli import main
 main(sys.argv[2:])
 """
@@ -289,7 +292,7 @@ def test_replicate_seeds_give_one_row_a_run_and_the_report_summarises_them_as_nu
     assert replicate["name"] == replicate["configuration"] + "_seed1"
     from inr.report.analysis import conclusions
     from inr.report.rows import collect
-    ranking = conclusions(collect(out))["weights"]["pixel_mse"]
+    ranking = conclusions(collect(OutputTree(out)))["weights"]["pixel_mse"]
     for config, summary in ranking.entries:
         values = [float(r["pixel_mse"]) for r in by_config[config.key]]
         assert summary.mean == pytest.approx(np.mean(values), rel=1e-9)
@@ -347,7 +350,7 @@ def test_every_new_measure_reaches_the_record_summary_hparams_and_report(tmp_pat
                *(f"variance_{f}" for f in ("value", "grad", "laplacian", "dt")),
                *(f"effective_{t}" for t in ("pixel", "grad", "laplacian", "dt"))}
     assert columns <= set(header)
-    from inr.tblog import read_events
+    from inr.artefacts.tblog import read_events
     events = read_events(next((out / "runs").rglob("metrics.json")).parent)
     assert {f"final/{m}" for m in metrics} <= set(events["hparam_metrics"])
     assert {"normalize", "effective_grad", "variance_laplacian"} <= set(events["hparams"])
@@ -360,7 +363,7 @@ def test_a_batch_that_runs_out_of_device_memory_is_split_and_every_run_trained(t
                                                                                monkeypatch):
     import weakref
 
-    import inr.sweep as sweep_module
+    import inr.sweep.engine as sweep_module
     real, sizes, held = sweep_module.train_ensemble, [], []
 
     def small_device(configs, **kw):  # a device that holds one model at a time
@@ -383,7 +386,7 @@ def test_a_batch_that_runs_out_of_device_memory_is_split_and_every_run_trained(t
 
 
 def test_the_gpu_ensemble_size_is_capped_by_free_memory():
-    from inr.sweep import MAX_MODELS, STEP_BYTES_PER_POINT_UNIT, models_fitting
+    from inr.sweep.engine import MAX_MODELS, STEP_BYTES_PER_POINT_UNIT, models_fitting
     per_model = STEP_BYTES_PER_POINT_UNIT * 65536 * 512  # the paper profile: a frame, width 512
     assert models_fitting(80 * 2**30, 65536, 512) == 16 == 2 ** int(math.log2(0.8 * 80 * 2**30 / per_model))
     assert models_fitting(10**15, 2048, 64) == MAX_MODELS["cuda"]

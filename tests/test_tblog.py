@@ -1,4 +1,4 @@
-"""Tests for inr.tblog: write with SummaryWriter into tmp_path, read back with EventAccumulator."""
+"""Tests for inr.artefacts.tblog: write with SummaryWriter into tmp_path, read back with EventAccumulator."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from inr.tblog import clean_hparams, log_hparams, log_panel, log_scalars, read_events
+from inr.artefacts.tblog import clean_hparams, log_hparams, log_panel, log_scalars, read_events
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-import inr.train as train_module
+import inr.training.loop as train_module
 from inr.cli import train_main
 from inr.config import RunConfig, profile_config
-from inr.evaluate import evaluate
-from inr.tblog import read_events
-from inr.train import train, train_ensemble
+from inr.training.evaluate import evaluate
+from inr.artefacts.tblog import read_events
+from inr.training.loop import train, train_ensemble
 
 
 def tiny(tmp_path=None, name="run", **sections) -> RunConfig:
@@ -124,14 +124,14 @@ def test_a_nan_target_marks_only_that_run_diverged(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_ends_the_run_as_interrupted_with_outputs_written(tmp_path, monkeypatch):
-    real_step = train_module._Loop.step
+    real_step = train_module.TrainingLoop.step
 
     def step(self, i):
         if i == 10:
             raise KeyboardInterrupt
         return real_step(self, i)
 
-    monkeypatch.setattr(train_module._Loop, "step", step)
+    monkeypatch.setattr(train_module.TrainingLoop, "step", step)
     result = train(tiny(tmp_path))
     assert result.status == "interrupted" and result.metrics["steps_done"] == 10
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -224,7 +224,7 @@ def test_a_run_continues_from_its_mid_run_checkpoint_exactly(tmp_path, monkeypat
     cfg = tiny(train={"steps": 40, "eval_every": 10})
     straight = train(cfg)
     cfg = cfg.replace(output={"run_dir": str(tmp_path / "run")})
-    real_step = train_module._Loop.step
+    real_step = train_module.TrainingLoop.step
 
     def step(self, i):
         if i == 25:
@@ -232,10 +232,10 @@ def test_a_run_continues_from_its_mid_run_checkpoint_exactly(tmp_path, monkeypat
         return real_step(self, i)
 
     state = tmp_path / "state.pt"
-    monkeypatch.setattr(train_module._Loop, "step", step)
+    monkeypatch.setattr(train_module.TrainingLoop, "step", step)
     first = train_ensemble([cfg], state_path=state)[0]
     assert first.status == "interrupted" and state.is_file()
-    monkeypatch.setattr(train_module._Loop, "step", real_step)
+    monkeypatch.setattr(train_module.TrainingLoop, "step", real_step)
     seen = []
     resumed = train_ensemble([cfg], state_path=state, on_eval=lambda s, recs: seen.append(s))[0]
     assert resumed.status == "completed" and not state.exists()

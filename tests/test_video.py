@@ -1,12 +1,12 @@
-"""Tests for inr.video: mp4/gif writing (read back), atomic writes, full panel videos."""
+"""Tests for inr.artefacts.video: mp4/gif writing (read back), atomic writes, full panel videos."""
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-import inr.video as video
-from inr.panels import PanelRenderer
-from inr.video import panel_frames, write_video
+import inr.artefacts.video as video
+from inr.artefacts.panels import PanelRenderer
+from inr.artefacts.video import panel_frames, write_video
 
 N_FRAMES, FRAME_H, FRAME_W = 5, 48, 64
 

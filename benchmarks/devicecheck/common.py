@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 from inr.config import REPO_ROOT, RunConfig
-from inr.train import matmul_precision as train_matmul_precision
+from inr.training.loop import matmul_precision as train_matmul_precision
 
 SECTIONS = ("correctness", "derivative_step", "sweep_throughput")  # the JSON's, in run order
 PRECISIONS = ("fp32", "tf32")  # float32 matmuls in full precision, or on TF32 tensor cores
@@ -112,7 +112,7 @@ def _git_commit() -> str | None:
 
 def matmul_precision(precision: str):
     """float32 matmuls in full precision ("fp32") or on TF32 tensor cores ("tf32": CUDA, and
-    oneDNN CPUs that have them): the training loop's own switch, inr.train.matmul_precision
+    oneDNN CPUs that have them): the training loop's own switch, inr.training.loop.matmul_precision
     (torch.set_float32_matmul_precision alone, the old setting restored after)."""
     return train_matmul_precision("high" if precision == "tf32" else "highest")
 

@@ -4,7 +4,7 @@ records its error against a tolerance; a check that raises fails with its one-li
     derivatives/<act>/<dtype>   every jet method vs nested autograd in float64, every field and
                                 the parameter gradients of a four-term loss, M = 3
     ssim/float32                float32 SSIM on the device vs float64 on the CPU
-    train_step/...              one ensemble step of inr.train's loop vs the same in float64 on
+    train_step/...              one ensemble step of inr.training.loop's loop vs the same in float64 on
                                 the CPU: losses and gradients; the parameters after it (the
                                 update's error is given beside them)
     sweep/...                   a tiny sweep through plan, run_sweep, build_report: error =
@@ -28,17 +28,18 @@ from devicecheck.common import ALL_TERMS, STOP, Skipped, ffmpeg, matmul_precisio
 from inr import roundoff
 from inr.config import RunConfig, profile_config
 from inr.data import default_times, diffuse, load_image
-from inr.derivatives import METHODS, derivatives
-from inr.evaluate import frame_ranges
-from inr.experiments import load_experiment, plan
-from inr.losses import squared_errors, weighted_loss
-from inr.metrics import ssim
-from inr.models import ACTIVATION_CHOICES, make_model
+from inr.model.derivatives import DERIVATIVE_METHODS, derivatives
+from inr.training.evaluate import frame_ranges
+from inr.sweep.experiments import load_experiment
+from inr.sweep.planning import plan
+from inr.training.losses import squared_errors, weighted_loss
+from inr.training.metrics import ssim
+from inr.model.networks import ACTIVATION_CHOICES, make_model
 from inr.report import build_report
-from inr.rundir import RunDir
-from inr.sweep import run_sweep
-from inr.tblog import read_events
-from inr.train import _Loop, build_data, build_model
+from inr.artefacts.rundir import RunDir
+from inr.sweep.engine import run_sweep
+from inr.artefacts.tblog import read_events
+from inr.training.loop import TrainingLoop, build_data, build_model
 from inr.vocabulary import FIELDS
 
 CHECK_MODELS, CHECK_DEPTH = 3, 3
@@ -99,7 +100,7 @@ def derivative_check(act: str, dtype: torch.dtype, device: torch.device, width: 
     shapes = {k: v.shape for k, v in derivatives(model, x, FIELDS, method="forward").items()}
     targets = {k: torch.randn(v, generator=g, dtype=torch.float64).to(device, dtype)
                for k, v in shapes.items()}
-    jets = {m: fields_and_gradients(model, x, targets, m) for m in METHODS if m != "autograd"}
+    jets = {m: fields_and_gradients(model, x, targets, m) for m in DERIVATIVE_METHODS if m != "autograd"}
     cpu = lambda t, to: t.detach().to("cpu", to)  # noqa: E731
     as_cpu = lambda to: (copy_to(model, torch.device("cpu"), to), cpu(x, to),  # noqa: E731
                          {k: cpu(v, to) for k, v in targets.items()})
@@ -176,12 +177,12 @@ def step_check_configs(device: torch.device, dtype: str) -> list[RunConfig]:
 
 
 def first_step(configs: list[RunConfig]) -> dict:
-    """One step of the ensemble through inr.train's loop: the losses (M,) and parameter
+    """One step of the ensemble through inr.training.loop's loop: the losses (M,) and parameter
     gradients of its first batch, the parameters after loop.step(0) and the update it made;
     float64, on the CPU."""
     data, _ = build_data(configs[0])
     model = build_model(configs)
-    loop = _Loop(configs, model, data, None)
+    loop = TrainingLoop(configs, model, data, None)
     params = list(model.parameters())
     before = [p.detach().to("cpu", torch.float64, copy=True) for p in params]
     generators = [torch.Generator().set_state(g.get_state()) for g in loop.generators]

@@ -3,7 +3,7 @@ frame, forward jet against nested autograd, with float32 and with TF32 matmuls; 
 each matmul precision causes against float64.
 
 A step is the suite's own pieces: derivatives (value, gradient, Laplacian, dt), the four
-weighted MSEs (inr.losses), backward and the BatchedAdam update (inr.optim), as inr.train's loop
+weighted MSEs (inr.training.losses), backward and the BatchedAdam update (inr.training.optim), as inr.training.loop's loop
 runs them minus the batch draw. Times are medians of interleaved, synchronised repeats after
 warm-up, in ms; peak memory is CUDA's max_memory_allocated above the steady state (model, Adam
 state and batch resident), reset before each method's step, in MiB.
@@ -19,11 +19,11 @@ from devicecheck.common import (ALL_TERMS, GOAL_FIELDS, MIB, NOT_APPLICABLE, PRE
                                 TF32_GOAL, is_oom, matmul_precision, on, one_line, peak_above,
                                 reset_memory, shown, sync, tf32_applies)
 from inr.config import RunConfig, profile_config
-from inr.derivatives import METHODS, derivatives
+from inr.model.derivatives import DERIVATIVE_METHODS, derivatives
 from inr.roundoff import relative_error
-from inr.losses import squared_errors, weighted_loss
-from inr.optim import BatchedAdam
-from inr.train import build_data, build_model
+from inr.training.losses import squared_errors, weighted_loss
+from inr.training.optim import BatchedAdam
+from inr.training.loop import build_data, build_model
 from inr.vocabulary import FIELDS, LOSS_TERMS
 
 STEP_LR = 1e-5
@@ -73,13 +73,13 @@ def time_methods(session, width: int, precision: str, model, batch, weights) -> 
     alive = torch.ones(1, dtype=torch.bool, device=device)
     lrs = torch.full((1,), STEP_LR, dtype=batch["coords"].dtype, device=device)
     step = lambda method: one_step(model, optim, batch, weights, method, alive, lrs)  # noqa
-    rows = {m: StepRow(width, m, precision) for m in METHODS}
-    times = {m: [] for m in METHODS}
+    rows = {m: StepRow(width, m, precision) for m in DERIVATIVE_METHODS}
+    times = {m: [] for m in DERIVATIVE_METHODS}
     with matmul_precision(precision):
-        for method in METHODS:
+        for method in DERIVATIVE_METHODS:
             for _ in range(sizes.step_warmup):
                 step(method)
-        for method in METHODS:
+        for method in DERIVATIVE_METHODS:
             base = reset_memory(device)
             step(method)
             peak = peak_above(device, base)
@@ -87,7 +87,7 @@ def time_methods(session, width: int, precision: str, model, batch, weights) -> 
         for repeat in range(sizes.step_repeats):
             if repeat and session.over_budget():
                 break
-            for method in METHODS:
+            for method in DERIVATIVE_METHODS:
                 sync(device)
                 start = time.perf_counter()
                 step(method)
@@ -146,17 +146,17 @@ def _rows_of(session, width: int, precision: str, batch, weights) -> list[StepRo
     error)."""
     if not tf32_applies(session.device, precision):
         return [StepRow(width, m, precision, NOT_APPLICABLE, message="TF32 is not timed off CUDA")
-                for m in METHODS]
+                for m in DERIVATIVE_METHODS]
     if session.over_budget():
         return [StepRow(width, m, precision, "skipped", message=session.skip_reason())
-                for m in METHODS]
+                for m in DERIVATIVE_METHODS]
     try:
         model = build_model([step_config(session, width)])
         return time_methods(session, width, precision, model, batch, weights)
     except Exception as err:  # noqa: BLE001 - an OOM or error is a result
         status, message = ("oom" if is_oom(err) else "error"), one_line(err)
     reset_memory(session.device)
-    return [StepRow(width, m, precision, status, message=message) for m in METHODS]
+    return [StepRow(width, m, precision, status, message=message) for m in DERIVATIVE_METHODS]
 
 
 def run(session) -> None:

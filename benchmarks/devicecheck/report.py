@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from devicecheck.common import GOAL_FIELDS, TF32_GOAL
-from inr.derivatives import METHODS
+from inr.model.derivatives import DERIVATIVE_METHODS
 from inr.report.markdown import markdown_table, number_cell
 
 
@@ -38,7 +38,7 @@ def step_table(rows: list[dict]) -> tuple[list[str], list[list]]:
               "vs autograd (tf32)", "peak MiB (fp32)", "peak MiB (tf32)"]
     lines = []
     for width in sorted({r["width"] for r in rows}):
-        for method in METHODS:
+        for method in DERIVATIVE_METHODS:
             def get(precision, key, method=method):
                 return (by.get((width, method, precision)) or {}).get(key)
 

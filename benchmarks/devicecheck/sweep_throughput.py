@@ -1,5 +1,5 @@
 """Sweep throughput at the paper profile: ensembles of M = 1 (what the sequential engine trains),
-2, 4, ... runs, doubled until memory runs out or --max-models, each timed through inr.train's
+2, 4, ... runs, doubled until memory runs out or --max-models, each timed through inr.training.loop's
 own loop as train_ensemble runs it, with float32 and with TF32 matmuls; and from those times the
 projected wall time of a sweep of --runs runs with its evaluations and videos.
 
@@ -24,7 +24,7 @@ from devicecheck.common import (ALL_TERMS, GIB, NOT_APPLICABLE, PRECISIONS, STOP
                                 ffmpeg, is_oom, matmul_precision, on, one_line, reset_memory,
                                 shown, sync, tensorboard, tf32_applies)
 from inr.config import REPO_ROOT, RunConfig, profile_config
-from inr.train import _Loop, build_data, build_model
+from inr.training.loop import TrainingLoop, build_data, build_model
 
 
 @dataclass
@@ -68,7 +68,7 @@ def ensemble_configs(base: RunConfig, models: int, folder: Path, video: bool,
 
 def measure_ensemble(session, base: RunConfig, data, heldout, models: int,
                      precision: str) -> EnsembleRow:
-    """Time one ensemble through inr.train's loop: build, warm-up steps, timed steps, one
+    """Time one ensemble through inr.training.loop's loop: build, warm-up steps, timed steps, one
     evaluation, the final one, one run's video."""
     device, sizes = session.device, session.sizes
     row = EnsembleRow(models, precision)
@@ -86,9 +86,9 @@ def measure_ensemble(session, base: RunConfig, data, heldout, models: int,
             first, count = sizes.ensemble_warmup, sizes.ensemble_steps
             total, _ = _timed(device, lambda: [loop.step(s) for s in range(first, first + count)])
             row.step_s = total / count
-            row.eval_s, _ = _timed(device, lambda: loop.evaluate(first + count))
+            row.eval_s, _ = _timed(device, lambda: loop.measure(first + count))
             row.final_eval_s, (records, pred) = _timed(
-                device, lambda: loop.evaluate(first + count, final=True))
+                device, lambda: loop.measure(first + count, final=True))
             if video:
                 row.video_s, _ = _timed(device, lambda: loop.outputs.video(0, pred))
             row.peak_gib = torch.cuda.max_memory_allocated(device) / GIB if cuda else None
@@ -99,9 +99,9 @@ def measure_ensemble(session, base: RunConfig, data, heldout, models: int,
     return row
 
 
-def _loop(configs, data, heldout) -> _Loop:
+def _loop(configs, data, heldout) -> TrainingLoop:
     """The training loop train_ensemble would run for these configs, on prepared data."""
-    return _Loop(configs, build_model(configs), data, heldout)
+    return TrainingLoop(configs, build_model(configs), data, heldout)
 
 
 def _timed(device: torch.device, fn):

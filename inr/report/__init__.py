@@ -1,4 +1,6 @@
-"""The results report, rebuilt at any time from the runs' records (inr.rundir).
+"""The report layer: the results, rebuilt at any time from the runs' records alone. It imports
+the artefacts layer (records, the output tree), inr.stats, inr.config and inr.vocabulary, never
+the sweep.
 
     rows.py       one flat row per run; results/summary.csv
     analysis.py   the answers: rankings, conclusions, the original project's claims (pure)
@@ -6,28 +8,30 @@
     markdown.py   results/REPORT.md and the text tables
     figures.py    the notebook's figures of the data and of training curves
 
-`build_report(out)` writes all of results/ from <out>/runs.
+`build_report(tree)` writes all of results/ from the tree's runs.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from inr.artefacts.tree import OutputTree
 from inr.report.rows import collect, write_summary
 
 
-def build_report(out, results=None, video_links: bool = True) -> dict:
-    """summary.csv, plots and REPORT.md in `results` (default <out>/results) from <out>/runs;
-    returns {"rows", "summary", "plots", "report"}. REPORT.md links each run's video relative to
-    its own folder where the video exists; video_links=False leaves them out (a curated copy is
-    committed without the videos)."""
-    # the plots (matplotlib's PDF backend) load only here: the training engine imports the
-    # analysis of this package to choose its confirmation runs, not its presentation
+def build_report(out: OutputTree | Path, results: Path | None = None,
+                 video_links: bool = True) -> dict:
+    """summary.csv, plots and REPORT.md in `results` (default: the tree's results/) from the
+    runs of the output tree `out` (or the tree at that folder); returns {"rows", "summary",
+    "plots", "report"}. REPORT.md links each run's video relative to its own folder where the
+    video exists; video_links=False leaves them out (a curated copy is committed without the
+    videos)."""
+    # the plots (matplotlib's PDF backend) load only here, when a report is built
     from inr.report.markdown import write_markdown
     from inr.report.plots import plot_all
 
-    out = Path(out)
-    rows = collect(out)
-    results = Path(results) if results is not None else out / "results"
+    tree = out if isinstance(out, OutputTree) else OutputTree(out)
+    rows = collect(tree)
+    results = Path(results) if results is not None else tree.results
     results.mkdir(parents=True, exist_ok=True)
     write_summary(rows, results / "summary.csv")
     plots = plot_all(rows, results) if rows else []

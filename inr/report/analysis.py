@@ -3,7 +3,7 @@ the suite's four questions and set each of the original project's conclusions ag
 
 A configuration is every run that differs only in its seed (the rows' "configuration" label). A
 ranking orders configurations by the mean of a metric over their seeds and says whether the
-winner is separated from the runner-up (inr.report.stats: Welch's t-test). Which rows answer
+winner is separated from the runner-up (inr.stats: Welch's t-test). Which rows answer
 which question is recorded in the runs (their experiments' `question`), so no experiment name is
 spelled here. REPORT.md and the notebook both print `conclusion_lines` and
 `compare_with_original`.
@@ -16,27 +16,26 @@ needs were not made).
 from __future__ import annotations
 
 import math
+
 from dataclasses import dataclass, field
 
-from inr.experiments import REFERENCE_WEIGHTS, up_to_scale
 from inr.report.rows import asking, betas, weight_vector
-from inr.report.stats import MIN_SEEDS, TEST, Separation, Summary, separation, summarize
-from inr.vocabulary import MSE_TERMS, higher_is_better, mse_metric
+from inr.stats import (MIN_SEEDS, TEST, Configuration, Ranking, Summary, configurations,
+                       differ_by, pareto_front, rank)
+from inr.vocabulary import (HEADLINE_METRICS, MSE_TERMS, ORIGINAL_BEST, PIXEL_ONLY,
+                            REFERENCE_WEIGHTS, Question, Status, higher_is_better, mse_metric)
 
 TOP = 5
-HEADLINE_METRICS = ("pixel_mse", "grad_mse")  # what the weights question ranks (and confirms)
-ORIGINAL_WEIGHTS = REFERENCE_WEIGHTS["original-best"]  # the original project's reported best
+ORIGINAL_WEIGHTS = REFERENCE_WEIGHTS[ORIGINAL_BEST]  # the original project's reported best
 ORIGINAL_LR_CLAIMS = (("pixel_mse", "constant", 1e-7), ("ssim", "exponential", None))
 LR_METRICS = ("pixel_mse", "ssim", "grad_mse")
 PIXEL_LOSS_METRICS = ("psnr", "ssim", "grad_mse")
 
 
 def reference_name(row) -> str | None:
-    """Which reference vector (inr.experiments.REFERENCE_WEIGHTS) a row's weights are, up to
-    scale; None for any other vector. By the vector, not a label: a reference's run may have
-    been planned by another experiment first (the learning rates' run at the same settings)."""
-    form = up_to_scale(weight_vector(row))
-    return next((n for n, v in REFERENCE_WEIGHTS.items() if up_to_scale(v) == form), None)
+    """Which reference vector (inr.vocabulary.REFERENCE_WEIGHTS) a row's weights equal up to
+    scale, as its record says (set when it was planned); None for any other vector."""
+    return row.get("reference") or None
 
 
 def metric_of_setting(setting: str) -> str:
@@ -45,88 +44,20 @@ def metric_of_setting(setting: str) -> str:
     return mse_metric(setting) if setting in MSE_TERMS else "psnr"
 
 
-# ----------------------------------------------------------------------------- configurations
-
-@dataclass
-class Configuration:
-    """The runs of one configuration: they differ only in their seed."""
-    key: str
-    rows: list = field(default_factory=list)
-
-    @property
-    def first(self) -> dict:
-        """The row that labels it: its first seed's."""
-        return min(self.rows, key=lambda r: r["seed"] if math.isfinite(r["seed"]) else math.inf)
-
-    def values(self, metric: str) -> list[float]:
-        """The metric of its completed seeds."""
-        return [r[metric] for r in self.rows
-                if r["status"] == "completed" and math.isfinite(r[metric])]
-
-    def summary(self, metric: str) -> Summary:
-        return summarize(self.values(metric))
-
-    def __getitem__(self, column: str):
-        return self.first[column]
-
-
-def configurations(rows) -> list[Configuration]:
-    """The rows grouped by configuration, in first-seen order."""
-    found: dict[str, Configuration] = {}
-    for row in rows:
-        found.setdefault(row["configuration"], Configuration(row["configuration"])).rows.append(row)
-    return list(found.values())
-
-
-def differ_by(a: Configuration, b: Configuration, metric: str) -> Separation:
-    return separation(a.values(metric), b.values(metric))
-
-
-@dataclass
-class Ranking:
-    """Configurations ordered by the mean of `metric` over their seeds, best first (those
-    without a completed seed are left out); `separation`: the winner against the runner-up."""
-    metric: str
-    entries: list  # (Configuration, Summary)
-
-    @property
-    def winner(self) -> Configuration | None:
-        return self.entries[0][0] if self.entries else None
-
-    @property
-    def separation(self) -> Separation | None:
-        if len(self.entries) < 2:
-            return None
-        return differ_by(self.entries[0][0], self.entries[1][0], self.metric)
-
-    def position(self, config: Configuration) -> int | None:
-        """1-based rank of a configuration (None when it is not ranked)."""
-        return next((i for i, (c, _) in enumerate(self.entries, 1) if c.key == config.key),
-                    None)
-
-    def separation_text(self) -> str:
-        """How the winner stands against the runner-up, in words."""
-        sep = self.separation
-        if sep is None:
-            return "nothing to compare with"
-        runner = self.entries[1][0]
-        if sep.separated:
-            return f"separated from the runner-up ({label(runner)}; p = {sep.p:.2g})"
-        return f"{not_separated(sep.n)} from the runner-up ({label(runner)})" + \
-            (f"; p = {sep.p:.2g}" if sep.tested else "")
-
-
-def rank(rows, metric: str) -> Ranking:
-    """The configurations of `rows` ranked by their mean `metric` (inr.vocabulary decides the
-    direction)."""
-    scored = [(c, c.summary(metric)) for c in configurations(rows)]
-    scored = [(c, s) for c, s in scored if s.n > 0]
-    scored.sort(key=lambda cs: cs[1].mean, reverse=higher_is_better(metric))
-    return Ranking(metric, scored)
-
-
 def not_separated(n: int) -> str:
     return f"not separated at {n} seed{'s' * (n != 1)}"
+
+
+def separation_text(ranking: Ranking) -> str:
+    """How a ranking's winner stands against the runner-up, in words."""
+    sep = ranking.separation
+    if sep is None:
+        return "nothing to compare with"
+    runner = ranking.entries[1][0]
+    if sep.separated:
+        return f"separated from the runner-up ({label(runner)}; p = {sep.p:.2g})"
+    return f"{not_separated(sep.n)} from the runner-up ({label(runner)})" + \
+        (f"; p = {sep.p:.2g}" if sep.tested else "")
 
 
 def label(config: Configuration) -> str:
@@ -178,7 +109,7 @@ def conclusions(rows) -> dict:
     """The answers to the suite's four questions as rankings, from the rows (a question's part
     is absent where no run answers it)."""
     out = {}
-    acts = asking(rows, "activation")
+    acts = asking(rows, Question.ACTIVATION)
     if acts:
         settings = list(dict.fromkeys(r["weights"] for r in acts))
         per_setting = {s: rank([r for r in acts if r["weights"] == s], metric_of_setting(s))
@@ -188,19 +119,19 @@ def conclusions(rows) -> dict:
             if ranking.separation is not None and ranking.separation.separated:
                 act = ranking.winner["activation"]
                 wins[act] = wins.get(act, 0) + 1
-        out["activation"] = {"settings": per_setting, "separated_wins": wins}
-    lrs = asking(rows, "learning_rate")
+        out[Question.ACTIVATION] = {"settings": per_setting, "separated_wins": wins}
+    lrs = asking(rows, Question.LEARNING_RATE)
     if lrs:
-        out["learning_rate"] = {m: rank(lrs, m) for m in LR_METRICS}
-    weights = asking(rows, "weights")
+        out[Question.LEARNING_RATE] = {m: rank(lrs, m) for m in LR_METRICS}
+    weights = asking(rows, Question.WEIGHTS)
     if weights:
-        out["weights"] = {m: rank(weights, m) for m in HEADLINE_METRICS}
-        out["weights"]["worst_pixel_mse"] = rank(supervising(weights, "pixel_mse"), "pixel_mse")
-        out["weights"]["diverged"] = sum(r["status"] == "diverged"
-                                         for r in asking(rows, "weights", done_only=False))
-    losses = asking(rows, "pixel_loss")
+        out[Question.WEIGHTS] = {m: rank(weights, m) for m in HEADLINE_METRICS}
+        out[Question.WEIGHTS]["worst_pixel_mse"] = rank(supervising(weights, "pixel_mse"), "pixel_mse")
+        out[Question.WEIGHTS]["diverged"] = sum(r["status"] == Status.DIVERGED
+                                         for r in asking(rows, Question.WEIGHTS, done_only=False))
+    losses = asking(rows, Question.PIXEL_LOSS)
     if losses:
-        out["pixel_loss"] = {m: rank(losses, m) for m in PIXEL_LOSS_METRICS}
+        out[Question.PIXEL_LOSS] = {m: rank(losses, m) for m in PIXEL_LOSS_METRICS}
     return out
 
 
@@ -209,36 +140,36 @@ def ranking_line(question: str, ranking: Ranking, extra: str = "") -> str:
     best, summary = ranking.entries[0]
     lead = "lowest" if not higher_is_better(ranking.metric) else "highest"
     return (f"{question} by {ranking.metric}: {lead} mean for {label(best)} "
-            f"({summary.text()}); {ranking.separation_text()}{extra}.")
+            f"({summary.text()}); {separation_text(ranking)}{extra}.")
 
 
 def conclusion_lines(rows) -> list[str]:
     """The computed answers as sentences (the notebook and REPORT.md print them). No sentence
     names a winner without saying whether the statistics separate it."""
     c, lines = conclusions(rows), []
-    if "activation" in c:
-        for setting, ranking in c["activation"]["settings"].items():
+    if Question.ACTIVATION in c:
+        for setting, ranking in c[Question.ACTIVATION]["settings"].items():
             if ranking.entries:
                 lines.append(ranking_line(f"Activation trained on {setting}", ranking))
-        wins = c["activation"]["separated_wins"]
+        wins = c[Question.ACTIVATION]["separated_wins"]
         if wins:
             counts = ", ".join(f"{a} on {n}" for a, n in sorted(wins.items(), key=lambda x: -x[1]))
             lines.append(f"Separated wins over the runner-up, of {len(c['activation']['settings'])}"
                          f" weight settings: {counts}.")
         else:
             lines.append("No activation is separated from the runner-up on any weight setting.")
-    if "learning_rate" in c:
-        tried = asking(rows, "learning_rate", done_only=False)
-        for ranking in c["learning_rate"].values():
+    if Question.LEARNING_RATE in c:
+        tried = asking(rows, Question.LEARNING_RATE, done_only=False)
+        for ranking in c[Question.LEARNING_RATE].values():
             if ranking.entries:
                 lines.append(ranking_line("Learning rate and schedule", ranking,
                                           f"; {lr_bracket(ranking, tried)}"))
-    if "weights" in c:
+    if Question.WEIGHTS in c:
         for metric in HEADLINE_METRICS:
-            if c["weights"][metric].entries:
-                lines.append(ranking_line("Loss weights", c["weights"][metric]))
-    if "pixel_loss" in c:
-        for ranking in c["pixel_loss"].values():
+            if c[Question.WEIGHTS][metric].entries:
+                lines.append(ranking_line("Loss weights", c[Question.WEIGHTS][metric]))
+    if Question.PIXEL_LOSS in c:
+        for ranking in c[Question.PIXEL_LOSS].values():
             if ranking.entries:
                 lines.append(ranking_line("Pixel loss", ranking))
     if lines:
@@ -273,7 +204,7 @@ def _versus(ranking: Ranking, claimed: Configuration | None) -> str:
 
 
 def _activation_duels(rows) -> list[str]:
-    acts, duels = asking(rows, "activation"), []
+    acts, duels = asking(rows, Question.ACTIVATION), []
     for setting in dict.fromkeys(r["weights"] for r in acts):
         metric = metric_of_setting(setting)
         pair = {c["activation"]: c for c in configurations([r for r in acts
@@ -308,8 +239,8 @@ def _activation_duels(rows) -> list[str]:
 
 
 def _lr_claims(rows) -> list[str]:
-    lines, lrs = [], asking(rows, "learning_rate")
-    tried = asking(rows, "learning_rate", done_only=False)
+    lines, lrs = [], asking(rows, Question.LEARNING_RATE)
+    tried = asking(rows, Question.LEARNING_RATE, done_only=False)
     if not lrs:
         missing = "no learning-rate run completed" if tried else "no learning-rate runs"
         return ["(b) Original: constant lr 1e-7 is best for MSE, exponential decay for SSIM. "
@@ -340,13 +271,13 @@ def _weights_claim(rows, activation, lr, scheduler) -> list[str]:
     that chose it for confirmation (its mean is biased up), and against the pixel-only
     reference, which no ranking chose: a claim separated below that reference differs on
     unbiased evidence."""
-    weights = asking(rows, "weights")
+    weights = asking(rows, Question.WEIGHTS)
     claim = f"(c) Original: the best weights are {ORIGINAL_WEIGHTS}."
     if not weights:
         return [f"{claim} Here: not tested: no loss-weight runs."]
     configs = [c for c in configurations(weights) if _comparable(c, activation, lr, scheduler)]
-    claimed = next((c for c in configs if weight_vector(c.first) == ORIGINAL_WEIGHTS), None)
-    pixel_only = next((c for c in configs if reference_name(c.first) == "pixel-only"), None)
+    claimed = next((c for c in configs if reference_name(c.first) == ORIGINAL_BEST), None)
+    pixel_only = next((c for c in configs if reference_name(c.first) == PIXEL_ONLY), None)
     lines = []
     for metric in HEADLINE_METRICS:
         ranking = rank(weights, metric)
@@ -390,23 +321,54 @@ SELECTION_NOTE = ("The confirmed vectors were chosen by their screening seed, wh
 
 def reference_configurations(rows) -> dict[str, Configuration]:
     """The loss-weight configurations of the reference vectors, by reference name."""
-    return {reference_name(c.first): c for c in configurations(asking(rows, "weights"))
+    return {reference_name(c.first): c for c in configurations(asking(rows, Question.WEIGHTS))
             if reference_name(c.first)}
 
 
 def reference_comparisons(rows) -> list[tuple[Configuration, dict]]:
     """Every loss-weight configuration with at least MIN_SEEDS seeds against each reference
     vector: (configuration, {(reference name, metric): Separation}) for REFERENCE_METRICS."""
-    configs = configurations(asking(rows, "weights"))
+    configs = configurations(asking(rows, Question.WEIGHTS))
     references = reference_configurations(rows)
     return [(c, {(name, metric): differ_by(c, ref, metric) for name, ref in references.items()
                  if ref.key != c.key for metric in REFERENCE_METRICS})
             for c in configs if c.summary("psnr").n >= MIN_SEEDS]
 
 
-def confirmation_choice(rows, top: int) -> list[str]:
-    """The configurations a confirmation stage reruns: the `top` of each headline metric (by
-    their mean over the seeds done) and the reference vectors, in that order, each once."""
-    chosen = [c.key for metric in HEADLINE_METRICS for c, _ in rank(rows, metric).entries[:top]]
-    chosen += [c.key for c in configurations(rows) if reference_name(c.first)]
-    return list(dict.fromkeys(chosen))
+# ----------------------------------------------------------------------------- what figures show
+
+PLOT_METRICS = ("pixel_mse", "ssim", "grad_mse", "laplacian_mse", "dt_mse", "pde_residual")
+PARETO_AXES = (("grad_mse", "psnr"), ("laplacian_mse", "psnr"))
+
+
+@dataclass
+class FigureData:
+    """What a question's figure shows, computed here so that inr.report.plots only draws:
+    the configurations (first-seen order), each one's Summary of every metric, each metric's
+    ranking, and for each pair of PARETO_AXES the configurations on the Pareto front."""
+    configs: list[Configuration]
+    summaries: dict[str, dict[str, Summary]]
+    rankings: dict[str, Ranking]
+    fronts: dict[tuple[str, str], list[Configuration]] = field(default_factory=dict)
+
+    def means_and_sds(self, configs: list[Configuration], metric: str):
+        """(means, standard deviations; 0 for one seed) of `metric` over `configs`."""
+        summaries = [self.summaries[c.key][metric] for c in configs]
+        return ([s.mean for s in summaries], [s.sd if s.n > 1 else 0.0 for s in summaries])
+
+
+def figure_data(rows, metrics=PLOT_METRICS, pareto: bool = False) -> FigureData:
+    """The FigureData of `rows` for `metrics`; with `pareto`, the fronts of PARETO_AXES among
+    the configurations with a finite PSNR."""
+    wanted = set(metrics) | ({m for axes in PARETO_AXES for m in axes} if pareto else set())
+    configs = configurations(rows)
+    summaries = {c.key: {m: c.summary(m) for m in wanted} for c in configs}
+    data = FigureData(configs, summaries, {m: rank(rows, m) for m in metrics})
+    if pareto:
+        scored = [c for c in configs if summaries[c.key]["psnr"].n > 0]
+        for x_metric, y_metric in PARETO_AXES:
+            points = [(summaries[c.key][x_metric].mean, summaries[c.key][y_metric].mean)
+                      for c in scored]
+            front = pareto_front(points, (higher_is_better(x_metric), higher_is_better(y_metric)))
+            data.fronts[(x_metric, y_metric)] = [scored[i] for i in front]
+    return data

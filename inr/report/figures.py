@@ -8,7 +8,7 @@
 
 Figures are built with matplotlib.figure.Figure (no pyplot state, no backend needed): a notebook
 shows them with IPython.display.display(fig); a script saves them with fig.savefig. Colour
-scales and column titles are the ones of the 2x4 prediction panels (inr.panels), so every
+scales and column titles are the ones of the 2x4 prediction panels (inr.artefacts.panels), so every
 picture of a field in the suite reads the same way.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from inr.data import DiffusionSequence
-from inr.panels import CMAPS, COLUMN_TITLES, COLUMNS, panel_columns, panel_scales
+from inr.artefacts.panels import CMAPS, COLUMN_TITLES, COLUMNS, panel_columns, panel_scales
 from inr.report.plots import log_scale_fits
 from inr.vocabulary import MSE_TERMS, metric_title, mse_metric
 
@@ -40,7 +40,7 @@ def sequence_figure(seq: DiffusionSequence, frames: Sequence[int] | None = None)
     """Targets (rows: pixel, |∇u|, Δu, ∂u/∂t) of `seq` at `frames` (columns; default: 4 spread).
 
     Each row has one colour scale over all its frames (robust percentiles of the whole sequence,
-    symmetric for the signed Laplacian and dt, as in inr.panels) and one colour bar, so the decay
+    symmetric for the signed Laplacian and dt, as in inr.artefacts.panels) and one colour bar, so the decay
     of the derivatives under diffusion is visible. Axes: len(frames) x 4 images, then 4 bars.
     """
     fields = panel_columns(seq.fields())
@@ -109,7 +109,7 @@ def with_loss(history: list[dict], weights: Mapping[str, float]) -> list[dict]:
     """Copies of the records with "loss" = sum over terms of beta_term * term MSE.
 
     weights: the run's loss weights (config "loss" section); terms are pixel, grad, laplacian and
-    dt (the MSE terms of inr.losses); perceptual (SSIM) terms are not in the records and are left
+    dt (the MSE terms of inr.training.losses); perceptual (SSIM) terms are not in the records and are left
     out. This is the training objective evaluated on every pixel of every frame.
     """
     return [{**r, "loss": sum(float(weights.get(t, 0.0)) * r[mse_metric(t)]

@@ -2,7 +2,7 @@
 
 `markdown_table` is the one table writer: every number through `number_cell`, nan as "—".
 Every ranking shows each configuration's mean ± sd over its seeds and n, ranks by the mean, and
-says whether the winner is separated from the runner-up (inr.report.stats.TEST).
+says whether the winner is separated from the runner-up (inr.stats.TEST).
 """
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ import os
 import time
 from pathlib import Path
 
+from inr.artefacts.rundir import summary_line
 from inr.io import write_text_atomic
-from inr.report.analysis import (HEADLINE_METRICS, REFERENCE_METRICS, SELECTION_NOTE, TOP,
+from inr.report.analysis import (REFERENCE_METRICS, SELECTION_NOTE, TOP,
                                  Configuration, Ranking, compare_with_original,
                                  conclusion_lines, conclusions, not_separated, rank,
                                  reference_comparisons, reference_configurations,
-                                 reference_name, vector_text)
+                                 reference_name, separation_text, vector_text)
 from inr.report.plots import PARETO_FILE
 from inr.report.rows import asking, ranked
-from inr.report.stats import TEST
-from inr.vocabulary import FIELDS, MSE_TERMS, higher_is_better
+from inr.stats import TEST
+from inr.vocabulary import FIELDS, HEADLINE_METRICS, MSE_TERMS, Question, Status, higher_is_better
 
 CONTEXT = ("psnr", "grad_mse", "laplacian_mse", "dt_mse", "pde_residual")  # beside a ranking
 RECONSTRUCTION = ("psnr", "psnr_up_to_constant", "psnr_up_to_frame_constants")
@@ -42,15 +43,13 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def best_table(rows, n: int = TOP) -> str:
-    """A plain-text table of the best runs by PSNR, for the end of a sweep."""
+    """The best runs by PSNR, one summary line each (inr.artefacts.rundir.summary_line), for
+    the end of a sweep."""
     top = ranked(rows, "psnr")[:n]
     if not top:
         return "no completed runs"
     width = max(len(r["name"]) for r in top)
-    head = f"{'run':<{width}}  {'psnr':>6}  {'ssim':>6}  {'grad_mse':>9}  {'lap_mse':>9}  {'dt_mse':>9}"
-    return "\n".join([head] + [f"{r['name']:<{width}}  {r['psnr']:6.2f}  {r['ssim']:6.4f}  "
-                               f"{r['grad_mse']:9.3g}  {r['laplacian_mse']:9.3g}  {r['dt_mse']:9.3g}"
-                               for r in top])
+    return "\n".join(f"{r['name']:<{width}}  {summary_line(r)}" for r in top)
 
 
 def _video_link(row, results: Path | None) -> str:
@@ -79,7 +78,7 @@ def ranking_lines(ranking: Ranking, describe: dict, results: Path, top: int | No
               *(f"{m} (mean)" for m in others), "video"]
     table = markdown_table(header, body) + [""]
     if verdict and len(ranking.entries) > 1:
-        table += [f"Winner: {ranking.separation_text()}.", ""]
+        table += [f"Winner: {separation_text(ranking)}.", ""]
     return table
 
 
@@ -93,11 +92,12 @@ def _effective(config: Configuration) -> str:
 
 
 DESCRIBE = {
-    "activation": {"activation": lambda c: c["activation"]},
-    "learning_rate": {"scheduler": lambda c: c["scheduler"], "lr": lambda c: f"{c['lr']:g}"},
-    "weights": {"weights (pixel, grad, laplacian, dt)": _weights,
-                "effective weights β·σ²": _effective},
-    "pixel_loss": {"pixel loss": lambda c: c["weights"]},
+    Question.ACTIVATION: {"activation": lambda c: c["activation"]},
+    Question.LEARNING_RATE: {"scheduler": lambda c: c["scheduler"],
+                             "lr": lambda c: f"{c['lr']:g}"},
+    Question.WEIGHTS: {"weights (pixel, grad, laplacian, dt)": _weights,
+                       "effective weights β·σ²": _effective},
+    Question.PIXEL_LOSS: {"pixel loss": lambda c: c["weights"]},
 }
 
 
@@ -138,7 +138,7 @@ def _unsupervised_pixels(rows, results: Path) -> list[str]:
         ranking = rank(chosen, metric)
         if ranking.entries:
             lines += [f"Runs {what}, ranked by {metric}:", ""]
-            lines += ranking_lines(ranking, DESCRIBE["weights"], results,
+            lines += ranking_lines(ranking, DESCRIBE[Question.WEIGHTS], results,
                                    context=(*RECONSTRUCTION, "grad_mse", "dt_mse"))
     return lines
 
@@ -173,39 +173,39 @@ def _against_references(rows) -> list[str]:
 
 def _questions(c: dict, rows, results: Path) -> list[str]:
     lines = []
-    if "activation" in c:
+    if Question.ACTIVATION in c:
         lines += ["## 1. Which activation?", ""]
-        for setting, ranking in c["activation"]["settings"].items():
+        for setting, ranking in c[Question.ACTIVATION]["settings"].items():
             lines += [f"Trained on {setting}, ranked by {ranking.metric}:", ""]
-            lines += ranking_lines(ranking, DESCRIBE["activation"], results, top=None)
-    if "learning_rate" in c:
+            lines += ranking_lines(ranking, DESCRIBE[Question.ACTIVATION], results, top=None)
+    if Question.LEARNING_RATE in c:
         lines += ["## 2. Which learning rate and schedule?", ""]
-        for ranking in c["learning_rate"].values():
+        for ranking in c[Question.LEARNING_RATE].values():
             lines += [f"Ranked by {ranking.metric}:", ""]
-            lines += ranking_lines(ranking, DESCRIBE["learning_rate"], results)
-    if "weights" in c:
-        ws = c["weights"]
+            lines += ranking_lines(ranking, DESCRIBE[Question.LEARNING_RATE], results)
+    if Question.WEIGHTS in c:
+        ws = c[Question.WEIGHTS]
         lines += ["## 3. Which loss weights (pixel, grad, laplacian, dt)?", "",
                   "With Adam only the ratios of the weights matter: vectors equal up to scale "
                   "give nearly identical runs (to within Adam's epsilon), so each vector is "
                   "shown normalised to a largest entry of 1 beside its raw form.", ""]
         for metric in HEADLINE_METRICS:
             lines += [f"Best {TOP} by {metric}:", ""]
-            lines += ranking_lines(ws[metric], DESCRIBE["weights"], results)
+            lines += ranking_lines(ws[metric], DESCRIBE[Question.WEIGHTS], results)
         worst = ws["worst_pixel_mse"]
         worst = Ranking(worst.metric, worst.entries[::-1])
         lines += [f"Worst {TOP} by pixel_mse among the runs that train on pixels (a run without "
                   f"a pixel term does not aim at pixel_mse):", ""]
-        lines += ranking_lines(worst, DESCRIBE["weights"], results, verdict=False)
+        lines += ranking_lines(worst, DESCRIBE[Question.WEIGHTS], results, verdict=False)
         lines += _against_references(rows)
-        lines += _unsupervised_pixels(asking(rows, "weights"), results)
+        lines += _unsupervised_pixels(asking(rows, Question.WEIGHTS), results)
         lines += [f"Diverged: {ws['diverged']} runs.", ""]
         lines += [f"![Pareto view]({PARETO_FILE})", ""]
-    if "pixel_loss" in c:
+    if Question.PIXEL_LOSS in c:
         lines += ["## 4. Which pixel loss?", ""]
-        for ranking in c["pixel_loss"].values():
+        for ranking in c[Question.PIXEL_LOSS].values():
             lines += [f"Ranked by {ranking.metric}:", ""]
-            lines += ranking_lines(ranking, DESCRIBE["pixel_loss"], results, top=None)
+            lines += ranking_lines(ranking, DESCRIBE[Question.PIXEL_LOSS], results, top=None)
     return lines
 
 
@@ -214,7 +214,7 @@ def write_markdown(rows, results: Path, video_links: bool = True) -> Path:
     question that the runs answer, the target scales; with video_links, a link to each ranked
     configuration's video."""
     c = conclusions(rows)
-    done = [r for r in rows if r["status"] == "completed"]
+    done = [r for r in rows if r["status"] == Status.COMPLETED]
     seeds = len({r["seed"] for r in rows})
     lines = ["# Results", "",
              f"Built {time.strftime('%Y-%m-%d %H:%M')} from {len(rows)} runs "

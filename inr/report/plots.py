@@ -17,12 +17,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from inr.io import atomic_path
-from inr.report.analysis import TOP, configurations, rank, reference_name
+from inr.report.analysis import (PARETO_AXES, PLOT_METRICS, TOP, FigureData, figure_data,
+                                 reference_name)
 from inr.report.rows import asking, betas, experiment_questions, of
-from inr.report.stats import pareto_front
-from inr.vocabulary import higher_is_better, metric_title
+from inr.vocabulary import Question, higher_is_better, metric_title
 
-PLOT_METRICS = ("pixel_mse", "ssim", "grad_mse", "laplacian_mse", "dt_mse", "pde_residual")
 PNG_DPI = 110
 
 
@@ -49,11 +48,11 @@ def _grid(title: str):
     return fig, axes.ravel()
 
 
-def _stats(configs, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Means and standard deviations (0 for one seed) of `metric` over each configuration."""
-    summaries = [c.summary(metric) for c in configs]
-    return (np.array([s.mean for s in summaries]),
-            np.array([s.sd if s.n > 1 else 0.0 for s in summaries]))
+def _stats(data: FigureData, configs, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Means and standard deviations (0 for one seed) of `metric` over `configs`, as the
+    analysis computed them."""
+    mean, sd = data.means_and_sds(list(configs), metric)
+    return np.array(mean, dtype=float), np.array(sd, dtype=float)
 
 
 def _bars(ax, groups: list[str], series: dict[str, tuple[np.ndarray, np.ndarray]]):
@@ -63,13 +62,13 @@ def _bars(ax, groups: list[str], series: dict[str, tuple[np.ndarray, np.ndarray]
     ax.set_xticks(x + 0.4 - width / 2, groups, rotation=20)
 
 
-def plot_learning_rates(rows) -> Figure:
+def plot_learning_rates(data: FigureData) -> Figure:
     fig, axes = _grid("Learning rates x schedulers")
-    configs = configurations(rows)
+    configs = data.configs
     for ax, metric in zip(axes, PLOT_METRICS):
         for sched in sorted({c["scheduler"] for c in configs}):
             own = sorted((c for c in configs if c["scheduler"] == sched), key=lambda c: c["lr"])
-            mean, sd = _stats(own, metric)
+            mean, sd = _stats(data, own, metric)
             ax.errorbar([c["lr"] for c in own], mean, yerr=sd, fmt="o-", capsize=2, label=sched)
         ax.set_xscale("log")
         ax.set_xlabel("learning rate (max lr for cyclic)")
@@ -78,9 +77,9 @@ def plot_learning_rates(rows) -> Figure:
     return fig
 
 
-def plot_activations(rows) -> Figure:
+def plot_activations(data: FigureData) -> Figure:
     fig, axes = _grid("Activations under each weight setting")
-    configs = configurations(rows)
+    configs = data.configs
     weights = list(dict.fromkeys(c["weights"] for c in configs))
     acts = list(dict.fromkeys(c["activation"] for c in configs))
     for ax, metric in zip(axes, PLOT_METRICS):
@@ -88,7 +87,7 @@ def plot_activations(rows) -> Figure:
         for a in acts:
             pick = [next((c for c in configs if c["activation"] == a and c["weights"] == w), None)
                     for w in weights]
-            stats = [_stats([c], metric) if c else (np.array([np.nan]), np.array([0.0]))
+            stats = [_stats(data, [c], metric) if c else (np.array([np.nan]), np.array([0.0]))
                      for c in pick]
             series[a] = (np.concatenate([m for m, _ in stats]),
                          np.concatenate([s for _, s in stats]))
@@ -98,16 +97,16 @@ def plot_activations(rows) -> Figure:
     return fig
 
 
-def plot_weights(rows) -> Figure:
+def plot_weights(data: FigureData) -> Figure:
     fig, axes = _grid(f"Loss weights (pixel, grad, laplacian, dt): best {TOP} (green) and "
                       f"worst {TOP} (red) per metric")
     for ax, metric in zip(axes, PLOT_METRICS):
-        order = [c for c, _ in rank(rows, metric).entries]
+        order = [c for c, _ in data.rankings[metric].entries]
         pick = order if len(order) <= 2 * TOP else order[:TOP] + order[-TOP:]
         y = np.arange(len(pick))[::-1]
         colours = ["tab:green" if i < min(TOP, len(order) - TOP) or len(order) <= TOP
                    else "tab:red" for i in range(len(pick))]
-        mean, sd = _stats(pick, metric)
+        mean, sd = _stats(data, pick, metric)
         for yi, m, s, colour in zip(y, mean, sd, colours):
             ax.errorbar(m, yi, xerr=s, fmt="o", color=colour, capsize=2, zorder=3)
         ax.set_yticks(y, [betas(c.first) for c in pick], fontsize=7)
@@ -116,37 +115,36 @@ def plot_weights(rows) -> Figure:
     return fig
 
 
-def plot_pixel_losses(rows) -> Figure:
+def plot_pixel_losses(data: FigureData) -> Figure:
     fig, axes = _grid("Pixel losses (derivative terms at fixed weights)")
-    configs = configurations(rows)
+    configs = data.configs
     for ax, metric in zip(axes, PLOT_METRICS):
-        _bars(ax, [c["weights"] for c in configs], {metric: _stats(configs, metric)})
+        _bars(ax, [c["weights"] for c in configs], {metric: _stats(data, configs, metric)})
         label_axis(ax, metric)
     return fig
 
 
 PARETO_FILE = "pareto.png"
-PARETO_AXES = (("grad_mse", "psnr"), ("laplacian_mse", "psnr"))
 
 
-def plot_pareto(rows) -> Figure:
+def plot_pareto(data: FigureData) -> Figure:
     """Pixel PSNR against gradient MSE and against Laplacian MSE, one point per configuration
     (mean over seeds, sd as error bars), the Pareto front joined and marked, the reference
     vectors labelled."""
-    configs = [c for c in configurations(rows) if c.summary("psnr").n > 0]
+    configs = [c for c in data.configs if data.summaries[c.key]["psnr"].n > 0]
     fig = Figure(figsize=(13, 5.5), layout="constrained")
     axes = fig.subplots(1, len(PARETO_AXES))
     fig.suptitle("The trade-off between pixels and derivatives: each point a weight vector "
                  "(mean ± sd over seeds), the Pareto front in red")
     for ax, (x_metric, y_metric) in zip(axes, PARETO_AXES):
-        x, x_sd = _stats(configs, x_metric)
-        y, y_sd = _stats(configs, y_metric)
+        x, x_sd = _stats(data, configs, x_metric)
+        y, y_sd = _stats(data, configs, y_metric)
         ax.errorbar(x, y, xerr=x_sd, yerr=y_sd, fmt="o", ms=3, color="tab:blue", alpha=0.6,
                     ecolor="lightgray", label="weight vector")
-        front = pareto_front(list(zip(x, y)), (higher_is_better(x_metric),
-                                               higher_is_better(y_metric)))
-        front = sorted(front, key=lambda i: x[i])
-        ax.plot(x[front], y[front], "o-", color="tab:red", ms=5, label="Pareto front")
+        fx, fy = _stats(data, data.fronts[(x_metric, y_metric)], x_metric)[0], \
+            _stats(data, data.fronts[(x_metric, y_metric)], y_metric)[0]
+        order = np.argsort(fx)
+        ax.plot(fx[order], fy[order], "o-", color="tab:red", ms=5, label="Pareto front")
         for i, c in enumerate(configs):
             if reference_name(c.first):
                 ax.annotate(f"{reference_name(c.first)} {betas(c.first)}", (x[i], y[i]), fontsize=8,
@@ -161,8 +159,8 @@ def plot_pareto(rows) -> Figure:
     return fig
 
 
-PLOTTERS = {"learning_rate": plot_learning_rates, "activation": plot_activations,
-            "weights": plot_weights, "pixel_loss": plot_pixel_losses}
+PLOTTERS = {Question.LEARNING_RATE: plot_learning_rates, Question.ACTIVATION: plot_activations,
+            Question.WEIGHTS: plot_weights, Question.PIXEL_LOSS: plot_pixel_losses}
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
@@ -177,10 +175,11 @@ def plot_all(rows, results: Path) -> list[Path]:
     (pareto.png), and all of them in report.pdf."""
     subsets = {name: (question, of(rows, name))
                for name, question in experiment_questions(rows).items() if question in PLOTTERS}
-    figures = [(f"{name}.png", PLOTTERS[question](subset))
+    figures = [(f"{name}.png", PLOTTERS[question](figure_data(subset)))
                for name, (question, subset) in subsets.items() if subset]
-    if asking(rows, "weights"):
-        figures.append((PARETO_FILE, plot_pareto(asking(rows, "weights"))))
+    if asking(rows, Question.WEIGHTS):
+        pareto = figure_data(asking(rows, Question.WEIGHTS), PLOT_METRICS, pareto=True)
+        figures.append((PARETO_FILE, plot_pareto(pareto)))
     paths = [save_figure(fig, results / name) for name, fig in figures]
     if figures:
         with atomic_path(results / "report.pdf") as tmp:

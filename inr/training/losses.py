@@ -11,11 +11,8 @@ from __future__ import annotations
 import torch
 
 from inr.data import PIXEL_RANGE
-from inr.metrics import ms_ssim_loss, ssim_loss
+from inr.training.metrics import ms_ssim_loss, ssim_loss
 from inr.vocabulary import FIELD_OF_TERM, MSE_TERMS
-
-NORMALIZATIONS = ("none", "variance")  # loss.normalize: raw MSEs, or each over its target's variance
-
 
 def squared_errors(out: dict, batch: dict, weights: dict | None = None) -> dict[str, torch.Tensor]:
     """Per-model MSE of every field present in `out`, by loss term: (M, N[, 2]) -> (M,).
@@ -35,17 +32,6 @@ def squared_errors(out: dict, batch: dict, weights: dict | None = None) -> dict[
             diff2 = diff ** 2
             errors[term] = (diff2.sum(-1) if name == "grad" else diff2).mean(-1)
     return errors
-
-
-def effective_weights(weights, variances: dict[str, float]) -> dict[str, float]:
-    """Each MSE term's weight on the error relative to its target's scale, MSE / variance:
-    beta * variance with loss.normalize = "none", beta itself with "variance".
-
-    weights: a config's loss section (pixel, grad, laplacian, dt, normalize); variances: field
-    -> target variance (DiffusionSequence.target_variances)."""
-    scaled = weights.normalize == "none"
-    return {t: getattr(weights, t) * (variances[FIELD_OF_TERM[t]] if scaled else 1.0)
-            for t in MSE_TERMS}
 
 
 def term_divisors(losses: list, variances: dict[str, float], dtype, device) -> dict:

@@ -1,4 +1,6 @@
-"""Statistics over seeds, as pure functions: summaries, the separation test, the Pareto front.
+"""Statistics over seeds, as pure functions: summaries, the separation test, the Pareto front,
+and configurations ranked by their mean. Below both the sweep (which chooses its confirmation
+runs by a ranking) and the report; it reads flat run rows (inr.artefacts.rundir.row_of).
 
 One seed is an anecdote: a configuration's metric is summarised over its seeds as mean ± sample
 standard deviation (n = number of seeds), and a ranking's winner counts as separated from the
@@ -8,10 +10,12 @@ gives p < ALPHA, which needs at least MIN_SEEDS seeds on each side.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
+
+from inr.vocabulary import Status, higher_is_better
 
 ALPHA = 0.05
 MIN_SEEDS = 2
@@ -83,3 +87,72 @@ def pareto_front(points, higher_better: tuple[bool, bool]) -> list[int]:
         if not dominated:
             front.append(i)
     return front
+
+
+# ----------------------------------------------------------------------------- configurations
+
+@dataclass
+class Configuration:
+    """The runs of one configuration: they differ only in their seed."""
+    key: str
+    rows: list = field(default_factory=list)
+
+    @property
+    def first(self) -> dict:
+        """The row that labels it: its first seed's."""
+        return min(self.rows, key=lambda r: r["seed"] if math.isfinite(r["seed"]) else math.inf)
+
+    def values(self, metric: str) -> list[float]:
+        """The metric of its completed seeds."""
+        return [r[metric] for r in self.rows
+                if r["status"] == Status.COMPLETED and math.isfinite(r[metric])]
+
+    def summary(self, metric: str) -> Summary:
+        return summarize(self.values(metric))
+
+    def __getitem__(self, column: str):
+        return self.first[column]
+
+
+def configurations(rows) -> list[Configuration]:
+    """The rows grouped by configuration, in first-seen order."""
+    found: dict[str, Configuration] = {}
+    for row in rows:
+        found.setdefault(row["configuration"], Configuration(row["configuration"])).rows.append(row)
+    return list(found.values())
+
+
+def differ_by(a: Configuration, b: Configuration, metric: str) -> Separation:
+    return separation(a.values(metric), b.values(metric))
+
+
+@dataclass
+class Ranking:
+    """Configurations ordered by the mean of `metric` over their seeds, best first (those
+    without a completed seed are left out); `separation`: the winner against the runner-up."""
+    metric: str
+    entries: list  # (Configuration, Summary)
+
+    @property
+    def winner(self) -> Configuration | None:
+        return self.entries[0][0] if self.entries else None
+
+    @property
+    def separation(self) -> Separation | None:
+        if len(self.entries) < 2:
+            return None
+        return differ_by(self.entries[0][0], self.entries[1][0], self.metric)
+
+    def position(self, config: Configuration) -> int | None:
+        """1-based rank of a configuration (None when it is not ranked)."""
+        return next((i for i, (c, _) in enumerate(self.entries, 1) if c.key == config.key),
+                    None)
+
+
+def rank(rows, metric: str) -> Ranking:
+    """The configurations of `rows` ranked by their mean `metric` (inr.vocabulary decides the
+    direction)."""
+    scored = [(c, c.summary(metric)) for c in configurations(rows)]
+    scored = [(c, s) for c, s in scored if s.n > 0]
+    scored.sort(key=lambda cs: cs[1].mean, reverse=higher_is_better(metric))
+    return Ranking(metric, scored)

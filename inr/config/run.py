@@ -15,15 +15,15 @@ from pathlib import Path
 
 import torch
 
-from inr.data import METHODS, MIN_IMAGE_SIDE
-from inr.derivatives import METHODS as DERIVATIVE_METHODS
+from inr.config.schedule import Schedule
+from inr.config.weights import NORMALIZATIONS, LossWeights
+from inr.data import DIFFUSION_METHODS, MIN_IMAGE_SIDE
 from inr.io import write_json_atomic
-from inr.losses import NORMALIZATIONS
-from inr.models import ACTIVATIONS, make_model, takes_w0
-from inr.schedules import Schedule
-from inr.vocabulary import FIELD_OF_TERM, FIELDS, LOSS_TERMS, MSE_TERMS, PERCEPTUAL_TERMS
+from inr.model.derivatives import DERIVATIVE_METHODS
+from inr.model.networks import ACTIVATIONS, make_model, takes_w0
+from inr.vocabulary import LOSS_TERMS
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # inr/config/run.py -> the repository
 DEFAULT_IMAGE = str(REPO_ROOT / "original" / "cameraman.png")
 BATCH_KINDS = ("points", "frame")
 MATMUL_PRECISIONS = ("highest", "high")
@@ -46,7 +46,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    activation: str = "sine"  # inr.models.ACTIVATIONS
+    activation: str = "sine"  # inr.model.networks.ACTIVATIONS
     width: int = 64
     depth: int = 3  # hidden layers
     w0: float = 30.0  # sine-type activations only
@@ -56,34 +56,6 @@ class ModelConfig:
         w0 = {"w0": self.w0} if takes_w0(self.activation) else {}
         return make_model(self.activation, self.width, self.depth, models=len(seeds),
                           seed=list(seeds), **w0)
-
-
-@dataclass
-class LossWeights:
-    """beta: weights of the MSE of pixel, gradient (summed over x, y), Laplacian and dt, plus
-    optional perceptual terms (1 - SSIM) and (1 - MS-SSIM) of the pixel frames."""
-    pixel: float = 1.0
-    grad: float = 0.0
-    laplacian: float = 0.0
-    dt: float = 0.0
-    ssim: float = 0.0
-    ms_ssim: float = 0.0
-    # "none": the MSE terms as they are, so a weight vector means what the original's did;
-    # "variance": each MSE term divided by its target's variance over the sequence, so the
-    # weights act on errors relative to each target's own scale (README, "Loss weights")
-    normalize: str = "none"
-
-    @property
-    def betas(self) -> tuple[float, float, float, float]:
-        return tuple(getattr(self, t) for t in MSE_TERMS)
-
-    def fields(self) -> tuple[str, ...]:
-        """The fields (inr.vocabulary.FIELDS) whose predictions the training loss needs, in
-        FIELDS order; a field whose weight is zero is not computed."""
-        need = {FIELD_OF_TERM[t] for t in MSE_TERMS if getattr(self, t) > 0}
-        if any(getattr(self, t) > 0 for t in PERCEPTUAL_TERMS):
-            need.add("value")
-        return tuple(f for f in FIELDS if f in need)
 
 
 @dataclass
@@ -98,7 +70,7 @@ class TrainConfig:
     # float32 matrix products: "highest" (full float32) or "high" (TF32 on GPUs that have it;
     # no effect on a CPU). Part of a run's identity: it changes the numbers (README, "GPU")
     matmul_precision: str = "highest"
-    # how the network's derivatives are taken (inr.derivatives): "fused" (the compiled kernel,
+    # how the network's derivatives are taken (inr.model.derivatives): "fused" (the compiled kernel,
     # falling back to "forward" where it cannot run), "forward" (the eager forward Laplacian) or
     # "autograd" (nested reverse mode). INR_NO_FUSION=1 overrides "fused"; the record says
     # which ran (derivative_method) and why it fell back (derivative_fallback)
@@ -113,10 +85,11 @@ class OutputConfig:
     progress: bool = True  # tqdm bar
     # labels set when a sweep plans the run, stored in its record for the report
     experiment: str | None = None  # the experiment that planned it
-    question: str | None = None  # what that experiment asks (inr.experiments.QUESTIONS)
+    question: str | None = None  # what that experiment asks (inr.vocabulary.QUESTIONS)
     name: str | None = None  # the run's folder below runs/
     configuration: str | None = None  # its first seed's name: the runs that differ only in seed
     weights_name: str | None = None  # the name of its weight setting, where it has one
+    reference: str | None = None  # the reference vector its weights equal up to scale, if any
 
 
 @dataclass
@@ -138,8 +111,8 @@ class RunConfig:
         _check(0 <= d.t_start <= d.t_stop, f"data times need 0 <= t_start <= t_stop, got "
                                             f"{d.t_start}, {d.t_stop}")
         _check(d.diffusivity > 0, f"data.diffusivity must be positive, got {d.diffusivity}")
-        _check(d.method in METHODS, f"unknown diffusion method {d.method!r}; choose from "
-                                    f"{', '.join(METHODS)}")
+        _check(d.method in DIFFUSION_METHODS, f"unknown diffusion method {d.method!r}; choose from "
+                                    f"{', '.join(DIFFUSION_METHODS)}")
         _check(m.activation in ACTIVATIONS, f"unknown activation {m.activation!r}; choose from "
                                              f"{', '.join(ACTIVATIONS)}")
         _check(m.width >= 1 and m.depth >= 1, f"model width and depth must be positive, got "

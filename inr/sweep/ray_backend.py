@@ -37,11 +37,13 @@ from pathlib import Path
 
 import torch
 
+from inr.artefacts.tree import OutputTree
 from inr.config import RunConfig
-from inr.experiments import PlannedRun
+from inr.sweep.planning import PlannedRun
 from inr.io import read_json, write_json_atomic
-from inr.sweep import ENGINES, SweepOutcome, default_max_models, ensembles, split_done
-from inr.train import train_ensemble
+from inr.sweep.engine import (SweepOutcome, check_engine, clear_runs, default_max_models,
+                              ensembles, split_done)
+from inr.training.loop import train_ensemble
 
 INSTALL_HINT = "the ray backend needs Ray: pip install -e '.[ray]'"
 STATE_FILE = "train_state.pt"  # train_ensemble's mid-run state inside a Ray checkpoint
@@ -79,12 +81,11 @@ class RayOptions:
                   (self.gpus_per_trial >= 0, f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}"),
                   (self.max_retries >= 0, f"--max-retries must be >= 0, got {self.max_retries}"),
                   (self.early_stop in EARLY_STOPPERS, f"unknown --early-stop {self.early_stop!r}; "
-                   f"choose from {', '.join(EARLY_STOPPERS)}"),
-                  (self.engine in ENGINES, f"unknown engine {self.engine!r}; choose from "
-                   f"{', '.join(ENGINES)}")]
+                   f"choose from {', '.join(EARLY_STOPPERS)}")]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        check_engine(self.engine, self.max_models)
 
 
 def _import_ray():
@@ -106,7 +107,8 @@ _outputs_written = threading.Event()  # set when the trial thread returned (outp
 def train_trial(config: dict) -> None:
     """One Tune trial: train its runs with train_ensemble, reporting metrics and checkpoints.
 
-    config: {"runs": [{"name", "config"}], "threads": int, "fault_marker": str | None}.
+    config: {"runs": [{"name", "config"}], "threads": int, "fault_marker": str | None,
+    "out": the output tree's root}.
     Runs already done (e.g. finished by an earlier attempt) are skipped. The training state is
     kept in a local file (state_path) that is restored from the trial's latest Ray checkpoint.
     """
@@ -116,7 +118,8 @@ def train_trial(config: dict) -> None:
     _outputs_written.clear()
     try:
         torch.set_num_threads(max(1, int(config["threads"])))
-        runs = [PlannedRun("", r["name"], RunConfig.from_dict(r["config"]))
+        tree = OutputTree(config["out"])
+        runs = [PlannedRun("", r["name"], RunConfig.from_dict(r["config"]), tree)
                 for r in config["runs"]]
         todo = [r for r in runs if r.folder().state(r.config) != "done"]
         if not todo:
@@ -281,7 +284,7 @@ def run_sweep_ray(runs: list[PlannedRun], options: RayOptions, report=print) -> 
         return outcome
     max_models = options.max_models or default_max_models(runs)
     batches = ensembles(todo, engine, max_models)
-    storage = Path(options.storage or Path(options.out) / "ray_results").resolve()
+    storage = Path(options.storage or OutputTree(options.out).ray_results).resolve()
     name = experiment_name(runs, ensembles(runs, engine, max_models), early)
     path = storage / name
     stored = read_json(path / SWEEP_FILE) if (path / SWEEP_FILE).is_file() else None
@@ -291,8 +294,7 @@ def run_sweep_ray(runs: list[PlannedRun], options: RayOptions, report=print) -> 
     elif stored and stored.get("finished"):
         shutil.rmtree(path)  # nothing to resume in it: start a fresh experiment
     if options.overwrite:
-        for run in todo:
-            run.folder().clear()
+        clear_runs(todo)
         shutil.rmtree(path, ignore_errors=True)
 
     # a checkpoint at every evaluation is the point here, not a bottleneck worth a warning
@@ -367,7 +369,7 @@ def _new_tuner(tune, trainable, batches, storage: Path, name: str, options: RayO
         trainable,
         param_space={"runs": tune.grid_search(trials),
                      "threads": max(1, int(options.cpus_per_trial)),
-                     "fault_marker": fault},
+                     "fault_marker": fault, "out": str(options.out)},
         tune_config=tune.TuneConfig(
             scheduler=scheduler, metric=EARLY_STOP_METRIC if scheduler else None,
             mode=EARLY_STOP_MODE if scheduler else None, reuse_actors=False,

@@ -8,7 +8,7 @@ Conventions:
   * the HParams row is written into the run's OWN event file (``add_hparams``
     would create a timestamped sub-folder instead), with its metric tags logged as
     ordinary scalars too so the HParams dashboard can show them;
-  * panels are logged as HWC uint8 images; videos are files of their own (inr.video), not
+  * panels are logged as HWC uint8 images; videos are files of their own (inr.artefacts.video), not
     TensorBoard entries.
 """
 

@@ -1,26 +1,21 @@
-"""Running a planned sweep: resumable, locked, batched or sequential, with progress.
+"""Running a planned sweep's runs: resumable, batched or sequential, in this process or a pool.
 
-A run is done when its folder says so (inr.rundir: a record whose status is completed or
-diverged and whose config equals the planned one); done runs are skipped, anything else
+A run is done when its folder says so (inr.artefacts.rundir: a record whose status is completed
+or diverged and whose config equals the planned one); done runs are skipped, anything else
 (missing, interrupted, half-written by a killed sweep) is trained again. All files are written
-atomically, so a kill leaves either the old file or the new one. One sweep at a time may write
-an output folder: a second one is refused while the first holds the lock (the lock dies with
-its process).
-
-Stages: `run_confirmed` trains the planned runs (the screening), then, for a loss-weights
-experiment, the confirmation stage: the top K configurations by each headline metric and the
-reference vectors are rerun with more seeds (`confirmation_runs`). Both stages resume.
+atomically, so a kill leaves either the old file or the new one. The caller holds the output
+tree's lock (inr.artefacts.tree.OutputTree.lock) while a sweep writes it.
 
 Engines:
     batched     runs that share data, architecture, steps and batch train together as one
                 ensemble (at most --max-models at a time), each with its own lr, schedule,
                 weights and seed
     sequential  one run at a time
-Both give the same numbers for the same seeds (tests/test_sweep.py).
+Both give the same numbers for the same seeds (tests/test_sweep.py). The Ray backend
+(inr.sweep.ray_backend) groups, skips and clears runs with the same functions.
 """
 from __future__ import annotations
 
-import fcntl
 import math
 import multiprocessing
 import os
@@ -28,16 +23,14 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from inr.data import frame_shape
-from inr.experiments import PlannedRun, replicate
-from inr.report.analysis import HEADLINE_METRICS, confirmation_choice
-from inr.report.rows import row_of
-from inr.train import ensemble_key, train_ensemble
+from inr.sweep.planning import PlannedRun
+from inr.training.loop import ensemble_key, train_ensemble
+from inr.vocabulary import Status
 
 ENGINES = ("batched", "sequential")
 MAX_MODELS = {"cpu": 8, "cuda": 64}  # most models per ensemble by default: a CPU gains little
@@ -49,11 +42,6 @@ MAX_MODELS = {"cpu": 8, "cuda": 64}  # most models per ensemble by default: a CP
 # measures.
 STEP_BYTES_PER_POINT_UNIT = 103
 GPU_MEMORY_SHARE = 0.8  # of the free memory that an ensemble may plan to use
-LOCK_NAME = ".sweep.lock"
-
-
-class SweepLocked(RuntimeError):
-    """Another sweep holds the output folder."""
 
 
 @dataclass
@@ -64,45 +52,19 @@ class SweepOutcome:
     seconds: float = 0.0
 
 
-# ----------------------------------------------------------------------------- locking
-
-class OutputLock:
-    """An exclusive, non-blocking flock on <out>/.sweep.lock (released when the process dies)."""
-
-    def __init__(self, out: Path):
-        self.path = Path(out) / LOCK_NAME
-        self.handle = None
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a+")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.handle.seek(0)
-            holder = self.handle.read().strip() or "another process"
-            self.handle.close()
-            raise SweepLocked(f"another sweep ({holder}) is writing to {self.path.parent}; "
-                              f"wait for it to finish or choose another --out") from None
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.handle.write(f"pid {os.getpid()}")
-        self.handle.flush()
-        return self
-
-    def __exit__(self, *exc):
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
-
-
 # ----------------------------------------------------------------------------- engines
+
+def check_engine(engine: str, max_models: int | None) -> None:
+    """A one-line ValueError for an unknown engine or fewer than 1 model per ensemble."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    if max_models is not None and max_models < 1:
+        raise ValueError(f"--max-models needs at least 1, got {max_models}")
+
 
 def ensembles(runs: list[PlannedRun], engine: str, max_models: int) -> list[list[PlannedRun]]:
     """Group runs into the training batches an engine trains together, in plan order."""
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
-    if max_models < 1:
-        raise ValueError(f"max_models must be at least 1, got {max_models}")
+    check_engine(engine, max_models)
     if engine == "sequential":
         return [[r] for r in runs]
     groups: OrderedDict[str, list] = OrderedDict()
@@ -177,6 +139,12 @@ def split_done(runs: list[PlannedRun], outcome: SweepOutcome, overwrite: bool = 
     return todo
 
 
+def clear_runs(runs: list[PlannedRun]) -> None:
+    """Delete the outputs of runs about to be trained again (--overwrite)."""
+    for run in runs:
+        run.folder().clear()
+
+
 def default_max_models(runs: list[PlannedRun]) -> int:
     """Ensemble size for the device the runs train on: MAX_MODELS, and on a GPU no more (in
     powers of 2) than its free memory holds by the step's estimated peak."""
@@ -212,20 +180,16 @@ def run_sweep(runs: list[PlannedRun], engine: str = "batched",
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress,
                dynamic_ncols=True)
     if overwrite:
-        for run in todo:
-            run.folder().clear()
+        clear_runs(todo)
     try:
         for batch, results in _results(batches, workers, progress):
             for run, result in zip(batch, results):
-                if result.status != "interrupted":
+                if result.status != Status.INTERRUPTED:
                     run.tag()
                     outcome.done.append(result)
-                    m = result.metrics
-                    bar.write(f"{result.status:>9}  {run.name}: psnr {m['psnr']:.2f} dB, "
-                              f"grad_mse {m['grad_mse']:.3g}, laplacian_mse "
-                              f"{m['laplacian_mse']:.3g}, dt_mse {m['dt_mse']:.3g}")
-            bar.update(sum(r.status != "interrupted" for r in results))
-            if any(r.status == "interrupted" for r in results):
+                    bar.write(f"{result.status:>9}  {run.name}: {result.summary_line()}")
+            bar.update(sum(r.status != Status.INTERRUPTED for r in results))
+            if any(r.status == Status.INTERRUPTED for r in results):
                 outcome.interrupted = True
                 break
     except KeyboardInterrupt:
@@ -233,47 +197,4 @@ def run_sweep(runs: list[PlannedRun], engine: str = "batched",
     finally:
         bar.close()
     outcome.seconds = time.time() - start
-    return outcome
-
-
-# ----------------------------------------------------------------------------- stages
-
-def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int) -> list[PlannedRun]:
-    """The runs that confirm a screened loss-weights sweep: replicates (inr.experiments.
-    replicate) of the `top` configurations by each headline metric and of the reference
-    vectors, up to `seeds` seeds each counting those planned already. The choice is a pure
-    function of the finished screening runs, so a resumed sweep chooses the same."""
-    screened = [r for r in runs if "weights" in r.questions]
-    if top < 1 or not screened:
-        return []
-    rows = [row_of(saved) for saved in (r.folder().read() for r in screened) if saved]
-    planned, extra = {r.name for r in runs}, []
-    firsts = {r.name: r for r in screened if r.name == r.config.output.configuration}
-    for key in confirmation_choice(rows, top):
-        first = firsts[key]
-        for seed in range(first.config.train.seed, first.config.train.seed + seeds):
-            run = replicate(first, seed)
-            if run.name not in planned:
-                planned.add(run.name)
-                extra.append(run)
-    return extra
-
-
-def run_confirmed(runs: list[PlannedRun], execute, confirm: int = 5, confirm_seeds: int = 3,
-                  report=print) -> SweepOutcome:
-    """Train the planned runs with `execute` (runs -> SweepOutcome: a local or Ray engine),
-    then their confirmation stage (see `confirmation_runs`); one outcome for both."""
-    outcome = execute(runs)
-    if outcome.interrupted:
-        return outcome
-    extra = confirmation_runs(runs, confirm, confirm_seeds)
-    if extra:
-        report(f"confirmation: {len(extra)} runs, so that the top {confirm} loss-weight vectors "
-               f"by {' and by '.join(HEADLINE_METRICS)} and the reference vectors have "
-               f"{confirm_seeds} seeds each")
-        more = execute(extra)
-        outcome.done += more.done
-        outcome.skipped += more.skipped
-        outcome.interrupted = more.interrupted
-        outcome.seconds += more.seconds
     return outcome

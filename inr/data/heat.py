@@ -1,4 +1,4 @@
-"""Images, the heat-equation sequence, and its exact derivative targets in network coordinates.
+"""The heat-equation sequence of an image and its exact derivative targets in network coordinates.
 
 Units: the one place they are defined
 -------------------------------------
@@ -40,97 +40,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
-import torch
 from scipy import fft
-from skimage.color import rgb2gray
-from skimage.transform import resize
 
 from inr.vocabulary import FIELDS
 
-PIXEL_RANGE = 1.0  # intensities live in [0, 1]: the data range of PSNR and SSIM on the value
-MIN_IMAGE_SIDE = 16  # px: smaller images cannot carry an 11-px SSIM window after diffusion
-METHODS = ("spectral", "explicit")
+DIFFUSION_METHODS = ("spectral", "explicit")
 STABILITY_LIMIT = 1.0  # forward Euler is stable while D dt (2/hx^2 + 2/hy^2) <= 1
 DEFAULT_STABILITY_FRACTION = 0.5  # explicit: default sub-step is half the stable limit
-
-
-class ImageError(ValueError):
-    """A missing, unreadable or unusable image; the message names the file and the problem."""
-
-
-# ----------------------------------------------------------------------------- images
-
-def load_image(path, size=None) -> np.ndarray:
-    """Read a grayscale or RGB(A) image as float64 luminance in [0, 1], shape (H, W).
-
-    size: None (keep), an int N (N x N) or (H, W); resampled with anti-aliasing.
-    RGB is converted with scikit-image's rgb2gray (ITU-R 709 luma); alpha is dropped.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such image file")
-    try:
-        raw = np.asarray(iio.imread(path, index=0))
-    except Exception as err:  # imageio raises many types for corrupt data
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ImageError(f"{path}: cannot read image ({detail})") from None
-
-    image = _to_unit_float(raw, path)
-    if image.ndim == 3:
-        if image.shape[-1] == 4:
-            image = image[..., :3]
-        if image.shape[-1] == 3:
-            image = rgb2gray(image)
-        elif image.shape[-1] == 1:
-            image = image[..., 0]
-        else:
-            raise ImageError(f"{path}: expected grayscale or RGB, got shape {raw.shape}")
-    if image.ndim != 2 or min(image.shape) == 1:
-        raise ImageError(f"{path}: image must be 2-D, got shape {raw.shape}")
-    if min(image.shape) < MIN_IMAGE_SIDE:
-        raise ImageError(
-            f"{path}: image of {image.shape[0]}x{image.shape[1]} px is smaller than "
-            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}")
-    return resize_image(image, size, name=str(path)) if size is not None else image
-
-
-def frame_shape(image, size=None) -> tuple[int, int]:
-    """(H, W) of the frames made from `image` at `size` (int N, (H, W), or None: the image's
-    own shape, read from the file)."""
-    if size is None:
-        return load_image(image).shape
-    return (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
-
-
-def _to_unit_float(raw: np.ndarray, path: Path) -> np.ndarray:
-    """Integers scale by their dtype's maximum; floats must already lie in [0, 1]."""
-    if raw.dtype == bool:
-        return raw.astype(np.float64)
-    if np.issubdtype(raw.dtype, np.integer):
-        return raw.astype(np.float64) / np.iinfo(raw.dtype).max
-    image = raw.astype(np.float64)
-    if not np.all(np.isfinite(image)):
-        raise ImageError(f"{path}: image holds NaN or inf values")
-    if image.size and (image.min() < 0 or image.max() > 1):
-        raise ImageError(f"{path}: float image values must lie in [0, 1], "
-                         f"got [{image.min():.3g}, {image.max():.3g}]")
-    return image
-
-
-def resize_image(image: np.ndarray, size, name: str = "image") -> np.ndarray:
-    """Resample (H, W) to size (int N or (H, W)) with anti-aliasing; values stay in [0, 1]."""
-    shape = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
-    if len(shape) != 2 or min(shape) < MIN_IMAGE_SIDE:
-        raise ImageError(f"{name}: size {size} must be 2 sides of at least {MIN_IMAGE_SIDE} px")
-    if shape == image.shape:
-        return image
-    out = resize(image, shape, order=1, anti_aliasing=shape[0] < image.shape[0]
-                 or shape[1] < image.shape[1], preserve_range=True)
-    return np.clip(out, 0.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- coordinates
@@ -216,7 +134,8 @@ def diffuse(image, times, diffusivity: float, method: str = "spectral",
     elif method == "explicit":
         fields = _explicit(image, times, diffusivity, step)
     else:
-        raise ValueError(f"unknown diffusion method {method!r}; choose from {', '.join(METHODS)}")
+        raise ValueError(f"unknown diffusion method {method!r}; choose from "
+                         f"{', '.join(DIFFUSION_METHODS)}")
     value, grad, lap, dt = fields
     return DiffusionSequence(value, grad, lap, dt, coordinate_grid(times, *image.shape), times,
                     float(diffusivity), method)
@@ -309,69 +228,3 @@ def default_times(frames: int, start: float = 0.05, stop: float = 1.0) -> np.nda
     if frames < 1:
         raise ValueError(f"frames must be at least 1, got {frames}")
     return np.linspace(start, stop, frames) if frames > 1 else np.array([start])
-
-
-# ----------------------------------------------------------------------------- torch batches
-
-class TrainingData:
-    """A DiffusionSequence as flat torch tensors on one device and dtype, handing out batches.
-
-    A batch is a dict: coords (..., N, 3) as (x, y, t) and the four fields' targets, value
-    (..., N), grad (..., N, 2), laplacian (..., N), dt (..., N); the leading dims are those of
-    the index it was taken with.
-    """
-
-    def __init__(self, sequence: DiffusionSequence, device="cpu", dtype=torch.float32):
-        self.sequence = sequence
-        self.shape = sequence.shape  # (T, H, W)
-        t, h, w = self.shape
-
-        def flat(a, *trailing):
-            return torch.as_tensor(a.reshape(t * h * w, *trailing), dtype=dtype, device=device)
-
-        self.tensors = {"coords": flat(sequence.coords, 3), "value": flat(sequence.value),
-                        "grad": flat(sequence.grad, 2), "laplacian": flat(sequence.laplacian),
-                        "dt": flat(sequence.dt)}
-        self.device, self.dtype = torch.device(device), dtype
-
-    @property
-    def points_per_frame(self) -> int:
-        return self.shape[1] * self.shape[2]
-
-    @property
-    def samples(self) -> int:
-        """Every pixel of every frame: T * H * W."""
-        return self.shape[0] * self.points_per_frame
-
-    def take(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The samples at flat indices `index` (any shape): a batch shaped index.shape + ..."""
-        return {k: v[index] for k, v in self.tensors.items()}
-
-    def all_points(self) -> dict[str, torch.Tensor]:
-        """Every sample of every frame, frame by frame in row-major order: N = T * H * W."""
-        return dict(self.tensors)
-
-    def sample(self, generators: list[torch.Generator], points: int | None) -> dict:
-        """One batch per generator, stacked (M, N, ...): batch m is drawn from generators[m].
-
-        points: N samples drawn uniformly, with replacement, across all frames and pixels; or
-        None for every pixel of one uniformly drawn frame (N = H * W, row-major). The draws use
-        CPU generators, so a run's batches do not depend on the device it trains on; the
-        indices reach an accelerator by an asynchronous copy, which does not wait for it.
-        """
-        if points is None:
-            n = self.points_per_frame
-            frames = torch.cat([torch.randint(self.shape[0], (1,), generator=g)
-                                for g in generators])
-            index = _on(frames, self.device)[:, None] * n + torch.arange(n, device=self.device)
-        else:
-            index = _on(torch.stack([torch.randint(self.samples, (points,), generator=g)
-                                     for g in generators]), self.device)
-        return self.take(index)
-
-
-def _on(index: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A CPU index tensor on `device`: through pinned memory without a host wait on CUDA."""
-    if device.type == "cuda":
-        return index.pin_memory().to(device, non_blocking=True)
-    return index.to(device)

@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 
 from inr.config import RunConfig
-from inr.losses import effective_weights
-from inr.panels import PanelRenderer, panel_columns
-from inr.rundir import RunDir
-from inr.tblog import log_hparams, log_panel, log_scalars
-from inr.video import panel_frames, write_video
+from inr.config.weights import effective_weights
+from inr.artefacts.panels import PanelRenderer, panel_columns
+from inr.artefacts.rundir import RunDir
+from inr.artefacts.tblog import log_hparams, log_panel, log_scalars
+from inr.artefacts.video import panel_frames, write_video
 from inr.vocabulary import HELDOUT_PREFIX, LOSS_TERMS, METRICS
 
 VIDEO_FPS = 4
@@ -26,12 +26,12 @@ PANEL_TAG = "panels/truth_vs_prediction"
 
 
 def hparams_of(cfg: RunConfig, variances: dict[str, float], final: dict) -> dict:
-    """One HParams row: the same keys in every run (lr: a cyclic schedule's peak, as in
+    """One HParams row: the same keys in every run (lr: the schedule's display_lr, as in
     summary.csv). variances: each field's target variance; final: the run's final record, for
     the derivative path that ran."""
     return {"activation": cfg.model.activation, "width": cfg.model.width,
             "depth": cfg.model.depth, "w0": cfg.model.w0, "scheduler": cfg.schedule.kind,
-            "lr": cfg.schedule.max_lr if cfg.schedule.kind == "cyclic" else cfg.schedule.lr,
+            "lr": cfg.schedule.display_lr,
             **{f"beta_{n}": getattr(cfg.loss, n) for n in LOSS_TERMS},
             "normalize": cfg.loss.normalize,
             **{f"effective_{t}": w for t, w in effective_weights(cfg.loss, variances).items()},
@@ -42,7 +42,7 @@ def hparams_of(cfg: RunConfig, variances: dict[str, float], final: dict) -> dict
             "derivative_fallback": final.get("derivative_fallback", "")}
 
 
-def _writer(run: RunDir | None, resumed_at: int):
+def open_log(run: RunDir | None, resumed_at: int):
     """The run's SummaryWriter: a fresh log, or, when continuing from a mid-run checkpoint, the
     old log with anything after the checkpoint's step purged. None for a run without a folder."""
     if run is None:
@@ -63,7 +63,7 @@ class EnsembleOutputs:
     def __init__(self, configs: list[RunConfig], truth: dict, times, variances: dict,
                  resumed_at: int = 0):
         self.configs, self.truth, self.times, self.variances = configs, truth, times, variances
-        self.writers = [_writer(RunDir.of(c), resumed_at) for c in configs]
+        self.writers = [open_log(RunDir.of(c), resumed_at) for c in configs]
         self.steps = configs[0].train.steps
         self.log_every = max(1, configs[0].train.eval_every // TRAIN_LOGS_PER_EVALUATION)
         self._renderer = None

@@ -109,6 +109,11 @@ class Schedule:
         if self.mode == "exp_range" and self.gamma is None:
             raise ValueError("cyclic exp_range schedule needs gamma")
 
+    @property
+    def display_lr(self) -> float:
+        """The lr that names and labels the schedule: a cyclic schedule's peak, else its lr."""
+        return self.max_lr if self.kind == "cyclic" else self.lr
+
     @classmethod
     def from_dict(cls, config: dict) -> Schedule:
         """Build from a config mapping; unknown keys -> ValueError."""

@@ -6,14 +6,14 @@ Metrics (one value per model, coordinate units of inr.data):
     psnr            pixel PSNR over all frames, data range 1
     psnr_up_to_constant, psnr_up_to_frame_constants
                     the same after removing one constant offset from the whole sequence, or
-                    one per frame (inr.metrics.psnr_up_to_constant): a fit without a pixel term
+                    one per frame (inr.training.metrics.psnr_up_to_constant): a fit without a pixel term
                     is free up to these (gradient alone: one per frame; with dt: one in all;
                     Laplacian alone: up to harmonic functions, which neither removes)
     ssim            mean pixel SSIM over frames (skimage-equivalent, data range 1)
     grad_ssim, laplacian_ssim, dt_ssim
                     mean SSIM of |grad|, Δ and ∂t over frames, each frame with the max - min of
                     its own target as data range (the derivatives shrink as the image diffuses)
-    pde_residual    ||f_t - D Δf|| / (||f_t|| + D ||Δf||) (inr.metrics.relative_pde_residual):
+    pde_residual    ||f_t - D Δf|| / (||f_t|| + D ||Δf||) (inr.training.metrics.relative_pde_residual):
                     are the learned derivatives a heat flow? 1 for a constant network, so
                     read it beside dt_mse, never alone
 """
@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 
 from inr.data import PIXEL_RANGE, TrainingData
-from inr.derivatives import derivatives
-from inr.metrics import (gradient_magnitude, psnr_from_mse, psnr_up_to_constant,
+from inr.model.derivatives import derivatives
+from inr.training.metrics import (gradient_magnitude, psnr_from_mse, psnr_up_to_constant,
                          relative_pde_residual, ssim)
 from inr.vocabulary import FIELD_OF_TERM, FIELDS, MSE_TERMS, mse_metric
 
@@ -33,7 +33,7 @@ MAX_POINTS_PER_PASS = {"cpu": 1 << 17, "cuda": 1 << 19}  # models x points at on
 @torch.no_grad()
 def predict(model, data: TrainingData, method: str = "fused") -> dict[str, torch.Tensor]:
     """Every field on every sample: value (M, T, H, W), grad (M, T, H, W, 2), laplacian, dt,
-    by the derivative `method` (inr.derivatives)."""
+    by the derivative `method` (inr.model.derivatives)."""
     coords = data.all_points()["coords"]
     budget = MAX_POINTS_PER_PASS.get(coords.device.type, MAX_POINTS_PER_PASS["cpu"])
     chunk = max(1, budget // model.models)
@@ -89,7 +89,7 @@ def metrics_of(pred: dict, truth: dict, diffusivity: float) -> dict[str, torch.T
 def evaluate(model, data: TrainingData, diffusivity: float,
              method: str = "fused") -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
     """(one metrics record of plain floats per model, the predictions (M, T, H, W[, 2]) on the
-    model's device, for panels and videos), derivatives by `method` (inr.derivatives)."""
+    model's device, for panels and videos), derivatives by `method` (inr.model.derivatives)."""
     pred = predict(model, data, method)
     metrics = {k: v.cpu() for k, v in metrics_of(pred, truth_fields(data), diffusivity).items()}
     records = [{k: float(v[m]) for k, v in metrics.items()} for m in range(model.models)]

@@ -16,7 +16,7 @@ import imageio.v3 as iio
 import numpy as np
 
 from inr.io import atomic_path
-from inr.panels import PanelRenderer, pad_even
+from inr.artefacts.panels import PanelRenderer, pad_even
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 DEFAULT_FPS = 4

@@ -1,7 +1,7 @@
 """A run's folder: its layout, the schema of what a run writes, and every read and write of it.
 
     <run_dir>/
-        events.out.tfevents.*   TensorBoard log (scalars, panels, one HParams row; inr.outputs)
+        events.out.tfevents.*   TensorBoard log (scalars, panels, one HParams row; inr.artefacts.outputs)
         config.json             the RunConfig, enough to reproduce the run
         checkpoint.pt           the trained model (see `RunDir.save_checkpoint`)
         metrics.json            the run's record, written last (see `record`)
@@ -15,21 +15,22 @@ file names; the rest of the suite asks a `RunDir`.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from inr.config import RunConfig
+from inr.artefacts.tree import OutputTree
+from inr.config import RunConfig, Schedule, effective_weights
 from inr.io import atomic_path, read_json, stale_temporaries, write_json_atomic
-from inr.losses import effective_weights
+from inr.vocabulary import (DONE_STATUSES, FIELDS, HELDOUT_PREFIX, LOSS_TERMS, METRICS, MSE_TERMS)
 
 RECORD_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 EVENTS_PATTERN = "events.out.tfevents.*"
-DONE_STATUSES = ("completed", "diverged")
 
 
 @dataclass
@@ -51,6 +52,21 @@ class RunResult:
     def status(self) -> str:
         return self.metrics["status"]
 
+    def summary_line(self) -> str:
+        """The run's headline numbers in one line (`summary_line`)."""
+        return summary_line(self.metrics)
+
+
+SUMMARY_FORMATS = {"psnr": ".2f", "ssim": ".4f", "grad_mse": ".3g", "laplacian_mse": ".3g",
+                   "dt_mse": ".3g"}  # the metrics a one-line run summary shows, and their format
+
+
+def summary_line(metrics: dict) -> str:
+    """'psnr 36.10 dB, ssim 0.9512, grad_mse 0.012, laplacian_mse 4.1, dt_mse 0.0021' of a
+    run's final metrics (a record's "final" or a summary.csv row)."""
+    return ", ".join(f"{k} {metrics[k]:{f}}" + (" dB" if k == "psnr" else "")
+                     for k, f in SUMMARY_FORMATS.items())
+
 
 def record(result: RunResult, target_variances: dict[str, float]) -> dict:
     """The schema of metrics.json: a run's outcome with the labels its report needs.
@@ -59,12 +75,13 @@ def record(result: RunResult, target_variances: dict[str, float]) -> dict:
     experiments, questions          the experiments that use the run and, aligned, what each
                                     asks ('' for none); another experiment reusing it adds itself
     labels                          name (folder below runs/), configuration (the name of its
-                                    first seed), weights_name, seed: set when the run was
+                                    first seed), weights_name, reference (the reference vector
+                                    its weights equal up to scale), seed: set when the run was
                                     planned, never parsed back out of a path
     config, video                   the RunConfig, the video path
     target_variances                each field's target variance over the training frames
     effective_weights               each MSE term's weight on MSE / variance
-                                    (inr.losses.effective_weights)
+                                    (inr.config.weights.effective_weights)
     early_stop                      only when an early-stopping scheduler ended the run
     """
     cfg = result.config
@@ -74,7 +91,8 @@ def record(result: RunResult, target_variances: dict[str, float]) -> dict:
             "experiments": [out.experiment] if out.experiment else [],
             "questions": [out.question or ""] if out.experiment else [],
             "labels": {"name": out.name, "configuration": out.configuration or out.name,
-                       "weights_name": out.weights_name or "", "seed": cfg.train.seed},
+                       "weights_name": out.weights_name or "", "reference": out.reference or "",
+                       "seed": cfg.train.seed},
             "config": cfg.to_dict(), "video": str(result.video) if result.video else None,
             "target_variances": target_variances,
             "effective_weights": effective_weights(cfg.loss, target_variances)}
@@ -202,12 +220,59 @@ class RunDir:
         self.remove_stale_temporaries()
 
 
-def finished_records(out) -> list[tuple[RunDir, dict]]:
-    """(RunDir, record) of every run folder below <out>/runs with a readable record."""
+def finished_records(tree: OutputTree) -> list[tuple[RunDir, dict]]:
+    """(RunDir, record) of every run folder of the tree with a readable record."""
     found = []
-    for path in sorted((Path(out) / "runs").rglob(RECORD_FILE)):
+    for path in sorted(tree.runs.rglob(RECORD_FILE)):
         run = RunDir(path.parent)
         saved = run.read()
         if saved is not None:  # a foreign or damaged file: the report lists only readable runs
             found.append((run, saved))
     return found
+
+
+# ----------------------------------------------------------------------------- flat rows
+
+TEXT_COLUMNS = ("name", "configuration", "experiments", "questions", "status", "activation",
+                "scheduler", "normalize", "weights", "reference", "derivative_method",
+                "derivative_fallback", "video")
+LIST_SEPARATOR = ";"  # joins a run's experiments (and questions) in one column
+
+
+def row_of(saved: dict, folder: str = "") -> dict:
+    """A run's record (`record`) as one flat row of summary.csv: its labels, settings, target
+    variances, effective weights, final metrics (non-finite: nan) and derivative path; `folder`
+    names a run that was not planned by a sweep (a single run trained into runs/)."""
+    cfg, final, labels = saved.get("config", {}), saved.get("final", {}), saved.get("labels", {})
+    sched, loss = cfg.get("schedule", {}), cfg.get("loss", {})
+    name = labels.get("name") or folder
+    row = {"name": name, "configuration": labels.get("configuration") or name,
+           "experiments": LIST_SEPARATOR.join(saved.get("experiments", [])),
+           "questions": LIST_SEPARATOR.join(saved.get("questions", [])),
+           "status": saved.get("status"),
+           "activation": cfg.get("model", {}).get("activation"),
+           "width": cfg.get("model", {}).get("width"),
+           "scheduler": sched.get("kind"),
+           "lr": Schedule.from_dict(sched).display_lr if sched else None,
+           **{f"beta_{k}": loss.get(k) for k in LOSS_TERMS},
+           "normalize": loss.get("normalize", "none"),
+           **{f"effective_{t}": saved.get("effective_weights", {}).get(t) for t in MSE_TERMS},
+           **{f"variance_{f}": saved.get("target_variances", {}).get(f) for f in FIELDS},
+           "weights": labels.get("weights_name") or "",
+           "reference": labels.get("reference") or "",
+           "seed": labels.get("seed", cfg.get("train", {}).get("seed")),
+           "steps": cfg.get("train", {}).get("steps"),
+           "size": cfg.get("data", {}).get("size"),
+           "frames": cfg.get("data", {}).get("frames")}
+    for key in (*METRICS, *(HELDOUT_PREFIX + m for m in METRICS)):
+        row[key] = _number(final.get(key))
+    row["best_psnr"] = _number(saved.get("best", {}).get("psnr"))
+    row["seconds"] = _number(final.get("seconds"))
+    row["derivative_method"] = final.get("derivative_method", "")
+    row["derivative_fallback"] = final.get("derivative_fallback", "")
+    row["video"] = saved.get("video") or ""
+    return row
+
+
+def _number(x) -> float:
+    return math.nan if x is None else float(x)

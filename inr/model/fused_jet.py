@@ -1,4 +1,4 @@
-"""Fused forward jet: the forward Laplacian of inr.derivatives after the first linear layer, as one
+"""Fused forward jet: the forward Laplacian of inr.model.derivatives after the first linear layer, as one
 compiled C++ kernel (inr/fused_jet.cpp) with the same rules, the same results and a backward.
 
 The eager jet makes several elementwise passes per layer over the whole stream tensor
@@ -30,7 +30,7 @@ The library is loaded with ctypes after checking that its calling convention is 
 and, on x86-64 glibc, libmvec's vector sin, cos and exp.
 
 Use: `prepare()` builds and loads the kernel now (else the first `kernel()` does) and says why it
-is unavailable ("" when it is available; `unavailable_reason()` gives the same answer). `kernel()` is None, and inr.derivatives runs the eager
+is unavailable ("" when it is available; `unavailable_reason()` gives the same answer). `kernel()` is None, and inr.model.derivatives runs the eager
 jet instead, when INR_NO_FUSION=1 is set (silently) or the build, the load or the layout check
 fails (one RuntimeWarning line per process then). `reset()` forgets the outcome, for tests.
 """
@@ -258,7 +258,7 @@ def prepare() -> str:
         if _reason is None:
             _kernel, _reason = _load_kernel()
             if _reason:
-                warnings.warn(f"inr.fused_jet: kernel unavailable, using the eager forward jet ({_reason})",
+                warnings.warn(f"inr.model.fused_jet: kernel unavailable, using the eager forward jet ({_reason})",
                               RuntimeWarning, stacklevel=2)
     return _reason
 
@@ -313,7 +313,7 @@ def _args(u, a, weights, biases, act, lap, block) -> _JetArgs:
 
 def _check(status: int):
     if status:
-        raise RuntimeError(f"inr.fused_jet: the kernel refused its arguments (status {status})")
+        raise RuntimeError(f"inr.model.fused_jet: the kernel refused its arguments (status {status})")
 
 
 class _FusedJet(torch.autograd.Function):

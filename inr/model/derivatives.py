@@ -18,7 +18,7 @@ losses train the network):
   h from them; the first layer keeps its Jacobian columns as weight rows (constant in N)
   and never stores the zero input Laplacian.
 - "fused" (default): the same jet and backward, with everything after the first linear
-  layer in the compiled kernel of inr.fused_jet, which keeps its work in cache. Where the
+  layer in the compiled kernel of inr.model.fused_jet, which keeps its work in cache. Where the
   kernel is unavailable (INR_NO_FUSION=1, no compiler) or does not apply (CUDA, dtypes
   other than float32/float64, an activation it does not know) it runs the "forward" code.
 
@@ -33,10 +33,10 @@ Results: value (..., N), grad (..., N, 2) as (d/dx, d/dy), laplacian (..., N), d
 
 import torch
 
-from inr import fused_jet
+from inr.model import fused_jet
 from inr.vocabulary import FIELDS, JET_STREAMS, STREAM_INPUT
 
-METHODS = ("fused", "forward", "autograd")
+DERIVATIVE_METHODS = ("fused", "forward", "autograd")
 
 
 def _check_which(which):
@@ -236,7 +236,7 @@ def forward_jet(model, coords, which=FIELDS, fused=True):
     """Propagate the streams `jet_streams(which)` through `model` in one pass.
 
     coords (N, 3) or (M, N, 3) -> dict stream name -> (M, N, out_features).
-    fused: run the layers after the first through the compiled kernel of inr.fused_jet where it
+    fused: run the layers after the first through the compiled kernel of inr.model.fused_jet where it
     supports the model and its inputs; otherwise, or with fused=False, through the eager layers.
     """
     names = jet_streams(which)
@@ -302,8 +302,8 @@ def resolve_method(method: str, device: torch.device, dtype: torch.dtype,
     case and builds (this builds it now, once per process); elsewhere "forward" runs, with the
     reason (INR_NO_FUSION=1 set, no compiler, a failed build, a device or dtype the kernel does
     not serve)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}, expected one of {METHODS}")
+    if method not in DERIVATIVE_METHODS:
+        raise ValueError(f"unknown method {method!r}, expected one of {DERIVATIVE_METHODS}")
     if method != "fused":
         return method, ""
     if device.type != "cpu":
@@ -320,7 +320,7 @@ def derivatives(model, coords, which=FIELDS, method="fused"):
     """Value and derivatives of `model` at coords (N, 3) or (M, N, 3) holding (x, y, t).
 
     which: a key or a subset of inr.vocabulary.FIELDS; only those keys are returned, in that order.
-    method: "fused" (forward Laplacian through the compiled kernel of inr.fused_jet where it
+    method: "fused" (forward Laplacian through the compiled kernel of inr.model.fused_jet where it
     supports the model and its inputs, else through the eager jet; default), "forward" (the
     eager forward Laplacian, the reference of the fused one) or "autograd" (nested reference).
     Returns value (..., N), grad (..., N, 2), laplacian (..., N), dt (..., N); every
@@ -328,8 +328,8 @@ def derivatives(model, coords, which=FIELDS, method="fused"):
     are plain tensors (the autograd path still differentiates inside, then detaches).
     """
     which = _check_which(which)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}, expected one of {METHODS}")
+    if method not in DERIVATIVE_METHODS:
+        raise ValueError(f"unknown method {method!r}, expected one of {DERIVATIVE_METHODS}")
     _, squeeze = model.check_coords(coords)
     if method != "autograd":
         out = _forward_derivatives(model, coords, which, fused=method == "fused")

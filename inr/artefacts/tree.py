@@ -1,0 +1,124 @@
+"""The output tree: the one place that knows the folders a sweep writes and the name of each run's
+folder and video. Every other module asks an `OutputTree`.
+
+    <root>/
+        runs/<name>/            one run's folder (inr.artefacts.rundir owns what is inside)
+        videos/<name>.mp4       its panel video (.gif where asked for)
+        results/                summary.csv, plots, REPORT.md (inr.report)
+        ray_results/            Ray Tune's experiments (inr.sweep.ray_backend), by default
+        .sweep.lock             held by the sweep that writes the tree (`OutputTree.lock`)
+
+Run names follow the original project, by the experiment's layout:
+    betas       <image>/experiments/<b_pixel>_<b_grad>_<b_lap>_<b_dt>/<act>_<sched>_<lr>
+    activation  <act>/<image>_experiments_<weights name>
+    losses      <image>/losses/<weights name>/<act>_<sched>_<lr>
+A run whose loss.normalize is not "none" adds "_<normalize>" to its last part, and a replicate
+seed adds "_seed<s>" to its configuration's name (`replicate_name`).
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from inr.config import RunConfig
+from inr.vocabulary import MSE_TERMS
+
+RUNS, VIDEOS, RESULTS, RAY_RESULTS = "runs", "videos", "results", "ray_results"
+LOCK_FILE = ".sweep.lock"
+VIDEO_SUFFIX = ".mp4"
+SINGLE_RUN = "single"  # the name of a run trained by `python -m inr.train` without a name
+LAYOUTS = ("betas", "activation", "losses")  # how an experiment names its runs
+
+
+class TreeLocked(RuntimeError):
+    """Another sweep holds the output tree."""
+
+
+@dataclass(frozen=True)
+class OutputTree:
+    """The output folders below `root` (see the module doc)."""
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    runs = property(lambda self: self.root / RUNS, doc="<root>/runs: the run folders")
+    videos = property(lambda self: self.root / VIDEOS, doc="<root>/videos: mirrors runs/")
+    results = property(lambda self: self.root / RESULTS, doc="<root>/results: the report")
+    ray_results = property(lambda self: self.root / RAY_RESULTS, doc="<root>/ray_results")
+
+    def run_dir(self, name: str) -> Path:
+        """The folder of the run named `name` (a path below runs/)."""
+        return self.runs / name
+
+    def video(self, name: str, suffix: str = VIDEO_SUFFIX) -> Path:
+        """The video of the run named `name`: videos/ mirrors runs/."""
+        return self.videos / f"{name}{suffix}"
+
+    def name_of(self, run_dir) -> str:
+        """The name of the run whose folder is `run_dir` (its path below runs/)."""
+        return Path(run_dir).relative_to(self.runs).as_posix()
+
+    def lock(self) -> "TreeLock":
+        """An exclusive lock on the tree for one sweep (`with tree.lock(): ...`)."""
+        return TreeLock(self.root / LOCK_FILE)
+
+
+class TreeLock:
+    """An exclusive, non-blocking flock on a file (released when the process dies); entering
+    raises TreeLocked, naming the holder, while another process holds it."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.handle = None
+
+    def __enter__(self) -> "TreeLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise TreeLocked(f"another sweep ({holder}) is writing to {self.path.parent}; "
+                             f"wait for it to finish or choose another --out") from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"pid {os.getpid()}")
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+# ----------------------------------------------------------------------------- run names
+
+def betas_name(cfg: RunConfig) -> str:
+    """The run's MSE weights as a folder name: 1_0.01_0.001_0."""
+    return "_".join(f"{getattr(cfg.loss, t):g}" for t in MSE_TERMS)
+
+
+def run_name(layout: str, weights_label: str | None, cfg: RunConfig) -> str:
+    """The name (folder below runs/) of a run planned by an experiment of `layout` (module doc);
+    weights_label: the name of its weight setting, where it has one."""
+    image = Path(cfg.data.image).stem
+    act, sched, lr = cfg.model.activation, cfg.schedule.kind, f"{cfg.schedule.display_lr:g}"
+    normalized = cfg.loss.normalize != "none"
+    if normalized:  # runs that differ only in it get distinct folders
+        lr = f"{lr}_{cfg.loss.normalize}"
+    if layout == "activation":
+        suffix = f"_{cfg.loss.normalize}" if normalized else ""
+        return f"{act}/{image}_experiments_{weights_label or betas_name(cfg)}{suffix}"
+    if layout == "losses":
+        return f"{image}/losses/{weights_label or betas_name(cfg)}/{act}_{sched}_{lr}"
+    return f"{image}/experiments/{betas_name(cfg)}/{act}_{sched}_{lr}"
+
+
+def replicate_name(configuration: str, seed: int) -> str:
+    """The name of a configuration's run with another seed."""
+    return f"{configuration}_seed{seed}"

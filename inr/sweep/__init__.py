@@ -1,0 +1,10 @@
+"""The sweep layer: experiments as data, planned into runs, trained in stages by an engine. It
+imports the training, artefacts, config, data and model layers, inr.stats and inr.vocabulary.
+
+    experiments.py   experiment files (TOML), read and checked
+    weights.py       the random loss-weight draws
+    planning.py      experiments -> planned runs with their places in the output tree
+    engine.py        the local engines (batched, sequential), resume, the process pool
+    stages.py        screening, then confirmation of the chosen configurations
+    ray_backend.py   the same on a Ray cluster
+"""

@@ -1,0 +1,172 @@
+"""Planning a sweep: experiments expanded into runs, each with its config, its labels and its
+place in the output tree (inr.artefacts.tree names it), replicated over seeds, and each run
+planned once however many experiments ask for it."""
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from inr.artefacts.rundir import RunDir
+from inr.artefacts.tree import OutputTree, replicate_name, run_name
+from inr.config import RunConfig
+from inr.model.networks import ACTIVATION_CHOICES
+from inr.sweep.experiments import Experiment
+from inr.sweep.weights import random_weight_vectors, reference_name
+from inr.vocabulary import MSE_TERMS, REFERENCE_WEIGHTS
+
+
+@dataclass
+class PlannedRun:
+    """One run of a sweep: its experiment, its name (inr.artefacts.tree), its config and the
+    output tree it writes into."""
+    experiment: str
+    name: str
+    config: RunConfig
+    tree: OutputTree
+    experiments: list[str] = field(default_factory=list)  # all experiments that ask for it
+    questions: list[str] = field(default_factory=list)  # what each asks ('' for none)
+
+    def __post_init__(self):
+        self.questions += [""] * (len(self.experiments) - len(self.questions))
+
+    def folder(self) -> RunDir:
+        return RunDir.of(self.config)
+
+    def tag(self) -> None:
+        """Record in the finished run's folder every experiment that uses it."""
+        self.folder().tag(self.experiments, self.questions)
+
+
+def resolve_schedule(template: dict, lr: float | None, steps: int) -> dict:
+    """A schedule template -> Schedule fields: `x_fraction` * steps, `x_factor` * lr."""
+    out = {}
+    for key, value in template.items():
+        if key.endswith("_fraction"):
+            field = key[: -len("_fraction")]
+            scale = lambda f: max(1 if "size" in field else 0, int(round(f * steps)))  # noqa
+            out[field] = [scale(v) for v in value] if isinstance(value, list) else scale(value)
+        elif key.endswith("_factor"):
+            if lr is None:
+                raise ValueError(f"schedule field {key} needs a learning rate")
+            out[key[: -len("_factor")]] = float(f"{value * lr:.12g}")  # no 1.0000000000000002e-06
+        else:
+            out[key] = value
+    if out.get("kind") == "cyclic" and "base_lr" in out:
+        out["lr"] = out["base_lr"]  # a cyclic schedule starts at its base
+    elif lr is not None and "lr" not in out:
+        out["lr"] = lr
+    return out
+
+
+def _grid_axes(exp: Experiment, activations) -> list[tuple[str, list]]:
+    axes = []
+    for key, values in exp.grid.items():
+        if key == "activation" and values == "all":
+            values = list(activations)
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{exp.path}: grid.{key} must be a non-empty list")
+        if key not in ("lr", "schedule", "activation", "weights"):
+            raise ValueError(f"{exp.path}: unknown grid axis {key!r}")
+        axes.append((key, values))
+    return axes
+
+
+def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
+           seed: int = 0) -> list[tuple[dict, RunConfig]]:
+    """The experiment's runs as (labels, config) pairs, before naming."""
+    cfg0 = base.replace(**exp.base) if exp.base else base
+    axes = _grid_axes(exp, ACTIVATION_CHOICES)
+    if exp.random_weights is not None:
+        count = random_weights or exp.random_weights.get("count", 1)
+        drawn = random_weight_vectors(count, exp.random_weights.get("choices"), seed,
+                                      exclude=REFERENCE_WEIGHTS.values())
+        named = [{"name": n, **dict(zip(MSE_TERMS, v))} for n, v in REFERENCE_WEIGHTS.items()]
+        axes.append(("weights", named + [dict(zip(MSE_TERMS, v)) for v in drawn]))
+    runs = []
+    for combo in itertools.product(*(values for _, values in axes)):
+        labels, sections = {}, copy.deepcopy(cfg0.to_dict())
+        for (key, _), value in zip(axes, combo):
+            if key == "lr":
+                labels["lr"] = value
+            elif key == "schedule":
+                labels["schedule"] = dict(value)
+            elif key == "activation":
+                sections["model"]["activation"] = value
+            elif key == "weights":
+                value = dict(value)
+                labels["weights"] = value.pop("name", None)
+                sections["loss"].update(value)
+        lr = labels.get("lr", sections["schedule"]["lr"])
+        template = labels.get("schedule", {"kind": sections["schedule"]["kind"]}
+                              if "lr" in labels else None)
+        if template is not None:
+            fresh = resolve_schedule(template, lr, sections["train"]["steps"])
+            sections["schedule"] = fresh
+        sections["train"]["seed"] = seed
+        runs.append((labels, RunConfig.from_dict(sections)))
+    return runs
+
+
+def replicate(run: PlannedRun, seed: int) -> PlannedRun:
+    """The same configuration with another seed (network init and batches): the tree names it
+    after its configuration (inr.artefacts.tree.replicate_name), its video likewise, in the
+    format the configuration's video has."""
+    out = run.config.output
+    name = run.name if seed == _first_seed(run) else replicate_name(out.configuration, seed)
+    video = run.tree.video(name, Path(out.video).suffix) if out.video else None
+    cfg = run.config.replace(train={"seed": seed},
+                             output={"run_dir": str(run.tree.run_dir(name)), "name": name,
+                                     "video": str(video) if video else None})
+    return PlannedRun(run.experiment, name, cfg, run.tree, list(run.experiments),
+                      list(run.questions))
+
+
+def _first_seed(run: PlannedRun) -> int:
+    """The seed of the run named after the configuration itself."""
+    return run.config.train.seed if run.name == run.config.output.configuration else -1
+
+
+def plan(experiments, base: RunConfig, out: Path, random_weights: int | None = None,
+         seed: int = 0, videos: bool = True, seeds: int = 1) -> list[PlannedRun]:
+    """Every run of the given experiments, with its folder (and video) in the output tree at
+    `out`; a run whose weights equal a reference vector up to scale is labelled with its name.
+
+    seed: the weight draw's seed and the first run seed; seeds: how many seeds each
+    configuration trains with (seed, seed + 1, ...; see `replicate`).
+    """
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
+    runs, seen, tree = [], {}, OutputTree(out)
+    for exp in experiments:
+        for labels, cfg in expand(exp, base, random_weights, seed):
+            name = run_name(exp.layout, labels.get("weights"), cfg)
+            cfg = cfg.replace(output={"run_dir": str(tree.run_dir(name)),
+                                      "video": str(tree.video(name)) if videos else None,
+                                      "reference": None if cfg.loss.ssim or cfg.loss.ms_ssim
+                                      else reference_name(cfg.loss.betas),
+                                      "experiment": exp.name, "question": exp.question,
+                                      "name": name, "configuration": name,
+                                      "weights_name": labels.get("weights"),
+                                      "progress": False})
+            cfg.validate()
+            first = PlannedRun(exp.name, name, cfg, tree, [exp.name], [exp.question or ""])
+            for planned in [first] + [replicate(first, seed + r) for r in range(1, seeds)]:
+                _add(planned, exp, seen, runs)
+    return runs
+
+
+def _add(run: PlannedRun, exp: Experiment, seen: dict, runs: list) -> None:
+    """Add a planned run, or, when another experiment planned the same folder, tag it (the
+    run is trained once)."""
+    earlier = seen.get(run.name)
+    if earlier is None:
+        seen[run.name] = run
+        runs.append(run)
+        return
+    if earlier.config.identity() != run.config.identity():
+        raise ValueError(f"experiments {earlier.experiment} and {exp.name} plan different runs "
+                         f"under the same folder {run.name}")
+    earlier.experiments.append(exp.name)
+    earlier.questions.append(exp.question or "")

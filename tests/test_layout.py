@@ -1,0 +1,61 @@
+"""The package's shape: layers that import only downwards (scripts/import_layers.py reads the
+imports, those inside functions and __main__ blocks included), at most 8 modules left flat, and
+one owner of the output tree's folder names."""
+import ast
+import importlib.util
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = importlib.util.spec_from_file_location("import_layers", REPO / "scripts" / "import_layers.py")
+layers = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(layers)
+TREE_NAMES = {"runs", "videos", "results", "ray_results", ".sweep.lock"}
+
+
+def test_no_layer_imports_one_that_imports_it_back():
+    graph = layers.layer_graph(layers.module_graph(REPO))
+    assert layers.cycles(graph) == []
+    assert {"data", "model", "config", "training", "artefacts", "sweep", "report"} <= set(graph)
+
+
+def test_inside_each_folder_no_module_imports_one_that_imports_it_back():
+    modules = layers.module_graph(REPO)
+    for layer in {layers.layer_of(m) for m in modules}:
+        assert layers.cycles(layers.within(modules, layer)) == [], layer
+
+
+def test_the_cycle_finder_finds_a_cycle_through_a_function_level_import(tmp_path):
+    """The checker itself: an import inside a function closes a cycle it must report."""
+    package = tmp_path / "inr"
+    (package / "low").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "low" / "__init__.py").write_text("")
+    (package / "low" / "a.py").write_text("def f():\n    from inr.high import b\n")
+    (package / "high.py").write_text("from inr.low.a import f\n")
+    graph = layers.layer_graph(layers.module_graph(tmp_path))
+    assert graph == {"low": {"high"}, "high": {"low"}}
+    assert layers.cycles(graph)
+
+
+def test_at_most_eight_modules_are_left_flat():
+    flat = [p.name for p in (REPO / "inr").glob("*.py") if p.name != "__init__.py"]
+    assert len(flat) <= 8, flat
+
+
+def test_only_the_output_tree_spells_its_folder_names():
+    """No module but inr/artefacts/tree.py builds a path from the tree's folder names: no
+    `path / "runs"`, no "videos/..." string, no "ray_results" or ".sweep.lock" at all."""
+    for path in (REPO / "inr").rglob("*.py"):
+        if path == REPO / "inr" / "artefacts" / "tree.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+                for side in (node.left, node.right):
+                    if isinstance(side, ast.Constant) and isinstance(side.value, str):
+                        assert side.value.strip("/").split("/")[0] not in TREE_NAMES, \
+                            (path, side.value)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                value = node.value
+                assert value not in ("ray_results", ".sweep.lock"), (path, value)
+                assert not any(value.startswith(f"{name}/") for name in TREE_NAMES) \
+                    or "\n" in value, (path, value)
