@@ -4,6 +4,7 @@ engine, retries, restore of an interrupted experiment, and a clear error without
 The Ray tests are skipped when ray is not installed (pip install -e '.[ray]'); one Ray instance
 (module fixture) serves them all, since starting Ray takes seconds.
 """
+import contextlib
 import csv
 import json
 import os
@@ -24,15 +25,55 @@ TINY = ["--confirm", "0", "--size", "32", "--frames", "4", "--width", "16", "--s
 METRICS = ("psnr", "pixel_mse", "grad_mse", "laplacian_mse", "dt_mse", "ssim")
 
 
+def _fault_injector(arm_dir: str):
+    """A Ray worker setup hook: while <arm_dir>/arm names a marker file, the first trial to
+    create that marker fails once, right after reporting an evaluation with a checkpoint (or
+    its final one). The fault lives here, in the tests: the backend knows nothing of it."""
+    def install():
+        import os
+        from pathlib import Path
+
+        from inr.sweep import ray_backend
+
+        report = ray_backend._Reporter.__call__
+
+        def report_then_fail(self, step, records):
+            report(self, step, records)
+            arm = Path(arm_dir) / "arm"
+            if not arm.is_file() or not (self.state_path.is_file() or step >= self.steps):
+                return
+            try:
+                os.close(os.open(arm.read_text(), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return
+            raise RuntimeError(f"injected fault in trial {self.names[0]} at step {step}")
+
+        ray_backend._Reporter.__call__ = report_then_fail
+    return install
+
+
 @pytest.fixture(scope="module")
-def ray_instance():
+def ray_instance(tmp_path_factory):
+    """A local Ray instance whose workers can be made to fail (`armed`); yields the arming
+    folder."""
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.tune")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
-    yield ray
+    arm_dir = tmp_path_factory.mktemp("ray-faults")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             runtime_env={"worker_process_setup_hook": _fault_injector(str(arm_dir))})
+    yield arm_dir
     ray.shutdown()
+
+
+@contextlib.contextmanager
+def armed(arm_dir: Path, marker: Path):
+    """Within: the first trial to create `marker` fails once (see `_fault_injector`)."""
+    (arm_dir / "arm").write_text(str(marker))
+    try:
+        yield
+    finally:
+        (arm_dir / "arm").unlink()
 
 
 def _layout(out: Path) -> list[str]:
@@ -139,11 +180,11 @@ def reference(tmp_path_factory):
 
 def test_a_failing_trial_is_retried_from_its_checkpoint(ray_instance, reference, tmp_path,
                                                         monkeypatch):
-    from inr.sweep.ray_backend import FAULT_ENV, run_sweep_ray
+    from inr.sweep.ray_backend import run_sweep_ray
 
     out, marker = tmp_path / "out", tmp_path / "fault-marker"
-    monkeypatch.setenv(FAULT_ENV, str(marker))  # the first trial fails once, at step 8
-    outcome = run_sweep_ray(_planned(out), _args(out, max_retries=1), report=lambda _: None)
+    with armed(ray_instance, marker):  # the first trial fails once, at step 8
+        outcome = run_sweep_ray(_planned(out), _args(out, max_retries=1), report=lambda _: None)
     assert marker.exists(), "the fault was injected"
     assert len(outcome.done) == 5 and not outcome.interrupted
     assert len({r.config.output.name for r in outcome.done}) == 5  # every run done once
@@ -156,11 +197,11 @@ def test_a_failing_trial_is_retried_from_its_checkpoint(ray_instance, reference,
 
 def test_an_interrupted_sweep_is_restored_and_skips_finished_runs(ray_instance, reference,
                                                                   tmp_path, monkeypatch):
-    from inr.sweep.ray_backend import FAULT_ENV, run_sweep_ray
+    from inr.sweep.ray_backend import run_sweep_ray
 
     out, marker = tmp_path / "out", tmp_path / "fault-marker"
-    monkeypatch.setenv(FAULT_ENV, str(marker))
-    with pytest.raises(RuntimeError, match="1 trials failed after 0 retries"):
+    with armed(ray_instance, marker), \
+            pytest.raises(RuntimeError, match="1 trials failed after 0 retries"):
         run_sweep_ray(_planned(out), _args(out, max_retries=0), report=lambda _: None)
     finished = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("metrics.json")}
     assert len(finished) == 4

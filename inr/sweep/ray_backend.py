@@ -48,7 +48,6 @@ from inr.training.loop import train_ensemble
 INSTALL_HINT = "the ray backend needs Ray: pip install -e '.[ray]'"
 STATE_FILE = "train_state.pt"  # train_ensemble's mid-run state inside a Ray checkpoint
 SWEEP_FILE = "inr_sweep.json"  # in the experiment folder: the runs it was made for
-FAULT_ENV = "INR_RAY_FAULT_MARKER"  # tests: the first trial to create this file fails once
 EARLY_STOP_METRIC, EARLY_STOP_MODE = "psnr", "max"
 STOP_GRACE_SECONDS = 600  # how long a stopped trial may take to write its outputs
 EARLY_STOPPERS = ("none", "asha")
@@ -107,8 +106,7 @@ _outputs_written = threading.Event()  # set when the trial thread returned (outp
 def train_trial(config: dict) -> None:
     """One Tune trial: train its runs with train_ensemble, reporting metrics and checkpoints.
 
-    config: {"runs": [{"name", "config"}], "threads": int, "fault_marker": str | None,
-    "out": the output tree's root}.
+    config: {"runs": [{"name", "config"}], "threads": int, "out": the output tree's root}.
     Runs already done (e.g. finished by an earlier attempt) are skipped. The training state is
     kept in a local file (state_path) that is restored from the trial's latest Ray checkpoint.
     """
@@ -133,8 +131,8 @@ def train_trial(config: dict) -> None:
                 if (Path(folder) / STATE_FILE).is_file():
                     shutil.copy(Path(folder) / STATE_FILE, state_path)
                     resumed_from = json.loads((Path(folder) / "step.json").read_text())["step"]
-        reporter = _Reporter([r.name for r in todo], state_path, config.get("fault_marker"),
-                             todo[0].config.train.steps, resumed_from)
+        reporter = _Reporter([r.name for r in todo], state_path, todo[0].config.train.steps,
+                             resumed_from)
         try:
             train_ensemble([r.config for r in todo], progress=False, on_eval=reporter,
                            state_path=state_path)
@@ -153,10 +151,9 @@ class _Reporter:
     it becomes a KeyboardInterrupt, which train_ensemble records as "interrupted" with outputs.
     """
 
-    def __init__(self, names, state_path: Path, fault_marker, steps: int, resumed_from: int):
+    def __init__(self, names: list[str], state_path: Path, steps: int, resumed_from: int):
         self.names, self.state_path, self.steps = names, state_path, steps
-        self.fault_marker, self.resumed_from = fault_marker, resumed_from
-        self.checkpoints = 0
+        self.resumed_from = resumed_from
 
     def __call__(self, step: int, records: list[dict]) -> None:
         from ray import tune
@@ -172,7 +169,6 @@ class _Reporter:
                     saved = _saved_step(self.state_path)
                     (Path(folder) / "step.json").write_text(json.dumps({"step": saved}))
                     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-                self.checkpoints += 1
             else:
                 tune.report(metrics)
         except SystemExit:
@@ -180,17 +176,6 @@ class _Reporter:
             if step < self.steps:
                 raise KeyboardInterrupt from None
             return  # stopped at the final evaluation: the run is complete
-        self._maybe_fail(step)
-
-    def _maybe_fail(self, step: int) -> None:
-        """The injected fault of the tests: fail once, after a checkpoint (or at the end)."""
-        if not self.fault_marker or not (self.checkpoints or step >= self.steps):
-            return
-        try:
-            os.close(os.open(self.fault_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return
-        raise RuntimeError(f"injected fault in trial {self.names[0]} at step {step}")
 
 
 def _saved_step(state_path: Path) -> int:
@@ -356,7 +341,6 @@ def run_sweep_ray(runs: list[PlannedRun], options: RayOptions, report=print) -> 
 
 
 def _new_tuner(tune, trainable, batches, storage: Path, name: str, options: RayOptions):
-    fault = os.environ.get(FAULT_ENV)
     trials = [[{"name": r.name, "config": r.config.to_dict()} for r in b] for b in batches]
     scheduler = None
     if options.early_stop == "asha":
@@ -369,7 +353,7 @@ def _new_tuner(tune, trainable, batches, storage: Path, name: str, options: RayO
         trainable,
         param_space={"runs": tune.grid_search(trials),
                      "threads": max(1, int(options.cpus_per_trial)),
-                     "fault_marker": fault, "out": str(options.out)},
+                     "out": str(options.out)},
         tune_config=tune.TuneConfig(
             scheduler=scheduler, metric=EARLY_STOP_METRIC if scheduler else None,
             mode=EARLY_STOP_MODE if scheduler else None, reuse_actors=False,
