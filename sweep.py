@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Sweep driver: python sweep.py --random-weights 100, then tensorboard --logdir runs.
 
-Thin on purpose: planning is in inr/experiments.py, execution in inr/sweep.py, the report in
-inr/report.py. `python sweep.py --help` explains every option.
+Thin on purpose: the options are in inr/cli.py, planning and execution in inr/sweep/, the report
+in inr/report/. `python sweep.py --help` explains every option.
 """
 import sys
 

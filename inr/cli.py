@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from inr.model.networks import ACTIVATION_CHOICES
 from inr.report import build_report
 from inr.report.markdown import best_table
 from inr.sweep.engine import ENGINES, MAX_MODELS, check_engine, run_sweep
-from inr.sweep.experiments import available, load_experiment
+from inr.sweep.experiments import Experiment, available, load_experiment
 from inr.sweep.planning import plan
 from inr.sweep.ray_backend import RayOptions, run_sweep_ray
 from inr.sweep.stages import run_confirmed
@@ -145,7 +146,7 @@ def _check_out(out: Path) -> None:
         raise ValueError(f"output folder {out} is not writable ({err.strerror})") from None
 
 
-def base_config(args):
+def base_config(args: argparse.Namespace) -> RunConfig:
     """The profile with the command line's overrides (a given value is always applied, so a
     zero or negative size meets the config's one-line check)."""
     cfg = profile_config(args.profile)
@@ -165,7 +166,7 @@ def base_config(args):
     return cfg.validate()
 
 
-def experiments_of(args):
+def experiments_of(args: argparse.Namespace) -> list[Experiment]:
     names = []
     for name in args.experiment:
         names += list(available()) if name == EXPERIMENT_ALL else [name]
@@ -177,7 +178,7 @@ def experiments_of(args):
     return [load_experiment(n) for n in dict.fromkeys(names)]
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     out = Path(args.out).resolve()
     try:
@@ -288,7 +289,7 @@ def train_parser() -> argparse.ArgumentParser:
     return p
 
 
-def train_config(args) -> RunConfig:
+def train_config(args: argparse.Namespace) -> RunConfig:
     """The run's config: profile, then the file, then the command line. A file's output.video
     of null (JSON) or "none" means no video; a file without it gets SINGLE_VIDEO."""
     raw = read_config_file(args.config) if args.config else {}
@@ -303,7 +304,7 @@ def train_config(args) -> RunConfig:
                           output={"run_dir": run_dir, "video": video}).validate()
 
 
-def train_main(argv=None) -> int:
+def train_main(argv: Sequence[str] | None = None) -> int:
     p = train_parser()
     args = p.parse_args(argv)
     try:

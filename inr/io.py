@@ -6,8 +6,10 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 TEMPORARY_RANDOM = "????????"  # tempfile.mkstemp's random part: 8 characters
@@ -30,7 +32,7 @@ def _temporary_affixes(path: Path) -> tuple[str, str]:
 
 
 @contextmanager
-def atomic_path(path):
+def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
 
     On any exception the temporary file is removed and `path` is left as it was. A process
@@ -52,7 +54,7 @@ def atomic_path(path):
             os.unlink(tmp)
 
 
-def stale_temporaries(path) -> list[Path]:
+def stale_temporaries(path: str | Path) -> list[Path]:
     """The temporary files of `path` (and of no other file) that atomic_path left beside it."""
     path = Path(path)
     prefix, suffix = _temporary_affixes(path)
@@ -60,7 +62,7 @@ def stale_temporaries(path) -> list[Path]:
     return sorted(path.parent.glob(pattern)) if path.parent.is_dir() else []
 
 
-def write_text_atomic(path, text: str) -> None:
+def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
@@ -76,10 +78,10 @@ def _plain(value):
     return value
 
 
-def write_json_atomic(path, data) -> None:
+def write_json_atomic(path: str | Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(_plain(data), indent=2, sort_keys=False) + "\n")
 
 
-def read_json(path):
+def read_json(path: str | Path) -> Any:
     """Parse a JSON file written by write_json_atomic (null stands for a non-finite number)."""
     return json.loads(Path(path).read_text())

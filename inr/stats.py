@@ -10,6 +10,7 @@ gives p < ALPHA, which needs at least MIN_SEEDS seeds on each side.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,7 +36,7 @@ class Summary:
         return f"{self.mean:.{digits}g}{spread} (n={self.n})"
 
 
-def summarize(values) -> Summary:
+def summarize(values: Iterable[float]) -> Summary:
     """Mean ± sd of the finite values (nan mean for none)."""
     kept = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
     if kept.size == 0:
@@ -57,7 +58,7 @@ class Separation:
         return self.n >= MIN_SEEDS
 
 
-def separation(a, b) -> Separation:
+def separation(a: Iterable[float], b: Iterable[float]) -> Separation:
     """Welch's t-test between two groups' finite values (see module doc). Two groups whose
     values are all identical are not separated; two constant groups with different values are
     (p = 0)."""
@@ -73,7 +74,8 @@ def separation(a, b) -> Separation:
     return Separation(p, p < ALPHA, n)
 
 
-def pareto_front(points, higher_better: tuple[bool, bool]) -> list[int]:
+def pareto_front(points: Iterable[Sequence[float]],
+                 higher_better: tuple[bool, bool]) -> list[int]:
     """Indices of the points (x, y) that no other point dominates (at least as good in both,
     better in one), in input order. higher_better: the direction of x and of y."""
     signs = np.where(np.asarray(higher_better), 1.0, -1.0)
@@ -114,7 +116,7 @@ class Configuration:
         return self.first[column]
 
 
-def configurations(rows) -> list[Configuration]:
+def configurations(rows: Iterable[dict]) -> list[Configuration]:
     """The rows grouped by configuration, in first-seen order."""
     found: dict[str, Configuration] = {}
     for row in rows:
@@ -149,7 +151,7 @@ class Ranking:
                     None)
 
 
-def rank(rows, metric: str) -> Ranking:
+def rank(rows: Iterable[dict], metric: str) -> Ranking:
     """The configurations of `rows` ranked by their mean `metric` (inr.vocabulary decides the
     direction)."""
     scored = [(c, c.summary(metric)) for c in configurations(rows)]

@@ -1,5 +1,6 @@
 """The sweep driver end to end on tiny problems: naming, outputs, resume after SIGKILL, engines."""
 import csv
+import dataclasses
 import math
 import itertools
 import json
@@ -391,3 +392,19 @@ def test_the_gpu_ensemble_size_is_capped_by_free_memory():
     assert models_fitting(80 * 2**30, 65536, 512) == 16 == 2 ** int(math.log2(0.8 * 80 * 2**30 / per_model))
     assert models_fitting(10**15, 2048, 64) == MAX_MODELS["cuda"]
     assert models_fitting(10**6, 65536, 512) == 1
+
+
+def test_a_replicate_is_named_by_the_tree_and_keeps_its_configurations_video_format(tmp_path):
+    """Replicas are named from the plan (configuration + _seed<s>), not from another run's
+    path, and their video has the format of the configuration's first video (.gif stays .gif)."""
+    from inr.sweep.planning import replicate
+
+    run = plan([load_experiment("random-weights")], RunConfig(), tmp_path, random_weights=1)[0]
+    tree = OutputTree(tmp_path)
+    gif = dataclasses.replace(run, config=run.config.replace(
+        output={"video": str(tree.video(run.name, ".gif"))}))
+    again = replicate(gif, 7)
+    assert again.name == f"{run.name}_seed7" and again.config.train.seed == 7
+    assert again.config.output.run_dir == str(tree.run_dir(f"{run.name}_seed7"))
+    assert again.config.output.video == str(tree.video(f"{run.name}_seed7", ".gif"))
+    assert again.config.output.configuration == run.name

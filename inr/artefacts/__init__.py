@@ -6,3 +6,4 @@ and inr.vocabulary.
     outputs.py   what a run shows: TensorBoard scalars, panels, the HParams row, its video
     tblog.py, panels.py, video.py   TensorBoard helpers, 2 x 4 panels, MP4/GIF
 """
+from __future__ import annotations

@@ -8,8 +8,11 @@ serves the whole ensemble, since its members share the truth.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from inr.config import RunConfig
@@ -19,6 +22,9 @@ from inr.artefacts.rundir import RunDir
 from inr.artefacts.tblog import log_hparams, log_panel, log_scalars
 from inr.artefacts.video import panel_frames, write_video
 from inr.vocabulary import HELDOUT_PREFIX, LOSS_TERMS, METRICS
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 VIDEO_FPS = 4
 TRAIN_LOGS_PER_EVALUATION = 10  # training scalars are logged this often between evaluations
@@ -42,7 +48,7 @@ def hparams_of(cfg: RunConfig, variances: dict[str, float], final: dict) -> dict
             "derivative_fallback": final.get("derivative_fallback", "")}
 
 
-def open_log(run: RunDir | None, resumed_at: int):
+def open_log(run: RunDir | None, resumed_at: int) -> SummaryWriter | None:
     """The run's SummaryWriter: a fresh log, or, when continuing from a mid-run checkpoint, the
     old log with anything after the checkpoint's step purged. None for a run without a folder."""
     if run is None:
@@ -60,8 +66,8 @@ class EnsembleOutputs:
     field's target variance (for the HParams row).
     """
 
-    def __init__(self, configs: list[RunConfig], truth: dict, times, variances: dict,
-                 resumed_at: int = 0):
+    def __init__(self, configs: list[RunConfig], truth: dict, times: Sequence[float] | np.ndarray,
+                 variances: dict, resumed_at: int = 0) -> None:
         self.configs, self.truth, self.times, self.variances = configs, truth, times, variances
         self.writers = [open_log(RunDir.of(c), resumed_at) for c in configs]
         self.steps = configs[0].train.steps

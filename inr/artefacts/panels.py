@@ -8,7 +8,9 @@ prediction values outside it are clipped for display.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import imageio.v3 as iio
 import numpy as np
@@ -17,6 +19,9 @@ from matplotlib.figure import Figure
 
 from inr.io import atomic_path
 from inr.vocabulary import FIELDS
+
+if TYPE_CHECKING:
+    import torch
 
 COLUMNS = tuple("grad_mag" if f == "grad" else f for f in FIELDS)  # |grad| shows the gradient
 COLUMN_TITLES = {"value": "pixel", "grad_mag": "|∇u|", "laplacian": "Δu", "dt": "∂u/∂t"}
@@ -30,7 +35,7 @@ FIGSIZE = (10.0, 5.0)  # inches
 DPI = 80  # 10x5 in at 80 dpi -> 800x400 px
 
 
-def panel_columns(fields) -> dict[str, np.ndarray]:
+def panel_columns(fields: Mapping[str, np.ndarray | torch.Tensor]) -> dict[str, np.ndarray]:
     """The four fields (arrays or tensors: value, laplacian, dt (T, H, W), grad (T, H, W, 2)) as
     the panel columns, float64 (T, H, W) numpy arrays: the gradient becomes its magnitude."""
     as_array = lambda x: np.asarray(x.cpu() if hasattr(x, "cpu") else x, dtype=np.float64)  # noqa
@@ -99,7 +104,7 @@ class PanelRenderer:
     """
 
     def __init__(self, truth: dict, scales: dict | None = None, title: str | None = None,
-                 figsize: tuple[float, float] = FIGSIZE, dpi: int = DPI):
+                 figsize: tuple[float, float] = FIGSIZE, dpi: int = DPI) -> None:
         self.shape = _check_fields(truth, "truth")
         self.truth = {c: np.asarray(truth[c], dtype=np.float32) for c in COLUMNS}
         self.scales = panel_scales(truth) if scales is None else dict(scales)
@@ -171,8 +176,8 @@ def render_panel(truth: dict, pred: dict, frame: int, scales: dict | None = None
     return PanelRenderer(truth, scales, title).render(pred, frame)
 
 
-def save_panel_png(path, truth: dict, pred: dict, frame: int, scales: dict | None = None,
-                   title: str | None = None) -> Path:
+def save_panel_png(path: str | Path, truth: dict, pred: dict, frame: int,
+                   scales: dict | None = None, title: str | None = None) -> Path:
     """Render frame ``frame`` and save it as a PNG at ``path`` (atomically, parents created);
     return the path."""
     path = Path(path)

@@ -25,7 +25,8 @@ import torch
 from inr.artefacts.tree import OutputTree
 from inr.config import RunConfig, Schedule, effective_weights
 from inr.io import atomic_path, read_json, stale_temporaries, write_json_atomic
-from inr.vocabulary import (DONE_STATUSES, FIELDS, HELDOUT_PREFIX, LOSS_TERMS, METRICS, MSE_TERMS)
+from inr.model.networks import CoordinateMLP
+from inr.vocabulary import DONE_STATUSES, FIELDS, HELDOUT_PREFIX, LOSS_TERMS, METRICS, MSE_TERMS
 
 RECORD_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
@@ -108,7 +109,7 @@ class RunDir:
     """The folder (and video path) of one run. `RunDir.of(config)` is None for a run that writes
     no folder (output.run_dir unset)."""
 
-    def __init__(self, path, video=None):
+    def __init__(self, path: str | Path, video: str | Path | None = None) -> None:
         self.path = Path(path)
         self.video = Path(video) if video else None
 
@@ -178,7 +179,7 @@ class RunDir:
                         "steps_done": result.metrics["steps_done"]}, tmp)
         self.write(record(result, target_variances))
 
-    def load_model(self, device=None) -> torch.nn.Module:
+    def load_model(self, device: str | torch.device | None = None) -> CoordinateMLP:
         """The trained network of this run (a one-model ensemble), on `device` (default: the
         run's own device)."""
         config = RunConfig.load(self.path / CONFIG_FILE)

@@ -17,8 +17,12 @@ from __future__ import annotations
 import math
 from numbers import Real
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 # Everything (0 = no limit) so tests and reports see every logged value.
 LOAD_ALL = {"scalars": 0, "images": 0, "tensors": 0, "histograms": 0,
@@ -42,7 +46,7 @@ def _as_float(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def log_scalars(writer, prefix: str, metrics: dict, step: int) -> list[str]:
+def log_scalars(writer: SummaryWriter, prefix: str, metrics: dict, step: int) -> list[str]:
     """Log each finite numeric ``metrics`` value as "<prefix>/<name>" at ``step``.
 
     Non-numeric (str, None, arrays) and non-finite values are skipped; returns their names.
@@ -58,7 +62,7 @@ def log_scalars(writer, prefix: str, metrics: dict, step: int) -> list[str]:
     return skipped
 
 
-def log_panel(writer, tag: str, image, step: int) -> None:
+def log_panel(writer: SummaryWriter, tag: str, image: np.ndarray, step: int) -> None:
     """Log one (h, w, 3) uint8 RGB image under ``tag`` at ``step``."""
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -82,7 +86,8 @@ def clean_hparams(hparams: dict) -> dict:
     return clean
 
 
-def log_hparams(writer, hparams: dict, metrics: dict, step: int = 0) -> list[str]:
+def log_hparams(writer: SummaryWriter, hparams: dict, metrics: dict,
+                step: int = 0) -> list[str]:
     """Write ONE HParams row into the writer's own event file, plus ``metrics`` as scalars.
 
     ``metrics`` keys are full scalar tags (e.g. "final/psnr"); they are declared as the
@@ -101,7 +106,7 @@ def log_hparams(writer, hparams: dict, metrics: dict, step: int = 0) -> list[str
     return log_scalars(writer, "", metrics, step)
 
 
-def read_events(logdir) -> dict:
+def read_events(logdir: str | Path) -> dict:
     """Load every event file directly in ``logdir`` (not sub-folders) into plain Python.
 
     Returns {"scalars": {tag: [(step, value)]}, "images": {tag: [(step, width, height)]},

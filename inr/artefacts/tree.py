@@ -57,7 +57,7 @@ class OutputTree:
         """The video of the run named `name`: videos/ mirrors runs/."""
         return self.videos / f"{name}{suffix}"
 
-    def name_of(self, run_dir) -> str:
+    def name_of(self, run_dir: str | Path) -> str:
         """The name of the run whose folder is `run_dir` (its path below runs/)."""
         return Path(run_dir).relative_to(self.runs).as_posix()
 
@@ -70,7 +70,7 @@ class TreeLock:
     """An exclusive, non-blocking flock on a file (released when the process dies); entering
     raises TreeLocked, naming the holder, while another process holds it."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.handle = None
 

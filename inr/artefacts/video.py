@@ -9,6 +9,7 @@ TensorBoard entries: TensorBoard gets the panel of the middle frame at each eval
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import imageio.v2 as iio2
@@ -59,7 +60,8 @@ def _write_gif(path: Path, frames: list[np.ndarray], fps: float) -> None:
 _WRITERS = {".mp4": _write_mp4, ".gif": _write_gif}
 
 
-def write_video(path, frames, fps: float = DEFAULT_FPS) -> Path:
+def write_video(path: str | Path, frames: Iterable[np.ndarray],
+                fps: float = DEFAULT_FPS) -> Path:
     """Write frames (sequence of (h, w, 3) uint8) to ``path`` (.mp4 or .gif) atomically.
 
     Parent folders are created; odd sizes are padded to even. Returns the path.

@@ -6,6 +6,8 @@ data and model layers (for the names they accept), inr.io and inr.vocabulary.
     weights.py    LossWeights, their normalisation and effective weights, vectors up to scale
     schedule.py   Schedule: learning-rate schedules in optimiser steps, and their lr at a step
 """
+from __future__ import annotations
+
 from inr.config.run import (BATCH_KINDS, DEFAULT_IMAGE, DTYPES, MATMUL_PRECISIONS, PROFILES,
                             REPO_ROOT, DataConfig, ModelConfig, OutputConfig, RunConfig,
                             TrainConfig, default_profile, profile_config, read_config_file)

@@ -20,7 +20,7 @@ from inr.config.weights import NORMALIZATIONS, LossWeights
 from inr.data import DIFFUSION_METHODS, MIN_IMAGE_SIDE
 from inr.io import write_json_atomic
 from inr.model.derivatives import DERIVATIVE_METHODS
-from inr.model.networks import ACTIVATIONS, make_model, takes_w0
+from inr.model.networks import ACTIVATIONS, CoordinateMLP, make_model, takes_w0
 from inr.vocabulary import LOSS_TERMS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # inr/config/run.py -> the repository
@@ -51,7 +51,7 @@ class ModelConfig:
     depth: int = 3  # hidden layers
     w0: float = 30.0  # sine-type activations only
 
-    def build(self, seeds: list[int]) -> torch.nn.Module:
+    def build(self, seeds: list[int]) -> CoordinateMLP:
         """An ensemble of len(seeds) such networks, model m initialised from seeds[m]."""
         w0 = {"w0": self.w0} if takes_w0(self.activation) else {}
         return make_model(self.activation, self.width, self.depth, models=len(seeds),
@@ -187,15 +187,15 @@ class RunConfig:
                 built[name] = _section(kind, name, value)
         return cls(**built)
 
-    def save(self, path) -> None:
+    def save(self, path: str | Path) -> None:
         write_json_atomic(path, self.to_dict())
 
     @classmethod
-    def load(cls, path, base: "RunConfig | None" = None) -> "RunConfig":
+    def load(cls, path: str | Path, base: "RunConfig | None" = None) -> "RunConfig":
         """Read a .json or .toml config; fields it omits come from `base` (default: defaults)."""
         return (base or cls()).replace(**read_config_file(path))
 
-    def replace(self, **sections) -> "RunConfig":
+    def replace(self, **sections: dict) -> "RunConfig":
         """A copy with some sections' fields changed: replace(model={"width": 128})."""
         raw = self.to_dict()
         for name, changes in sections.items():
@@ -204,7 +204,7 @@ class RunConfig:
         return RunConfig.from_dict(raw)
 
 
-def read_config_file(path) -> dict:
+def read_config_file(path: str | Path) -> dict:
     """A .json or .toml config file as it is written: nested mappings holding only the fields
     it sets (so a caller can tell a field set to null from one left out)."""
     path = Path(path)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -175,7 +176,9 @@ def lr_at(schedule: Schedule, step: int, total_steps: int | None = None) -> floa
     raise ValueError(f"unknown scheduler {s.kind!r}; choose from {', '.join(KINDS)}")  # unreachable via __post_init__
 
 
-def lrs_at(schedules, step: int, total_steps: int | None = None, *, dtype=torch.float64, device=None) -> torch.Tensor:
+def lrs_at(schedules: Iterable[Schedule], step: int, total_steps: int | None = None, *,
+           dtype: torch.dtype = torch.float64,
+           device: str | torch.device | None = None) -> torch.Tensor:
     """Learning rates (M,) at `step` for an ensemble of M models, one schedule each."""
     schedules = list(schedules)
     if not schedules:

@@ -7,6 +7,7 @@ ratios of the weights matter, so vectors equal up to scale are nearly the same e
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from inr.vocabulary import FIELD_OF_TERM, FIELDS, MSE_TERMS, PERCEPTUAL_TERMS
@@ -52,7 +53,7 @@ def effective_weights(weights: LossWeights, variances: dict[str, float]) -> dict
             for t in MSE_TERMS}
 
 
-def up_to_scale(vector) -> tuple[float, ...]:
+def up_to_scale(vector: Sequence[float]) -> tuple[float, ...]:
     """A weight vector divided by its largest entry (largest 1): with Adam only the ratios of the
     weights matter (to within Adam's epsilon), so vectors with equal forms are nearly the same
     experiment. Rounded to 9 significant digits so that float noise does not split them."""

@@ -5,6 +5,8 @@ coordinates, and the batches drawn from it. It imports only inr.vocabulary and i
     heat.py      the units, the diffusion (spectral or explicit) and its targets
     batches.py   TrainingData: the sequence as tensors on a device, and its batches
 """
+from __future__ import annotations
+
 from inr.data.batches import TrainingData
 from inr.data.heat import (DIFFUSION_METHODS, DiffusionSequence, coordinate_grid, cosine_basis,
                            default_times, diffuse, neumann_gradient, neumann_laplacian,

@@ -15,7 +15,8 @@ class TrainingData:
     the index it was taken with.
     """
 
-    def __init__(self, sequence: DiffusionSequence, device="cpu", dtype=torch.float32):
+    def __init__(self, sequence: DiffusionSequence, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:
         self.sequence = sequence
         self.shape = sequence.shape  # (T, H, W)
         t, h, w = self.shape

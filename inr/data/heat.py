@@ -39,6 +39,7 @@ Two generators:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +64,8 @@ def pixel_spacing(n: int) -> float:
     return 2.0 / n
 
 
-def coordinate_grid(times, height: int, width: int) -> np.ndarray:
+def coordinate_grid(times: Sequence[float] | np.ndarray, height: int,
+                    width: int) -> np.ndarray:
     """(x, y, t) of every sample, shape (T, H, W, 3); x follows columns, y follows rows."""
     times = np.asarray(times, dtype=np.float64)
     t, y, x = np.meshgrid(times, pixel_centres(height), pixel_centres(width), indexing="ij")
@@ -107,8 +109,8 @@ class DiffusionSequence:
         return out
 
 
-def diffuse(image, times, diffusivity: float, method: str = "spectral",
-            step: float | None = None) -> DiffusionSequence:
+def diffuse(image: np.ndarray, times: Sequence[float] | np.ndarray, diffusivity: float,
+            method: str = "spectral", step: float | None = None) -> DiffusionSequence:
     """Diffuse an (H, W) image by u_t = D Δu to the given times; targets in coordinate units.
 
     times: (T,) non-negative, non-decreasing; diffusivity D > 0; both in the coordinate units of

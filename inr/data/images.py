@@ -2,6 +2,7 @@
 one-line errors that name the file and the problem."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -19,7 +20,7 @@ class ImageError(ValueError):
 
 # ----------------------------------------------------------------------------- images
 
-def load_image(path, size=None) -> np.ndarray:
+def load_image(path: str | Path, size: int | Sequence[int] | None = None) -> np.ndarray:
     """Read a grayscale or RGB(A) image as float64 luminance in [0, 1], shape (H, W).
 
     size: None (keep), an int N (N x N) or (H, W); resampled with anti-aliasing.
@@ -53,7 +54,8 @@ def load_image(path, size=None) -> np.ndarray:
     return resize_image(image, size, name=str(path)) if size is not None else image
 
 
-def frame_shape(image, size=None) -> tuple[int, int]:
+def frame_shape(image: str | Path,
+                size: int | Sequence[int] | None = None) -> tuple[int, int]:
     """(H, W) of the frames made from `image` at `size` (int N, (H, W), or None: the image's
     own shape, read from the file)."""
     if size is None:
@@ -76,7 +78,8 @@ def _to_unit_float(raw: np.ndarray, path: Path) -> np.ndarray:
     return image
 
 
-def resize_image(image: np.ndarray, size, name: str = "image") -> np.ndarray:
+def resize_image(image: np.ndarray, size: int | Sequence[int],
+                 name: str = "image") -> np.ndarray:
     """Resample (H, W) to size (int N or (H, W)) with anti-aliasing; values stay in [0, 1]."""
     shape = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
     if len(shape) != 2 or min(shape) < MIN_IMAGE_SIDE:

@@ -5,3 +5,4 @@ kernel, the eager forward jet, nested autograd). It imports only inr.vocabulary 
     derivatives.py   value, gradient, Laplacian and dt of a network, by one of three methods
     fused_jet.py     the compiled kernel of the default method (fused_jet.cpp), built on use
 """
+from __future__ import annotations

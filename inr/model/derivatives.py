@@ -30,11 +30,18 @@ Results: value (..., N), grad (..., N, 2) as (d/dx, d/dy), laplacian (..., N), d
 (..., N), with "..." = (M,) unless a one-model network is fed (N, 3); out_features
 > 1 adds a channel dim after N (grad (..., N, C, 2)).
 """
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 
 from inr.model import fused_jet
 from inr.vocabulary import FIELDS, JET_STREAMS, STREAM_INPUT
+
+if TYPE_CHECKING:
+    from inr.model.networks import CoordinateMLP
 
 DERIVATIVE_METHODS = ("fused", "forward", "autograd")
 
@@ -47,7 +54,7 @@ def _check_which(which):
     return tuple(dict.fromkeys(which))
 
 
-def jet_streams(which=FIELDS):
+def jet_streams(which: str | Iterable[str] = FIELDS) -> tuple[str, ...]:
     """Jet streams (inr.vocabulary.JET_STREAMS) the forward path propagates for the fields
     `which`, in stored order.
 
@@ -232,7 +239,8 @@ def _eager_hidden_jet(u, a, layers, act, lap):
     return z
 
 
-def forward_jet(model, coords, which=FIELDS, fused=True):
+def forward_jet(model: CoordinateMLP, coords: torch.Tensor, which: str | Iterable[str] = FIELDS,
+                fused: bool = True) -> dict[str, torch.Tensor]:
     """Propagate the streams `jet_streams(which)` through `model` in one pass.
 
     coords (N, 3) or (M, N, 3) -> dict stream name -> (M, N, out_features).
@@ -316,7 +324,8 @@ def resolve_method(method: str, device: torch.device, dtype: torch.dtype,
     return ("forward", reason) if reason else ("fused", "")
 
 
-def derivatives(model, coords, which=FIELDS, method="fused"):
+def derivatives(model: CoordinateMLP, coords: torch.Tensor, which: str | Iterable[str] = FIELDS,
+                method: str = "fused") -> dict[str, torch.Tensor]:
     """Value and derivatives of `model` at coords (N, 3) or (M, N, 3) holding (x, y, t).
 
     which: a key or a subset of inr.vocabulary.FIELDS; only those keys are returned, in that order.

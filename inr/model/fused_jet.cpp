@@ -1,5 +1,5 @@
 // Forward-Laplacian jet of a coordinate MLP after its first linear layer, and its backward, in
-// blocks of points small enough to stay in one core's cache (inr/fused_jet.py builds and calls it).
+// blocks of points small enough to stay in one core's cache (inr/model/fused_jet.py builds and calls it).
 //
 // Work items are (model m, block of points); each runs on one thread, through every layer, so an
 // activation's Taylor rule reads the streams its matmul has just written and the next matmul reads
@@ -50,10 +50,10 @@ double exp(double);
 #endif
 
 // The calling convention: JetArgs, the entry points' arguments and the array layouts above. Bump it
-// (and LAYOUT_VERSION in inr/fused_jet.py) on any change to them.
+// (and LAYOUT_VERSION in inr/model/fused_jet.py) on any change to them.
 const int64_t LAYOUT_VERSION = 1;
 
-struct JetArgs {            // mirrored by _JetArgs in inr/fused_jet.py
+struct JetArgs {            // mirrored by _JetArgs in inr/model/fused_jet.py
     int64_t models, points, width, outs, cols, lap, depth, act, block, threads, itemsize;
     double w0;              // FINER's w0
     const void* u;
@@ -65,7 +65,7 @@ struct JetArgs {            // mirrored by _JetArgs in inr/fused_jet.py
 
 namespace {
 
-enum Act { SINE = 0, FINER = 1, GAUSS = 2, ELU = 3 };   // ACTIVATION_IDS in inr/fused_jet.py
+enum Act { SINE = 0, FINER = 1, GAUSS = 2, ELU = 3 };   // ACTIVATION_IDS in inr/model/fused_jet.py
 
 // Each model's blocks of points fall into min(blocks, GROUPS) groups of consecutive blocks, whatever
 // the thread count. The backward sums a group's parameter gradients block after block into the
@@ -420,11 +420,11 @@ void backward(const JetArgs& args, const T* saved, const T* gout, T* du, T* da, 
     }
 }
 
-// The names ACTIVATION_IDS in inr/fused_jet.py maps to enum Act
+// The names ACTIVATION_IDS in inr/model/fused_jet.py maps to enum Act
 const struct { const char* name; Act id; } ACTIVATIONS[] = {
     {"sine", SINE}, {"finer", FINER}, {"gauss", GAUSS}, {"elu", ELU}};
 
-// The fields _JetArgs in inr/fused_jet.py names, with their offsets in JetArgs
+// The fields _JetArgs in inr/model/fused_jet.py names, with their offsets in JetArgs
 #define FIELD(name) {#name, offsetof(JetArgs, name)}
 const struct { const char* name; size_t offset; } FIELDS[] = {
     FIELD(models), FIELD(points), FIELD(width), FIELD(outs), FIELD(cols), FIELD(lap), FIELD(depth), FIELD(act),
@@ -435,7 +435,7 @@ const struct { const char* name; size_t offset; } FIELDS[] = {
 
 extern "C" {
 
-// The layout checks of inr/fused_jet.py: the calling convention's version, sizeof(JetArgs), the
+// The layout checks of inr/model/fused_jet.py: the calling convention's version, sizeof(JetArgs), the
 // offset of a JetArgs field and the enum Act value of an activation (-1: no such name).
 int64_t jet_layout_version() { return LAYOUT_VERSION; }
 

@@ -1,5 +1,5 @@
 """Fused forward jet: the forward Laplacian of inr.model.derivatives after the first linear layer, as one
-compiled C++ kernel (inr/fused_jet.cpp) with the same rules, the same results and a backward.
+compiled C++ kernel (inr/model/fused_jet.cpp) with the same rules, the same results and a backward.
 
 The eager jet makes several elementwise passes per layer over the whole stream tensor
 (M, S, N, width), which outgrows the cache at ensemble sizes. The kernel instead works through
@@ -47,11 +47,16 @@ import subprocess
 import tempfile
 import threading
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from inr.io import atomic_path, stale_temporaries
+
+if TYPE_CHECKING:
+    from inr.model.networks import Activation
 
 DISABLE_VARIABLE = "INR_NO_FUSION"
 CACHE_VARIABLE = "INR_KERNEL_CACHE"
@@ -281,7 +286,7 @@ def reset() -> None:
         _kernel, _reason = None, None
 
 
-def supports(u: torch.Tensor, act) -> bool:
+def supports(u: torch.Tensor, act: Activation) -> bool:
     """Whether the kernel can run a jet whose first pre-activation is u (M, N, W) through `act`."""
     return (u.device.type == "cpu" and u.dtype in (torch.float32, torch.float64) and u.shape[1] > 0
             and getattr(act, "name", None) in ACTIVATION_IDS and kernel() is not None)
@@ -349,7 +354,9 @@ class _FusedJet(torch.autograd.Function):
         return du, da, None, None, None, None, *(d for pair in zip(dws, dbs) for d in pair)
 
 
-def hidden_jet(u: torch.Tensor, a: torch.Tensor, layers, act, lap: bool) -> torch.Tensor:
+def hidden_jet(u: torch.Tensor, a: torch.Tensor,
+               layers: Sequence[tuple[torch.Tensor, torch.Tensor]], act: Activation,
+               lap: bool) -> torch.Tensor:
     """Jet streams after the last layer, from the first pre-activation's value u (M, N, W) and
     Jacobian columns a (M, K, W) through `act` and the (weight (M, in, out), bias (M, 1, out))
     `layers` after the first. Returns (M, 1 + K + lap, N, out_features), differentiable in u, a

@@ -18,8 +18,10 @@ Each activation is written as  h = f(u),  u = scale * (W h_prev + b), where
 `scale` is w0 for sine/FINER, the Gaussian's scale, and 1 for ELU. The weights
 are stored exactly as in the reference code; `scale` is applied in the matmul.
 """
+from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from numbers import Integral
 
 import torch
@@ -38,20 +40,22 @@ class Activation:
 
     name = None
 
-    def __init__(self, scale=1.0):
+    def __init__(self, scale: float = 1.0) -> None:
         self.scale = float(scale)
 
-    def fn(self, u):
+    def fn(self, u: torch.Tensor) -> torch.Tensor:
         return self.taylor(u, 0)[0]
 
-    def taylor(self, u, order):
+    def taylor(self, u: torch.Tensor, order: int) -> list[torch.Tensor]:
         raise NotImplementedError
 
-    def signed_taylor(self, u, order):
+    def signed_taylor(self, u: torch.Tensor,
+                      order: int) -> tuple[list[torch.Tensor], tuple[int, ...]]:
         """(t, sign) with t[k] * sign[k] = f^(k)(u): lets sin'' = -sin skip a negation."""
         return self.taylor(u, order), (1, 1, 1, 1)
 
-    def init_(self, weight, bias, layer, layers, generator):
+    def init_(self, weight: torch.Tensor, bias: torch.Tensor, layer: int, layers: int,
+              generator: torch.Generator) -> None:
         """Fill one model's (out, in) weight and (out,) bias of linear layer `layer` of `layers`."""
         raise NotImplementedError
 
@@ -83,28 +87,30 @@ class Sine(Activation):
 
     name = "sine"
 
-    def __init__(self, w0=30.0):
+    def __init__(self, w0: float = 30.0) -> None:
         super().__init__(scale=w0)
         self.w0 = float(w0)
 
-    def fn(self, u):
+    def fn(self, u: torch.Tensor) -> torch.Tensor:
         return torch.sin(u)
 
-    def taylor(self, u, order):
+    def taylor(self, u: torch.Tensor, order: int) -> list[torch.Tensor]:
         s = torch.sin(u)
         if order == 0:
             return [s]
         c = torch.cos(u)
         return [s, c, -s, -c][: order + 1]
 
-    def signed_taylor(self, u, order):
+    def signed_taylor(self, u: torch.Tensor,
+                      order: int) -> tuple[list[torch.Tensor], tuple[int, ...]]:
         s = torch.sin(u)
         if order == 0:
             return [s], (1,)
         c = torch.cos(u)
         return [s, c, s, c][: order + 1], (1, 1, -1, -1)
 
-    def init_(self, weight, bias, layer, layers, generator):
+    def init_(self, weight: torch.Tensor, bias: torch.Tensor, layer: int, layers: int,
+              generator: torch.Generator) -> None:
         fan_in = weight.shape[1]
         bound = 1 / fan_in if layer == 0 else math.sqrt(6 / fan_in) / self.w0
         _uniform_(weight, bound, generator)
@@ -125,7 +131,7 @@ class Finer(Sine):
 
     name = "finer"
 
-    def __init__(self, w0=30.0, first_bias_scale=None):
+    def __init__(self, w0: float = 30.0, first_bias_scale: float | None = None) -> None:
         super().__init__(w0)
         if first_bias_scale is not None and not first_bias_scale > 0:
             raise ValueError(f"first_bias_scale must be positive, got {first_bias_scale}")
@@ -133,10 +139,10 @@ class Finer(Sine):
 
     signed_taylor = Activation.signed_taylor
 
-    def fn(self, u):
+    def fn(self, u: torch.Tensor) -> torch.Tensor:
         return torch.sin(u + u * u.abs() / self.w0)
 
-    def taylor(self, u, order):
+    def taylor(self, u: torch.Tensor, order: int) -> list[torch.Tensor]:
         a = u.abs()
         g = u + u * a / self.w0
         s = torch.sin(g)
@@ -150,7 +156,8 @@ class Finer(Sine):
         f3 = -c * g1 ** 3 - 3 * s * g1 * g2
         return [s, f1, f2, f3][: order + 1]
 
-    def init_(self, weight, bias, layer, layers, generator):
+    def init_(self, weight: torch.Tensor, bias: torch.Tensor, layer: int, layers: int,
+              generator: torch.Generator) -> None:
         super().init_(weight, bias, layer, layers, generator)
         if layer == 0 and self.first_bias_scale is not None:
             _uniform_(bias, self.first_bias_scale, generator)
@@ -168,10 +175,10 @@ class Gauss(Activation):
 
     name = "gauss"
 
-    def fn(self, u):
+    def fn(self, u: torch.Tensor) -> torch.Tensor:
         return torch.exp(-u * u)
 
-    def taylor(self, u, order):
+    def taylor(self, u: torch.Tensor, order: int) -> list[torch.Tensor]:
         e = torch.exp(-u * u)
         if order == 0:
             return [e]
@@ -181,7 +188,8 @@ class Gauss(Activation):
         f3 = (12 - 8 * u2) * u * e
         return [e, f1, f2, f3][: order + 1]
 
-    def init_(self, weight, bias, layer, layers, generator):
+    def init_(self, weight: torch.Tensor, bias: torch.Tensor, layer: int, layers: int,
+              generator: torch.Generator) -> None:
         _linear_default_(weight, bias, generator)
 
 
@@ -196,10 +204,10 @@ class ELU(Activation):
 
     name = "elu"
 
-    def fn(self, u):
+    def fn(self, u: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.elu(u)
 
-    def taylor(self, u, order):
+    def taylor(self, u: torch.Tensor, order: int) -> list[torch.Tensor]:
         pos = u > 0
         e = torch.exp(u.clamp(max=0))            # exp(u) on the negative side, 1 on the positive
         f = torch.where(pos, u, e - 1)
@@ -209,7 +217,8 @@ class ELU(Activation):
         f2 = torch.where(pos, torch.zeros_like(e), e)
         return [f, f1, f2, f2][: order + 1]
 
-    def init_(self, weight, bias, layer, layers, generator):
+    def init_(self, weight: torch.Tensor, bias: torch.Tensor, layer: int, layers: int,
+              generator: torch.Generator) -> None:
         gain = 1.0 if layer == layers - 1 else math.sqrt(2.0)
         _uniform_(weight, gain * math.sqrt(3 / weight.shape[1]), generator)
         bias.zero_()
@@ -235,7 +244,7 @@ def takes_w0(name: str) -> bool:
     return canonical_activation(name) in _W0_ACTIVATIONS
 
 
-def make_activation(name, **kw):
+def make_activation(name: str, **kw: float | None) -> Activation:
     """Activation object by name (see ACTIVATIONS); kw: w0 (sine, finer), scale (gauss),
     first_bias_scale (finer)."""
     name = canonical_activation(name)
@@ -260,20 +269,21 @@ def make_activation(name, **kw):
 class BatchedLinear(nn.Module):
     """M independent affine maps u = scale * (h W^T + b): h (M, N, in) -> u (M, N, out)."""
 
-    def __init__(self, models, in_features, out_features, scale=1.0):
+    def __init__(self, models: int, in_features: int, out_features: int,
+                 scale: float = 1.0) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(models, out_features, in_features))
         self.bias = nn.Parameter(torch.empty(models, 1, out_features))
         self.scale = float(scale)
 
-    def forward(self, h):
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, h, self.weight.transpose(1, 2), beta=self.scale, alpha=self.scale)
 
-    def scaled(self):
+    def scaled(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(scale W^T (M, in, out), scale b (M, 1, out)) for the derivative paths."""
         return self.weight.transpose(1, 2) * self.scale, self.bias * self.scale
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         m, o, i = self.weight.shape
         return f"models={m}, in={i}, out={o}, scale={self.scale:g}"
 
@@ -297,7 +307,9 @@ class CoordinateMLP(nn.Module):
 
     in_features = 3
 
-    def __init__(self, activation, width=256, depth=3, models=1, seed=0, out_features=1, **act_kw):
+    def __init__(self, activation: str, width: int = 256, depth: int = 3, models: int = 1,
+                 seed: int | Sequence[int] = 0, out_features: int = 1,
+                 **act_kw: float | None) -> None:
         super().__init__()
         for name, value in (("width", width), ("depth", depth), ("models", models), ("out_features", out_features)):
             if not isinstance(value, Integral) or isinstance(value, bool):
@@ -325,7 +337,7 @@ class CoordinateMLP(nn.Module):
                 for k, layer in enumerate(self.layers):
                     self.act.init_(layer.weight[m], layer.bias[m, 0], k, n, g)
 
-    def check_coords(self, coords):
+    def check_coords(self, coords: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """Validate coords; return them as (B, N, 3) with B in (1, M) and whether to drop M on output."""
         if not torch.is_tensor(coords) or not coords.is_floating_point():
             raise ValueError("coords must be a floating-point tensor")
@@ -339,7 +351,7 @@ class CoordinateMLP(nn.Module):
         squeeze = coords.dim() == 2 and self.models == 1
         return (coords.unsqueeze(0) if coords.dim() == 2 else coords), squeeze
 
-    def forward(self, coords):
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
         h, squeeze = self.check_coords(coords)
         h = h.expand(self.models, *h.shape[1:])
         for layer in self.layers[:-1]:
@@ -347,7 +359,7 @@ class CoordinateMLP(nn.Module):
         out = self.layers[-1](h)
         return out[0] if squeeze else out
 
-    def member(self, m):
+    def member(self, m: int) -> CoordinateMLP:
         """Model m of the ensemble as a new one-model network (a copy)."""
         if not 0 <= m < self.models:
             raise ValueError(f"model index {m} out of range for {self.models} models")
@@ -355,16 +367,18 @@ class CoordinateMLP(nn.Module):
         single.load_state_dict(member_state_dict(self.state_dict(), m))
         return single.to(self.seeds.device, next(self.parameters()).dtype)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"activation={self.act!r}, models={self.models}"
 
 
-def member_state_dict(state_dict, m):
+def member_state_dict(state_dict: Mapping[str, torch.Tensor],
+                      m: int) -> dict[str, torch.Tensor]:
     """state_dict of model m of an ensemble: every entry sliced [m:m+1] along dim 0."""
     return {k: v[m:m + 1].clone() for k, v in state_dict.items()}
 
 
-def make_model(activation, width=256, depth=3, models=1, seed=0, **kw):
+def make_model(activation: str, width: int = 256, depth: int = 3, models: int = 1,
+               seed: int | Sequence[int] = 0, **kw: float | None) -> CoordinateMLP:
     """Ensemble of `models` coordinate MLPs; activation in ACTIVATIONS.
 
     depth: hidden width x width layers (the reference SIREN's hidden_layers).

@@ -16,7 +16,7 @@ needs were not made).
 from __future__ import annotations
 
 import math
-
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from inr.report.rows import asking, betas, weight_vector
@@ -32,7 +32,7 @@ LR_METRICS = ("pixel_mse", "ssim", "grad_mse")
 PIXEL_LOSS_METRICS = ("psnr", "ssim", "grad_mse")
 
 
-def reference_name(row) -> str | None:
+def reference_name(row: dict) -> str | None:
     """Which reference vector (inr.vocabulary.REFERENCE_WEIGHTS) a row's weights equal up to
     scale, as its record says (set when it was planned); None for any other vector."""
     return row.get("reference") or None
@@ -70,7 +70,7 @@ def label(config: Configuration) -> str:
     return f"{what}, {row['activation']}, {row['scheduler']} lr {row['lr']:g}"
 
 
-def vector_text(row) -> str:
+def vector_text(row: dict) -> str:
     """'(0.1, 0.01, 0, 0) = (1, 0.1, 0, 0) up to scale', or just the vector when it is already
     normalised: only the ratios of the weights matter with Adam (to within its epsilon)."""
     raw, top = weight_vector(row), max(weight_vector(row))
@@ -82,7 +82,7 @@ def vector_text(row) -> str:
 
 # ----------------------------------------------------------------------------- the answers
 
-def lr_bracket(ranking: Ranking, tried_rows) -> str:
+def lr_bracket(ranking: Ranking, tried_rows: list[dict]) -> str:
     """Where the winning lr lies in the range tried for its scheduler (tried_rows: every run
     of the question, a diverged one too): at an edge, or inside."""
     best = ranking.winner
@@ -98,14 +98,14 @@ def lr_bracket(ranking: Ranking, tried_rows) -> str:
     return f"bracketed: inside the range tried ({tried[0]:g} to {tried[-1]:g})"
 
 
-def supervising(rows, metric: str) -> list[dict]:
+def supervising(rows: list[dict], metric: str) -> list[dict]:
     """The rows whose loss trains the field that `metric` measures (all rows for metrics that
     no single term trains)."""
     term = next((t for t in MSE_TERMS if mse_metric(t) == metric), None)
     return rows if term is None else [r for r in rows if r[f"beta_{term}"] > 0]
 
 
-def conclusions(rows) -> dict:
+def conclusions(rows: list[dict]) -> dict:
     """The answers to the suite's four questions as rankings, from the rows (a question's part
     is absent where no run answers it)."""
     out = {}
@@ -143,7 +143,7 @@ def ranking_line(question: str, ranking: Ranking, extra: str = "") -> str:
             f"({summary.text()}); {separation_text(ranking)}{extra}.")
 
 
-def conclusion_lines(rows) -> list[str]:
+def conclusion_lines(rows: list[dict]) -> list[str]:
     """The computed answers as sentences (the notebook and REPORT.md print them). No sentence
     names a winner without saying whether the statistics separate it."""
     c, lines = conclusions(rows), []
@@ -301,8 +301,8 @@ def _weights_claim(rows, activation, lr, scheduler) -> list[str]:
     return lines
 
 
-def compare_with_original(rows, activation: str | None = None, lr: float | None = None,
-                          scheduler: str | None = None) -> list[str]:
+def compare_with_original(rows: list[dict], activation: str | None = None,
+                          lr: float | None = None, scheduler: str | None = None) -> list[str]:
     """Sentences that set each conclusion of the original project (NOTES §1) against the rows:
     (a) SIREN beats ELU, (b) constant lr 1e-7 best for MSE and exponential best for SSIM,
     (c) best weights (1, 0.01, 0.001, 0), each with the statistics behind its verdict.
@@ -319,13 +319,13 @@ SELECTION_NOTE = ("The confirmed vectors were chosen by their screening seed, wh
                   "free of that bias.")
 
 
-def reference_configurations(rows) -> dict[str, Configuration]:
+def reference_configurations(rows: list[dict]) -> dict[str, Configuration]:
     """The loss-weight configurations of the reference vectors, by reference name."""
     return {reference_name(c.first): c for c in configurations(asking(rows, Question.WEIGHTS))
             if reference_name(c.first)}
 
 
-def reference_comparisons(rows) -> list[tuple[Configuration, dict]]:
+def reference_comparisons(rows: list[dict]) -> list[tuple[Configuration, dict]]:
     """Every loss-weight configuration with at least MIN_SEEDS seeds against each reference
     vector: (configuration, {(reference name, metric): Separation}) for REFERENCE_METRICS."""
     configs = configurations(asking(rows, Question.WEIGHTS))
@@ -351,13 +351,15 @@ class FigureData:
     rankings: dict[str, Ranking]
     fronts: dict[tuple[str, str], list[Configuration]] = field(default_factory=dict)
 
-    def means_and_sds(self, configs: list[Configuration], metric: str):
+    def means_and_sds(self, configs: list[Configuration],
+                      metric: str) -> tuple[list[float], list[float]]:
         """(means, standard deviations; 0 for one seed) of `metric` over `configs`."""
         summaries = [self.summaries[c.key][metric] for c in configs]
         return ([s.mean for s in summaries], [s.sd if s.n > 1 else 0.0 for s in summaries])
 
 
-def figure_data(rows, metrics=PLOT_METRICS, pareto: bool = False) -> FigureData:
+def figure_data(rows: list[dict], metrics: Sequence[str] = PLOT_METRICS,
+                pareto: bool = False) -> FigureData:
     """The FigureData of `rows` for `metrics`; with `pareto`, the fronts of PARETO_AXES among
     the configurations with a finite PSNR."""
     wanted = set(metrics) | ({m for axes in PARETO_AXES for m in axes} if pareto else set())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from inr.artefacts.rundir import summary_line
@@ -27,7 +28,7 @@ CONTEXT = ("psnr", "grad_mse", "laplacian_mse", "dt_mse", "pde_residual")  # bes
 RECONSTRUCTION = ("psnr", "psnr_up_to_constant", "psnr_up_to_frame_constants")
 
 
-def number_cell(value) -> str:
+def number_cell(value: object) -> str:
     """A number as a table cell: 4 significant digits, "—" for a missing or non-finite one."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
@@ -42,7 +43,7 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     return lines
 
 
-def best_table(rows, n: int = TOP) -> str:
+def best_table(rows: list[dict], n: int = TOP) -> str:
     """The best runs by PSNR, one summary line each (inr.artefacts.rundir.summary_line), for
     the end of a sweep."""
     top = ranked(rows, "psnr")[:n]
@@ -65,7 +66,7 @@ def _mean(config: Configuration, metric: str) -> float:
 
 
 def ranking_lines(ranking: Ranking, describe: dict, results: Path, top: int | None = TOP,
-                  context=CONTEXT, verdict: bool = True) -> list[str]:
+                  context: Sequence[str] = CONTEXT, verdict: bool = True) -> list[str]:
     """A ranking as a table: rank, the configuration (describe: column -> f(config) -> text),
     the metric's mean ± sd (n), the means of the context metrics other than it, the first
     seed's video; then (verdict) the separation of the winner from the runner-up."""
@@ -209,7 +210,7 @@ def _questions(c: dict, rows, results: Path) -> list[str]:
     return lines
 
 
-def write_markdown(rows, results: Path, video_links: bool = True) -> Path:
+def write_markdown(rows: list[dict], results: Path, video_links: bool = True) -> Path:
     """results/REPORT.md: conclusions, the comparison with the original, one section per
     question that the runs answer, the target scales; with video_links, a link to each ranked
     configuration's video."""

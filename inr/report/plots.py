@@ -9,7 +9,9 @@ when a metric gets a log axis.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
@@ -22,17 +24,20 @@ from inr.report.analysis import (PARETO_AXES, PLOT_METRICS, TOP, FigureData, fig
 from inr.report.rows import asking, betas, experiment_questions, of
 from inr.vocabulary import Question, higher_is_better, metric_title
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 PNG_DPI = 110
 
 
-def log_scale_fits(metric: str, values) -> bool:
+def log_scale_fits(metric: str, values: Iterable[float]) -> bool:
     """A log axis for a lower-is-better metric (an error) whose finite values are all positive;
     a linear one for scores (PSNR, SSIM) and for anything that reaches 0 or below."""
     finite = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
     return not higher_is_better(metric) and finite.size > 0 and bool(finite.min() > 0)
 
 
-def label_axis(ax, metric: str, axis: str = "y") -> None:
+def label_axis(ax: Axes, metric: str, axis: str = "y") -> None:
     """Title the axis with the metric and its direction; log scale where `log_scale_fits`."""
     ax.set_title(metric_title(metric))
     lo, hi = ax.dataLim.intervalx if axis == "x" else ax.dataLim.intervaly
@@ -170,7 +175,7 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_all(rows, results: Path) -> list[Path]:
+def plot_all(rows: list[dict], results: Path) -> list[Path]:
     """One PNG per experiment whose question has a plot, the Pareto view of the loss weights
     (pareto.png), and all of them in report.pdf."""
     subsets = {name: (question, of(rows, name))

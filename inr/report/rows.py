@@ -48,35 +48,35 @@ def _listed(value: str, item: str) -> bool:
     return item in value.split(LIST_SEPARATOR)
 
 
-def of(rows, experiment: str, done_only: bool = True) -> list[dict]:
+def of(rows: list[dict], experiment: str, done_only: bool = True) -> list[dict]:
     """The rows of one experiment (by name); completed ones only unless done_only is False."""
     return [r for r in rows if _listed(r["experiments"], experiment)
             and (not done_only or r["status"] == Status.COMPLETED)]
 
 
-def asking(rows, question: str, done_only: bool = True) -> list[dict]:
+def asking(rows: list[dict], question: str, done_only: bool = True) -> list[dict]:
     """The rows of every experiment that asks `question` (inr.vocabulary.QUESTIONS)."""
     return [r for r in rows if _listed(r["questions"], question)
             and (not done_only or r["status"] == Status.COMPLETED)]
 
 
-def ranked(rows, metric: str) -> list[dict]:
+def ranked(rows: list[dict], metric: str) -> list[dict]:
     """Completed rows with a finite metric, best first."""
     keep = [r for r in rows if r["status"] == Status.COMPLETED and math.isfinite(r[metric])]
     return sorted(keep, key=lambda r: r[metric], reverse=higher_is_better(metric))
 
 
-def weight_vector(row) -> tuple[float, ...]:
+def weight_vector(row: dict) -> tuple[float, ...]:
     """The row's (pixel, grad, laplacian, dt) weights."""
     return tuple(row[f"beta_{t}"] for t in MSE_TERMS)
 
 
-def betas(row) -> str:
+def betas(row: dict) -> str:
     """The weight vector as text: '(1, 0.01, 0, 0)'."""
     return "(" + ", ".join(f"{b:g}" for b in weight_vector(row)) + ")"
 
 
-def experiment_questions(rows) -> dict[str, str]:
+def experiment_questions(rows: list[dict]) -> dict[str, str]:
     """Every experiment named in the rows -> what it asks ('' for none), in first-seen order."""
     found = {}
     for row in rows:

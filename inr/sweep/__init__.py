@@ -8,3 +8,4 @@ imports the training, artefacts, config, data and model layers, inr.stats and in
     stages.py        screening, then confirmation of the chosen configurations
     ray_backend.py   the same on a Ray cluster
 """
+from __future__ import annotations

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -116,7 +117,9 @@ def _results(batches, workers: int, progress: bool):
 
 
 def split_done(runs: list[PlannedRun], outcome: SweepOutcome, overwrite: bool = False,
-               report=print, also_done=lambda run: False) -> list[PlannedRun]:
+               report: Callable[[str], None] = print,
+               also_done: Callable[[PlannedRun], bool] = lambda run: False
+               ) -> list[PlannedRun]:
     """The runs still to train; done ones (or `also_done`) go to outcome.skipped, tagged with
     their experiments. A finished run with another config is an error unless overwriting.
     Temporary files that a killed attempt of a run left are removed first (under the sweep's
@@ -169,7 +172,8 @@ def models_fitting(free_bytes: int, points: int, width: int) -> int:
 
 def run_sweep(runs: list[PlannedRun], engine: str = "batched",
               max_models: int | None = None, overwrite: bool = False,
-              progress: bool = True, report=print, workers: int = 1) -> SweepOutcome:
+              progress: bool = True, report: Callable[[str], None] = print,
+              workers: int = 1) -> SweepOutcome:
     """Train every planned run that is not done yet; see the module doc.
 
     workers > 1 trains batches in that many processes, each with cores / workers threads.

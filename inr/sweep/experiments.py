@@ -47,7 +47,7 @@ def available() -> dict[str, Path]:
     return {p.stem: p for p in sorted(EXPERIMENTS_DIR.glob("*.toml"))}
 
 
-def load_experiment(name_or_path) -> Experiment:
+def load_experiment(name_or_path: str | Path) -> Experiment:
     """Read an experiment by name (experiments/<name>.toml) or path; one-line errors."""
     path = Path(name_or_path)
     if not path.suffix:
@@ -78,7 +78,7 @@ def load_experiment(name_or_path) -> Experiment:
                       raw.get("base", {}), raw.get("grid", {}), raw.get("random_weights"), path)
 
 
-def infer_question(layout: str, grid: dict, random_weights) -> str | None:
+def infer_question(layout: str, grid: dict, random_weights: dict | None) -> str | None:
     """What an experiment without a `question` asks, from what it varies: pixel losses (the
     losses layout), activations, learning rates and schedules, random weights; else None."""
     if layout == "losses":

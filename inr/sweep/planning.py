@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,8 +129,9 @@ def _first_seed(run: PlannedRun) -> int:
     return run.config.train.seed if run.name == run.config.output.configuration else -1
 
 
-def plan(experiments, base: RunConfig, out: Path, random_weights: int | None = None,
-         seed: int = 0, videos: bool = True, seeds: int = 1) -> list[PlannedRun]:
+def plan(experiments: Iterable[Experiment], base: RunConfig, out: Path,
+         random_weights: int | None = None, seed: int = 0, videos: bool = True,
+         seeds: int = 1) -> list[PlannedRun]:
     """Every run of the given experiments, with its folder (and video) in the output tree at
     `out`; a run whose weights equal a reference vector up to scale is labelled with its name.
 

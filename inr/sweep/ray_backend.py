@@ -32,6 +32,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,7 +229,8 @@ def _ray_trial():
 
 # ----------------------------------------------------------------------------- the driver
 
-def experiment_name(runs, batches, early_stop: str) -> str:
+def experiment_name(runs: list[PlannedRun], batches: list[list[PlannedRun]],
+                    early_stop: str) -> str:
     """A name fixed by the planned sweep: the same command finds (and restores) its experiment."""
     key = json.dumps([[r.name, r.config.identity()] for r in runs] +
                      [[[r.name for r in b] for b in batches], early_stop], sort_keys=True,
@@ -236,7 +238,7 @@ def experiment_name(runs, batches, early_stop: str) -> str:
     return "sweep-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def trial_name(names) -> str:
+def trial_name(names: list[str]) -> str:
     """A trial's name: its run's name, or the first run's name and how many more it trains."""
     return names[0] + (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
 
@@ -250,7 +252,8 @@ def _trial_dirname(trial) -> str:
     return f"{safe[:120]}_{trial.trial_id}"
 
 
-def run_sweep_ray(runs: list[PlannedRun], options: RayOptions, report=print) -> SweepOutcome:
+def run_sweep_ray(runs: list[PlannedRun], options: RayOptions,
+                  report: Callable[[str], None] = print) -> SweepOutcome:
     """Train the planned runs as Ray Tune trials; see the module doc. Returns a SweepOutcome."""
     early, retries = options.early_stop, options.max_retries
     cpus, gpus = options.cpus_per_trial, options.gpus_per_trial

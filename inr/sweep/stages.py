@@ -44,7 +44,8 @@ def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int) -> list[Plan
 
 
 def run_confirmed(runs: list[PlannedRun], execute: Callable[[list[PlannedRun]], SweepOutcome],
-                  confirm: int = 5, confirm_seeds: int = 3, report=print) -> SweepOutcome:
+                  confirm: int = 5, confirm_seeds: int = 3,
+                  report: Callable[[str], None] = print) -> SweepOutcome:
     """Train the planned runs with `execute` (a local or Ray engine), then their confirmation
     stage (see `confirmation_runs`); one outcome for both."""
     outcome = execute(runs)

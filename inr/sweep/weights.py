@@ -4,6 +4,7 @@ sweep trains."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -13,14 +14,15 @@ from inr.vocabulary import REFERENCE_WEIGHTS
 MAX_WEIGHT_DRAWS = 100_000  # attempts before giving up on finding N distinct vectors
 
 
-def reference_name(vector) -> str | None:
+def reference_name(vector: Sequence[float]) -> str | None:
     """Which reference vector `vector` is, up to scale; None for any other."""
     form = up_to_scale(vector)
     return next((n for n, v in REFERENCE_WEIGHTS.items() if up_to_scale(v) == form), None)
 
 
-def random_weight_vectors(count: int, choices, seed: int,
-                          exclude=()) -> list[tuple[float, ...]]:
+def random_weight_vectors(count: int, choices: Iterable[float], seed: int,
+                          exclude: Iterable[Sequence[float]] = ()
+                          ) -> list[tuple[float, ...]]:
     """`count` (pixel, grad, Laplacian, dt) vectors drawn from `choices`, none all zero, no two
     equal up to scale, none equal up to scale to a vector of `exclude`."""
     choices = [float(c) for c in choices]

@@ -9,3 +9,4 @@ inr.vocabulary.
     loop.py        train / train_ensemble and TrainingLoop, the only state of the suite
     allocator.py   the allocator setting for training
 """
+from __future__ import annotations

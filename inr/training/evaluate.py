@@ -23,6 +23,7 @@ import torch
 
 from inr.data import PIXEL_RANGE, TrainingData
 from inr.model.derivatives import derivatives
+from inr.model.networks import CoordinateMLP
 from inr.training.metrics import (gradient_magnitude, psnr_from_mse, psnr_up_to_constant,
                          relative_pde_residual, ssim)
 from inr.vocabulary import FIELD_OF_TERM, FIELDS, MSE_TERMS, mse_metric
@@ -31,7 +32,8 @@ MAX_POINTS_PER_PASS = {"cpu": 1 << 17, "cuda": 1 << 19}  # models x points at on
 
 
 @torch.no_grad()
-def predict(model, data: TrainingData, method: str = "fused") -> dict[str, torch.Tensor]:
+def predict(model: CoordinateMLP, data: TrainingData,
+            method: str = "fused") -> dict[str, torch.Tensor]:
     """Every field on every sample: value (M, T, H, W), grad (M, T, H, W, 2), laplacian, dt,
     by the derivative `method` (inr.model.derivatives)."""
     coords = data.all_points()["coords"]
@@ -86,7 +88,7 @@ def metrics_of(pred: dict, truth: dict, diffusivity: float) -> dict[str, torch.T
     return out
 
 
-def evaluate(model, data: TrainingData, diffusivity: float,
+def evaluate(model: CoordinateMLP, data: TrainingData, diffusivity: float,
              method: str = "fused") -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
     """(one metrics record of plain floats per model, the predictions (M, T, H, W[, 2]) on the
     model's device, for panels and videos), derivatives by `method` (inr.model.derivatives)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from inr.training.evaluate import evaluate, truth_fields
 from inr.io import atomic_path
 from inr.training.losses import (normalized, perceptual_losses, squared_errors, term_divisors,
                         weighted_loss)
-from inr.model.networks import member_state_dict
+from inr.model.networks import CoordinateMLP, member_state_dict
 from inr.training.optim import BatchedAdam
 from inr.artefacts.outputs import EnsembleOutputs
 from inr.artefacts.rundir import RunDir, RunResult
@@ -65,7 +66,7 @@ def build_data(config: RunConfig) -> tuple[TrainingData, TrainingData | None]:
     return as_data(times), heldout
 
 
-def build_model(configs: list[RunConfig]) -> torch.nn.Module:
+def build_model(configs: list[RunConfig]) -> CoordinateMLP:
     """The ensemble of the runs' networks, model m initialised from configs[m]'s seed."""
     model = configs[0].model.build([c.train.seed for c in configs])
     return model.to(configs[0].resolved_device(), configs[0].torch_dtype)
@@ -77,8 +78,9 @@ def train(config: RunConfig) -> RunResult:
 
 
 def train_ensemble(configs: list[RunConfig], progress: bool | None = None,
-                   description: str = "train", on_eval=None,
-                   state_path=None) -> list[RunResult]:
+                   description: str = "train",
+                   on_eval: Callable[[int, list[dict[str, float]]], None] | None = None,
+                   state_path: str | Path | None = None) -> list[RunResult]:
     """Train the runs together as one batched ensemble; one RunResult per config, in order.
 
     on_eval(step, records): called after every evaluation with one metrics record per run (e.g.
@@ -105,7 +107,7 @@ def train_ensemble(configs: list[RunConfig], progress: bool | None = None,
 
 
 @contextmanager
-def matmul_precision(precision: str):
+def matmul_precision(precision: str) -> Iterator[None]:
     """torch's float32 matmul precision ("highest" or "high", TF32) inside, restored after."""
     before = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision(precision)
@@ -135,7 +137,10 @@ def _lr_table(configs, steps: int, dtype, device) -> torch.Tensor:
 class TrainingLoop:
     """The state of one ensemble's training: the only stateful piece of the suite."""
 
-    def __init__(self, configs, model, data, heldout, on_eval=None, state_path=None):
+    def __init__(self, configs: list[RunConfig], model: CoordinateMLP, data: TrainingData,
+                 heldout: TrainingData | None,
+                 on_eval: Callable[[int, list[dict[str, float]]], None] | None = None,
+                 state_path: str | Path | None = None) -> None:
         self.configs, self.model, self.data, self.heldout = configs, model, data, heldout
         self.on_eval = on_eval
         self.state_path = Path(state_path) if state_path else None
@@ -251,7 +256,7 @@ class TrainingLoop:
         return records, pred
 
     # ---------------------------------------------------------------- the loop
-    def run(self, show: bool, description: str):
+    def run(self, show: bool, description: str) -> None:
         every = self.settings.eval_every
         bar = tqdm(range(self.steps_done, self.steps), desc=description, disable=not show,
                    leave=False, dynamic_ncols=True, initial=self.steps_done, total=self.steps)

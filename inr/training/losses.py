@@ -34,7 +34,8 @@ def squared_errors(out: dict, batch: dict, weights: dict | None = None) -> dict[
     return errors
 
 
-def term_divisors(losses: list, variances: dict[str, float], dtype, device) -> dict:
+def term_divisors(losses: list, variances: dict[str, float], dtype: torch.dtype,
+                  device: str | torch.device) -> dict:
     """What each model's MSE terms are divided by: term -> (M,), the target's variance where a
     model's loss.normalize is "variance", else 1."""
     return {t: torch.tensor([variances[FIELD_OF_TERM[t]] if w.normalize == "variance" else 1.0
@@ -46,7 +47,8 @@ def normalized(terms: dict[str, torch.Tensor], divisors: dict[str, torch.Tensor]
     return {k: v / divisors[k] if k in divisors else v for k, v in terms.items()}
 
 
-def perceptual_losses(value: torch.Tensor, target: torch.Tensor, frame_shape) -> dict:
+def perceptual_losses(value: torch.Tensor, target: torch.Tensor,
+                      frame_shape: tuple[int, int]) -> dict:
     """(1 - SSIM) and (1 - MS-SSIM) of whole frames: value, target (M, H*W) -> (M,) each."""
     h, w = frame_shape
     pred, true = value.reshape(-1, h, w), target.reshape(-1, h, w)
@@ -54,7 +56,8 @@ def perceptual_losses(value: torch.Tensor, target: torch.Tensor, frame_shape) ->
             "ms_ssim": ms_ssim_loss(pred, true, PIXEL_RANGE)}
 
 
-def weighted_loss(terms: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]):
+def weighted_loss(terms: dict[str, torch.Tensor],
+                  weights: dict[str, torch.Tensor]) -> torch.Tensor:
     """sum_i weights[i] * terms[i] per model; terms without a weight are skipped.
 
     terms, weights: name -> (M,). Returns (M,). A zero weight never multiplies a NaN term in.

@@ -43,6 +43,8 @@ Which one to use:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -61,7 +63,9 @@ MS_SSIM_POOL = 2  # 2x2 average pooling between scales
 STABLE_EPS = 1e-4
 
 
-def gaussian_window(size: int = WINDOW_SIZE, sigma: float = WINDOW_SIGMA, *, dtype=None, device=None) -> Tensor:
+def gaussian_window(size: int = WINDOW_SIZE, sigma: float = WINDOW_SIGMA, *,
+                    dtype: torch.dtype | None = None,
+                    device: str | torch.device | None = None) -> Tensor:
     """Normalised 1-D Gaussian taps (size,), centred, built in `dtype`."""
     radius = (size - 1) / 2
     x = torch.arange(size, dtype=dtype, device=device) - radius
@@ -144,7 +148,7 @@ def _constants(rng: Tensor) -> tuple[Tensor, Tensor]:
     return (K1 * rng) ** 2, (K2 * rng) ** 2
 
 
-def ssim(pred: Tensor, target: Tensor, data_range) -> Tensor:
+def ssim(pred: Tensor, target: Tensor, data_range: float | Tensor) -> Tensor:
     """Mean SSIM per image, (..., H, W) x2 -> (...), in [-1, 1]. Matches skimage (module doc).
 
     data_range: float or tensor broadcastable to (...), required.
@@ -214,7 +218,8 @@ def _ms_ssim_terms(pred: Tensor, target: Tensor, data_range, levels, weights,
     return torch.stack(terms, dim=-1), exponents, batch
 
 
-def ms_ssim(pred: Tensor, target: Tensor, data_range, levels: int | None = None, weights=None) -> Tensor:
+def ms_ssim(pred: Tensor, target: Tensor, data_range: float | Tensor, levels: int | None = None,
+            weights: Sequence[float] | Tensor | None = None) -> Tensor:
     """Multi-scale SSIM per image, (..., H, W) x2 -> (...), in [STABLE_EPS^sum(w), 1].
 
     value = prod_{j < n-1} mcs_j^{w_j} * mssim_{n-1}^{w_{n-1}}, where mcs_j is the mean
@@ -226,12 +231,14 @@ def ms_ssim(pred: Tensor, target: Tensor, data_range, levels: int | None = None,
     return (terms.clamp(min=STABLE_EPS) ** exponents).prod(dim=-1).reshape(batch)
 
 
-def ssim_loss(pred: Tensor, target: Tensor, data_range) -> Tensor:
+def ssim_loss(pred: Tensor, target: Tensor, data_range: float | Tensor) -> Tensor:
     """1 - ssim per image (...), in [0, 2]: a gradient for every SSIM (module doc)."""
     return 1 - ssim(pred, target, data_range)
 
 
-def ms_ssim_loss(pred: Tensor, target: Tensor, data_range, levels: int | None = None, weights=None) -> Tensor:
+def ms_ssim_loss(pred: Tensor, target: Tensor, data_range: float | Tensor,
+                 levels: int | None = None,
+                 weights: Sequence[float] | Tensor | None = None) -> Tensor:
     """1 - prod_j term_j^{w_j} per image (...), in [0, 1], every map mapped to [0, 1] by
     (1 + x) / 2 before its mean: each scale's contrast-structure, and at the coarsest scale the
     luminance and the contrast-structure each on its own, so that a negative term still has a
@@ -241,7 +248,8 @@ def ms_ssim_loss(pred: Tensor, target: Tensor, data_range, levels: int | None = 
     return 1 - (terms.clamp(min=STABLE_EPS) ** exponents).prod(dim=-1).reshape(batch)
 
 
-def psnr(pred: Tensor, target: Tensor, data_range, dims: tuple[int, ...] = (-2, -1)) -> Tensor:
+def psnr(pred: Tensor, target: Tensor, data_range: float | Tensor,
+         dims: tuple[int, ...] = (-2, -1)) -> Tensor:
     """Peak signal-to-noise ratio in dB, 10 log10(L^2 / MSE), MSE over `dims`.
 
     (..., H, W) x2 -> (...); data_range L broadcastable to the result. Identical images -> inf.
@@ -253,13 +261,14 @@ def psnr(pred: Tensor, target: Tensor, data_range, dims: tuple[int, ...] = (-2, 
     return psnr_from_mse(sq_err.mean(dim=dims), data_range)
 
 
-def psnr_from_mse(mse: Tensor, data_range) -> Tensor:
+def psnr_from_mse(mse: Tensor, data_range: float | Tensor) -> Tensor:
     """10 log10(L^2 / MSE) in dB for an MSE already taken, (...) -> (...)."""
     rng = _data_range(data_range, mse.shape, mse)
     return 10 * torch.log10(rng**2 / mse)
 
 
-def psnr_up_to_constant(pred: Tensor, target: Tensor, data_range, per_frame: bool = False) -> Tensor:
+def psnr_up_to_constant(pred: Tensor, target: Tensor, data_range: float | Tensor,
+                        per_frame: bool = False) -> Tensor:
     """PSNR after removing the intensity offset a fit cannot see, (M, T, H, W) -> (M,) in dB.
 
     Subtracts c = mean(pred - target) over the whole sequence (one constant per model), or,

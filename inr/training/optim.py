@@ -14,6 +14,8 @@ elementwise, so slices never interact; only the lr differs between models.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor
 
@@ -24,7 +26,8 @@ DEFAULT_EPS = 1e-8
 class BatchedAdam:
     """Adam over params with a shared leading model dim M and per-model learning rates."""
 
-    def __init__(self, params, betas: tuple[float, float] = DEFAULT_BETAS, eps: float = DEFAULT_EPS):
+    def __init__(self, params: Iterable[Tensor], betas: tuple[float, float] = DEFAULT_BETAS,
+                 eps: float = DEFAULT_EPS) -> None:
         self.params = list(params)
         if not self.params:
             raise ValueError("BatchedAdam got an empty parameter list")
@@ -58,7 +61,7 @@ class BatchedAdam:
         return lrs
 
     @torch.no_grad()
-    def step(self, lrs) -> None:
+    def step(self, lrs: float | Tensor) -> None:
         """One Adam update; lrs: float or tensor (M,), model m uses lrs[m]. Params without grad are skipped."""
         lrs = self._lrs(lrs)
         beta1, beta2 = self.betas
@@ -76,7 +79,7 @@ class BatchedAdam:
             step_size = step_sizes.to(p.device, p.dtype).view(-1, *([1] * (p.ndim - 1)))
             p.sub_(step_size * exp_avg / denom)
 
-    def descend(self, losses: Tensor, alive: Tensor, lrs) -> None:
+    def descend(self, losses: Tensor, alive: Tensor, lrs: float | Tensor) -> None:
         """One step down the sum of the live models' losses; a model not alive is frozen.
 
         losses (M,) with a graph to the params; alive (M,) bool; lrs as in `step` (0 for a model
