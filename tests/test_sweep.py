@@ -408,3 +408,21 @@ def test_a_replicate_is_named_by_the_tree_and_keeps_its_configurations_video_for
     assert again.config.output.run_dir == str(tree.run_dir(f"{run.name}_seed7"))
     assert again.config.output.video == str(tree.video(f"{run.name}_seed7", ".gif"))
     assert again.config.output.configuration == run.name
+
+
+def test_a_run_recorded_before_a_config_field_existed_is_still_done(tmp_path):
+    """A record whose config lacks a field added since (train.derivative_method) matches a
+    planned run that has the field at its default, and not one that sets another value."""
+    from inr.artefacts.rundir import RunDir, RunResult, record
+
+    cfg = RunConfig().replace(output={"run_dir": str(tmp_path / "run")})
+    saved = record(RunResult(cfg, {"status": "completed"}), {f: 1.0 for f in
+                                                             ("value", "grad", "laplacian", "dt")})
+    del saved["config"]["train"]["derivative_method"]
+    run = RunDir(tmp_path / "run")
+    run.write(saved)
+    assert run.state(cfg) == "done"
+    assert run.state(cfg.replace(train={"derivative_method": "autograd"})) == "conflict"
+    saved["config"]["train"]["no_such_field"] = 1
+    run.write(saved)
+    assert run.state(cfg) == "conflict"

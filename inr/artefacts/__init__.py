@@ -1,5 +1,5 @@
-"""The artefacts layer: what a run leaves behind and where. It imports the config layer, inr.io
-and inr.vocabulary.
+"""The artefacts layer: what a run leaves behind and where. It imports the config layer, the
+model layer (to load a run's network), inr.io and inr.vocabulary.
 
     tree.py      the output tree (runs/, videos/, results/, ray_results/, the lock) and run names
     rundir.py    one run's folder: its record (metrics.json), checkpoint, flat row

@@ -100,9 +100,15 @@ def record(result: RunResult, target_variances: dict[str, float]) -> dict:
 
 
 def _same_identity(saved: dict, config: RunConfig) -> bool:
-    """Whether a record's config decides the same numbers as `config` (all but `output`)."""
-    identity = {k: v for k, v in saved.get("config", {}).items() if k != "output"}
-    return identity == json.loads(json.dumps(config.identity()))
+    """Whether a record's config decides the same numbers as `config` (all but `output`). A
+    field the record lacks takes its default, as it had then (a record written before the
+    field existed, e.g. train.derivative_method, still matches); an unreadable config does not
+    match."""
+    try:
+        recorded = RunConfig.from_dict(saved.get("config", {})).identity()
+    except (TypeError, ValueError):
+        return False
+    return json.loads(json.dumps(recorded)) == json.loads(json.dumps(config.identity()))
 
 
 class RunDir:

@@ -1,6 +1,6 @@
 """The report layer: the results, rebuilt at any time from the runs' records alone. It imports
-the artefacts layer (records, the output tree), inr.stats, inr.config and inr.vocabulary, never
-the sweep.
+the artefacts layer (records, the output tree, panels), inr.stats, inr.io, inr.vocabulary and,
+for the notebook's figures of the data, the data layer; never the sweep or the training.
 
     rows.py       one flat row per run; results/summary.csv
     analysis.py   the answers: rankings, conclusions, the original project's claims (pure)
