@@ -53,6 +53,18 @@ def test_every_record_says_which_path_ran(tmp_path, method):
         assert path_of(where) == (method, ""), where
 
 
+@pytest.mark.skipif(not KERNEL_BUILDS, reason=f"{fused_jet.DISABLE_VARIABLE}=1")
+def test_an_activation_named_by_its_alias_runs_and_records_the_fused_kernel(tmp_path):
+    """activation = "siren" builds a sine network, which the kernel serves: the record says so,
+    and the fields equal those of a "sine" run (the same network, the same path)."""
+    siren = train(tiny(tmp_path, name="siren", model={"activation": "siren"},
+                       train={"steps": 3}))
+    sine = train(tiny(tmp_path, name="sine", model={"activation": "sine"}, train={"steps": 3}))
+    for where in recorded(tmp_path / "siren"):
+        assert path_of(where) == ("fused", ""), where
+    assert siren.metrics["psnr"] == sine.metrics["psnr"]
+
+
 def test_a_fused_run_under_the_override_records_the_forward_path_and_why(tmp_path, monkeypatch):
     monkeypatch.setenv(fused_jet.DISABLE_VARIABLE, "1")
     train(tiny(tmp_path, train={"steps": 3}))

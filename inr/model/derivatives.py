@@ -305,22 +305,16 @@ def _autograd_derivatives(model, coords, which):
 
 def resolve_method(method: str, device: torch.device, dtype: torch.dtype,
                    activation: str) -> tuple[str, str]:
-    """(the method that runs for `method` on `device` in `dtype` through `activation`, why it
-    differs from `method` or "" where it does not). "fused" runs where the kernel supports the
-    case and builds (this builds it now, once per process); elsewhere "forward" runs, with the
-    reason (INR_NO_FUSION=1 set, no compiler, a failed build, a device or dtype the kernel does
-    not serve)."""
+    """(the method that runs for `method` on `device` in `dtype` through the activation named
+    `activation` (the network's Activation.name, aliases resolved), why it differs from `method`
+    or "" where it does not). "fused" runs where the kernel serves the case and builds (this
+    builds it now, once per process); elsewhere "forward" runs, with the kernel's reason
+    (inr.model.fused_jet.unsupported)."""
     if method not in DERIVATIVE_METHODS:
         raise ValueError(f"unknown method {method!r}, expected one of {DERIVATIVE_METHODS}")
     if method != "fused":
         return method, ""
-    if device.type != "cpu":
-        return "forward", f"the fused kernel runs on the CPU, not on {device.type}"
-    if dtype not in (torch.float32, torch.float64):
-        return "forward", f"the fused kernel takes float32 or float64, not {dtype}"
-    if activation not in fused_jet.ACTIVATION_IDS:
-        return "forward", f"the fused kernel has no activation {activation!r}"
-    reason = fused_jet.prepare()
+    reason = fused_jet.unsupported(device, dtype, activation)
     return ("forward", reason) if reason else ("fused", "")
 
 

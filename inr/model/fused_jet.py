@@ -30,8 +30,9 @@ The library is loaded with ctypes after checking that its calling convention is 
 and, on x86-64 glibc, libmvec's vector sin, cos and exp.
 
 Use: `prepare()` builds and loads the kernel now (else the first `kernel()` does) and says why it
-is unavailable ("" when it is available; `unavailable_reason()` gives the same answer). `kernel()` is None, and inr.model.derivatives runs the eager
-jet instead, when INR_NO_FUSION=1 is set (silently) or the build, the load or the layout check
+is unavailable ("" when it is available); `unsupported()` adds the cases the kernel does not serve
+(a device, dtype or activation). `kernel()` is None, and inr.model.derivatives runs the eager jet
+instead, when INR_NO_FUSION=1 is set (silently) or the build, the load or the layout check
 fails (one RuntimeWarning line per process then). `reset()` forgets the outcome, for tests.
 """
 from __future__ import annotations
@@ -259,6 +260,8 @@ def prepare() -> str:
     global _kernel, _reason
     if os.environ.get(DISABLE_VARIABLE) == "1":
         return f"{DISABLE_VARIABLE}=1"
+    if _reason is not None:  # settled: every later call (one per derivative pass) ends here
+        return _reason
     with _state_lock:
         if _reason is None:
             _kernel, _reason = _load_kernel()
@@ -266,11 +269,6 @@ def prepare() -> str:
                 warnings.warn(f"inr.model.fused_jet: kernel unavailable, using the eager forward jet ({_reason})",
                               RuntimeWarning, stacklevel=2)
     return _reason
-
-
-def unavailable_reason() -> str:
-    """Why kernel() is None, "" where it is not: prepare()'s answer (building on first use)."""
-    return prepare()
 
 
 def kernel() -> ctypes.CDLL | None:
@@ -286,10 +284,22 @@ def reset() -> None:
         _kernel, _reason = None, None
 
 
+def unsupported(device: torch.device, dtype: torch.dtype, activation: str | None) -> str:
+    """Why the kernel cannot run a jet on `device` in `dtype` through the activation named
+    `activation` (Activation.name), in one line; "" where it can (prepare() builds it now if
+    that was not tried yet)."""
+    if device.type != "cpu":
+        return f"the fused kernel runs on the CPU, not on {device.type}"
+    if dtype not in (torch.float32, torch.float64):
+        return f"the fused kernel takes float32 or float64, not {dtype}"
+    if activation not in ACTIVATION_IDS:
+        return f"the fused kernel has no activation {activation!r}"
+    return prepare()
+
+
 def supports(u: torch.Tensor, act: Activation) -> bool:
     """Whether the kernel can run a jet whose first pre-activation is u (M, N, W) through `act`."""
-    return (u.device.type == "cpu" and u.dtype in (torch.float32, torch.float64) and u.shape[1] > 0
-            and getattr(act, "name", None) in ACTIVATION_IDS and kernel() is not None)
+    return u.shape[1] > 0 and not unsupported(u.device, u.dtype, getattr(act, "name", None))
 
 
 def block_points(streams: int, width: int, itemsize: int, points: int) -> int:

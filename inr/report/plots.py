@@ -146,8 +146,8 @@ def plot_pareto(data: FigureData) -> Figure:
         y, y_sd = _stats(data, configs, y_metric)
         ax.errorbar(x, y, xerr=x_sd, yerr=y_sd, fmt="o", ms=3, color="tab:blue", alpha=0.6,
                     ecolor="lightgray", label="weight vector")
-        fx, fy = _stats(data, data.fronts[(x_metric, y_metric)], x_metric)[0], \
-            _stats(data, data.fronts[(x_metric, y_metric)], y_metric)[0]
+        front = data.fronts[(x_metric, y_metric)]
+        fx, fy = _stats(data, front, x_metric)[0], _stats(data, front, y_metric)[0]
         order = np.argsort(fx)
         ax.plot(fx[order], fy[order], "o-", color="tab:red", ms=5, label="Pareto front")
         for i, c in enumerate(configs):

@@ -156,7 +156,7 @@ class TrainingLoop:
         self.perceptual = any(n in self.weights for n in PERCEPTUAL_TERMS)
         # the derivative path, settled (and the fused kernel built) before the first step
         self.method, self.fallback = resolve_method(self.settings.derivative_method, data.device,
-                                                    data.dtype, configs[0].model.activation)
+                                                    data.dtype, model.act.name)
         self.lrs = _lr_table(configs, self.steps, data.dtype, data.device)
         self.optim = BatchedAdam(model.parameters())
         self.generators = [torch.Generator().manual_seed(c.train.seed + SAMPLING_SEED_OFFSET)
