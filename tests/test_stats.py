@@ -1,12 +1,12 @@
-"""inr.stats against scipy.stats and numpy, on fixed inputs."""
+"""inr.stats.summary against numpy and a brute-force front, on fixed inputs (the tests:
+tests/test_inference.py)."""
 import itertools
 import math
 
 import numpy as np
 import pytest
-from scipy import stats
 
-from inr.stats import ALPHA, pareto_front, separation, summarize
+from inr.stats import pareto_front, summarize
 
 
 def test_summary_is_numpys_mean_and_sample_sd_of_the_finite_values():
@@ -16,23 +16,6 @@ def test_summary_is_numpys_mean_and_sample_sd_of_the_finite_values():
     assert s.sd == pytest.approx(np.std(values[:3], ddof=1), rel=1e-15) and s.n == 3
     assert summarize([40.79]).n == 1 and math.isnan(summarize([40.79]).sd)
     assert summarize([]).n == 0
-
-
-def test_separation_is_scipys_welch_test_on_a_separated_and_an_overlapping_case():
-    # the seed spreads measured for two weight vectors at the quick profile (dB)
-    pixel_only, small_terms = [36.81, 37.01, 34.43], [40.79, 40.94, 36.77]
-    clearly = [30.1, 30.3, 29.9], [33.0, 33.4, 32.8]
-    for a, b in ((pixel_only, small_terms), clearly):
-        expected = stats.ttest_ind(a, b, equal_var=False).pvalue
-        got = separation(a, b)
-        assert got.p == pytest.approx(expected, rel=1e-12) and got.n == 3
-        assert got.separated == (expected < ALPHA)
-    assert not separation(pixel_only, small_terms).separated  # 4 dB apart, not separated at 3
-    assert separation(*clearly).separated
-    one = separation([40.79], small_terms)
-    assert not one.tested and not one.separated and math.isnan(one.p)
-    assert not separation([1.0, 1.0], [1.0, 1.0]).separated
-    assert separation([1.0, 1.0], [2.0, 2.0]).separated
 
 
 def _dominates(q, p, higher):

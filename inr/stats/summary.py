@@ -1,11 +1,9 @@
-"""Statistics over seeds, as pure functions: summaries, the separation test, the Pareto front,
-and configurations ranked by their mean. Below both the sweep (which chooses its confirmation
-runs by a ranking) and the report; it reads flat run rows (inr.artefacts.rundir.row_of).
+"""Descriptive statistics over seeds, as pure functions: summaries, the Pareto front, and
+configurations ranked by their mean (a screening order: no test; inr.stats.inference tests).
+It reads flat run rows (inr.artefacts.rundir.row_of).
 
-One seed is an anecdote: a configuration's metric is summarised over its seeds as mean ± sample
-standard deviation (n = number of seeds), and a ranking's winner counts as separated from the
-runner-up only when Welch's t-test (scipy.stats.ttest_ind with equal_var=False, two-sided)
-gives p < ALPHA, which needs at least MIN_SEEDS seeds on each side.
+A configuration's metric is summarised over its seeds as mean ± sample standard deviation
+(n = number of seeds).
 """
 from __future__ import annotations
 
@@ -14,13 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from inr.vocabulary import Status, higher_is_better
 
-ALPHA = 0.05
-MIN_SEEDS = 2
-TEST = f"Welch's t-test, two-sided, p < {ALPHA:g}, at least {MIN_SEEDS} seeds a side"
 
 
 @dataclass(frozen=True)
@@ -30,10 +24,41 @@ class Summary:
     sd: float
     n: int
 
-    def text(self, digits: int = 4) -> str:
-        """'40.79 ± 2.403 (n=3)'; one seed: '40.79 (n=1)'."""
-        spread = f" ± {self.sd:.{digits}g}" if self.n > 1 else ""
-        return f"{self.mean:.{digits}g}{spread} (n={self.n})"
+    def text(self) -> str:
+        """'40.8 ± 2.4 (n=3)' (inr.stats.summary.uncertain); one seed: '40.79 (n=1)'."""
+        if self.n > 1:
+            return f"{uncertain(self.mean, self.sd)} (n={self.n})"
+        return f"{self.mean:.4g} (n={self.n})"
+
+
+def uncertain(mean: float, sd: float) -> str:
+    """A mean with its sd, rounded by the sd: two significant digits of the sd and the mean to
+    the same decimal place ('40.8 ± 2.4'); a common power of ten for very small or large
+    numbers ('(1.25 ± 0.74)e-04'); a non-finite or zero sd leaves 4 significant digits."""
+    if not math.isfinite(mean):
+        return "—"
+    if not math.isfinite(sd) or sd <= 0:
+        return f"{mean:.4g}"
+    place = math.floor(math.log10(sd)) - 1  # the decimal place of the sd's second digit
+    scale = max(abs(mean), sd)
+    power = math.floor(math.log10(scale)) if scale > 0 else 0
+    if -3 <= power < 5:
+        decimals = max(0, -place)
+        return f"{round(mean, -place):.{decimals}f} ± {round(sd, -place):.{decimals}f}"
+    decimals = max(0, power - place)
+    m, s = mean / 10 ** power, sd / 10 ** power
+    return f"({m:.{decimals}f} ± {s:.{decimals}f})e{power:+03d}"
+
+
+def p_text(p: float) -> str:
+    """A p-value in two significant digits, 'p > 0.99' and 'p < 0.0001' at the ends."""
+    if not math.isfinite(p):
+        return "p not computed"
+    if p > 0.99:
+        return "p > 0.99"
+    if p < 1e-4:
+        return "p < 0.0001"
+    return f"p = {p:.2g}"
 
 
 def summarize(values: Iterable[float]) -> Summary:
@@ -43,35 +68,6 @@ def summarize(values: Iterable[float]) -> Summary:
         return Summary(math.nan, math.nan, 0)
     sd = float(np.std(kept, ddof=1)) if kept.size > 1 else math.nan
     return Summary(float(np.mean(kept)), sd, int(kept.size))
-
-
-@dataclass(frozen=True)
-class Separation:
-    """The separation test of two groups of seeds: p (nan when not computable), whether it is
-    below ALPHA, and the seeds on the smaller side."""
-    p: float
-    separated: bool
-    n: int
-
-    @property
-    def tested(self) -> bool:
-        return self.n >= MIN_SEEDS
-
-
-def separation(a: Iterable[float], b: Iterable[float]) -> Separation:
-    """Welch's t-test between two groups' finite values (see module doc). Two groups whose
-    values are all identical are not separated; two constant groups with different values are
-    (p = 0)."""
-    a = [v for v in a if math.isfinite(v)]
-    b = [v for v in b if math.isfinite(v)]
-    n = min(len(a), len(b))
-    if n < MIN_SEEDS:
-        return Separation(math.nan, False, n)
-    if np.var(a) == 0 and np.var(b) == 0:
-        p = 1.0 if np.mean(a) == np.mean(b) else 0.0
-    else:
-        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-    return Separation(p, p < ALPHA, n)
 
 
 def pareto_front(points: Iterable[Sequence[float]],
@@ -112,6 +108,12 @@ class Configuration:
     def summary(self, metric: str) -> Summary:
         return summarize(self.values(metric))
 
+    def by_seed(self, metric: str, stage: str | None = None) -> dict[int, float]:
+        """{seed: value} of its completed seeds (of one stage, when given)."""
+        return {int(r["seed"]): r[metric] for r in self.rows
+                if r["status"] == Status.COMPLETED and math.isfinite(r[metric])
+                and (stage is None or r.get("stage") == stage)}
+
     def __getitem__(self, column: str):
         return self.first[column]
 
@@ -124,26 +126,16 @@ def configurations(rows: Iterable[dict]) -> list[Configuration]:
     return list(found.values())
 
 
-def differ_by(a: Configuration, b: Configuration, metric: str) -> Separation:
-    return separation(a.values(metric), b.values(metric))
-
-
 @dataclass
 class Ranking:
     """Configurations ordered by the mean of `metric` over their seeds, best first (those
-    without a completed seed are left out); `separation`: the winner against the runner-up."""
+    without a completed seed are left out). An order, not a test (inr.stats.inference)."""
     metric: str
     entries: list  # (Configuration, Summary)
 
     @property
     def winner(self) -> Configuration | None:
         return self.entries[0][0] if self.entries else None
-
-    @property
-    def separation(self) -> Separation | None:
-        if len(self.entries) < 2:
-            return None
-        return differ_by(self.entries[0][0], self.entries[1][0], self.metric)
 
     def position(self, config: Configuration) -> int | None:
         """1-based rank of a configuration (None when it is not ranked)."""
