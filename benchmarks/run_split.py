@@ -28,10 +28,12 @@ from inr.config import profile_config
 from inr.sweep.experiments import load_experiment
 from inr.sweep.planning import plan
 from inr.artefacts.panels import PanelRenderer
-from inr.sweep.engine import run_confirmed, run_sweep
+from inr.sweep.engine import run_sweep
+from inr.sweep.stages import CONFIRM_SEEDS, CONFIRM_TOP, run_confirmed
 
-MAIN_JOB_RUNS = 126  # 100 drawn + 2 reference vectors, and 2 more seeds for up to 12 confirmed
-MAIN_JOB_VECTORS, CONFIRM, CONFIRM_SEEDS = 100, 5, 3  # sweep.py's defaults
+# 100 drawn + 2 reference vectors, and 5 fresh seeds for up to 6 confirmed (sweep.py's defaults)
+MAIN_JOB_VECTORS = 100
+MAIN_JOB_RUNS = MAIN_JOB_VECTORS + 2 + (2 * CONFIRM_TOP + 2) * CONFIRM_SEEDS
 
 
 class Split:
@@ -113,8 +115,8 @@ def main(argv=None):
                                             report=lambda *_: None)
         start = time.perf_counter()
         with split.timing("other"):
-            outcome = run_confirmed(runs, execute, CONFIRM if args.main_job else 0,
-                                    CONFIRM_SEEDS, report=lambda *_: None)
+            outcome = run_confirmed(runs, execute, CONFIRM_TOP,
+                                    CONFIRM_SEEDS if args.main_job else 0, report=lambda *_: None)
         total = time.perf_counter() - start
         runs = outcome.done
     finally:

@@ -21,10 +21,10 @@ from inr.sweep.engine import ENGINES, MAX_MODELS, check_engine, run_sweep
 from inr.sweep.experiments import Experiment, available, load_experiment
 from inr.sweep.planning import plan
 from inr.sweep.ray_backend import RayOptions, run_sweep_ray
-from inr.sweep.stages import run_confirmed
+from inr.sweep.stages import CONFIRM_SEEDS, CONFIRM_TOP, run_confirmed
 from inr.training.loop import train
 from inr.training.metrics import ms_ssim_levels
-from inr.vocabulary import HEADLINE_METRICS, REFERENCE_WEIGHTS, Question, Status
+from inr.vocabulary import HEADLINE_METRICS, Status
 
 EXPERIMENT_ALL = "all"
 SINGLE = OutputTree(Path("."))  # where `python -m inr.train` writes by default: ./runs/single
@@ -48,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
                       help="train N random loss-weight vectors (pixel, grad, laplacian, dt) drawn "
                       "from {1, 0.1, 0.01, 0.001, 0} (all-zero vectors and vectors equal up to "
                       "scale rejected), plus the references (1, 0, 0, 0) and the original's "
-                      "best (1, 0.01, 0.001, 0); then a confirmation stage (--confirm)")
+                      "best (1, 0.01, 0.001, 0); then a confirmation stage (--confirm-seeds)")
     what.add_argument("--experiment", action="append", default=[], metavar="NAME",
                       help=f"an experiment from experiments/ ({', '.join(available())}), "
                       f"'{EXPERIMENT_ALL}' for every one, or a path to a .toml; repeatable")
@@ -86,15 +86,19 @@ def parser() -> argparse.ArgumentParser:
                          help="seed of the weight draw and the first seed of every "
                          "configuration's init and batches (default: 0)")
     setting.add_argument("--seeds", type=int, default=1, metavar="R",
-                         help="train every configuration with R seeds: --seed, --seed + 1, ...; "
-                         "a replicate's folder adds _seed<s> (default: 1)")
-    setting.add_argument("--confirm", type=int, default=5, metavar="K",
-                         help="loss-weight sweeps: after screening, rerun the top K vectors by "
-                         "pixel_mse and by grad_mse, and the reference vectors, to "
-                         "--confirm-seeds seeds; 0: no confirmation stage (default: 5)")
-    setting.add_argument("--confirm-seeds", type=int, default=3, metavar="S",
-                         help="seeds in all, the screening's counted, of each confirmed vector "
-                         "(default: 3)")
+                         help="screen every configuration with R matched seeds: --seed, --seed "
+                         "+ 1, ...; a replicate's folder adds _seed<s>. Where an experiment "
+                         "chooses nothing (no tuned grid, no random weights) all R count in "
+                         "the tests (default: 1)")
+    setting.add_argument("--confirm", type=int, default=CONFIRM_TOP, metavar="K",
+                         help="loss-weight sweeps: the screening chooses the top K vectors by "
+                         f"pixel_mse and by grad_mse for confirmation (default: {CONFIRM_TOP})")
+    setting.add_argument("--confirm-seeds", type=int, default=CONFIRM_SEEDS, metavar="S",
+                         help="fresh seeds, beyond the screening's, on which every configuration "
+                         "the screening chose (top K vectors, each activation's tuned scale, "
+                         "each pixel loss's tuned weight, each schedule's tuned lr) and every "
+                         "reference is trained again; only these seeds test them. 0: no "
+                         f"confirmation stage (default: {CONFIRM_SEEDS}; README, 'Power')")
     setting.add_argument("--no-video", action="store_true", help="write no videos")
     run = p.add_argument_group("execution")
     run.add_argument("--out", default=str(REPO_ROOT), help="folder that receives runs/, videos/ "
@@ -213,13 +217,13 @@ def _sweep(args, exps, out: Path) -> int:
     base = base_config(args)
     check_engine(args.engine, args.max_models)
     for option, value, least in (("--seeds", args.seeds, 1), ("--confirm", args.confirm, 0),
-                                 ("--confirm-seeds", args.confirm_seeds, 1)):
+                                 ("--confirm-seeds", args.confirm_seeds, 0)):
         if value is not None and value < least:
             raise ValueError(f"{option} needs at least {least}, got {value}")
     ray = _ray_options(args, out) if args.backend == "ray" else None
     runs = plan(exps, base, out, random_weights=args.random_weights, seed=args.seed,
                 videos=not args.no_video, seeds=args.seeds)
-    confirming = args.confirm > 0 and any(Question.WEIGHTS in r.questions for r in runs)
+    confirming = args.confirm_seeds > 0
     if args.dry_run:
         states = ["todo" if args.overwrite else r.folder().state(r.config) for r in runs]
         for r, state in zip(runs, states):
@@ -228,11 +232,10 @@ def _sweep(args, exps, out: Path) -> int:
         print(f"{len(runs)} runs ({states.count('done')} done) in "
               f"{', '.join(e.name for e in exps)}; profile {args.profile or default_profile()}")
         if confirming:
-            chosen = len(HEADLINE_METRICS) * args.confirm + len(REFERENCE_WEIGHTS)
-            print(f"then a confirmation stage: the top {args.confirm} loss-weight vectors by "
-                  f"each of {' and '.join(HEADLINE_METRICS)} and the {len(REFERENCE_WEIGHTS)} "
-                  f"reference vectors, to {args.confirm_seeds} seeds each (at most "
-                  f"{chosen * max(0, args.confirm_seeds - args.seeds)} runs)")
+            print(f"then a confirmation stage: the configurations the screening chooses (the "
+                  f"top {args.confirm} loss-weight vectors by each of "
+                  f"{' and '.join(HEADLINE_METRICS)}, the best member of each tuned arm) and "
+                  f"those named in advance, on {args.confirm_seeds} fresh seeds each")
         return 0
     print(f"sweep: {len(runs)} runs ({', '.join(e.name for e in exps)}), profile "
           f"{args.profile or default_profile()}, engine {args.engine}, device "
@@ -246,8 +249,7 @@ def _sweep(args, exps, out: Path) -> int:
             execute = partial(run_sweep, engine=args.engine, max_models=args.max_models,
                               overwrite=args.overwrite, progress=not args.quiet,
                               workers=args.workers)
-        outcome = run_confirmed(runs, execute, args.confirm if confirming else 0,
-                                args.confirm_seeds)
+        outcome = run_confirmed(runs, execute, args.confirm, args.confirm_seeds)
         built = build_report(tree)
     print(f"\n{len(outcome.done)} runs trained, {len(outcome.skipped)} reused, "
           f"{outcome.seconds:.0f} s. Best runs:\n{best_table(built['rows'])}")

@@ -35,12 +35,37 @@ HIGHER_IS_BETTER = frozenset({*PSNR_METRICS, *SSIM_METRICS})
 
 
 HEADLINE_METRICS = ("pixel_mse", "grad_mse")  # what the weights question ranks and confirms
+# the metric a field is tested on (named before any run): PSNR for pixels (the same test as log
+# pixel MSE), the MSE (tested on its log) for the derivatives. Others are shown, not tested.
+PRIMARY_METRIC = {"pixel": "psnr", "grad": "grad_mse", "laplacian": "laplacian_mse",
+                  "dt": "dt_mse"}
 
 # (pixel, grad, Laplacian, dt) vectors every random-weights sweep also trains, so that each
 # verdict on weights compares runs that were made: the pixel loss alone, and the original
 # project's reported best. A run whose weights equal one up to scale carries its name.
 PIXEL_ONLY, ORIGINAL_BEST = "pixel-only", "original-best"
 REFERENCE_WEIGHTS = {PIXEL_ONLY: (1.0, 0.0, 0.0, 0.0), ORIGINAL_BEST: (1.0, 0.01, 0.001, 0.0)}
+
+
+# the original project's claims on learning rates: (metric, schedule, lr or None for the
+# schedule at its best lr)
+ORIGINAL_LR_CLAIMS = (("psnr", "constant", 1e-7), ("ssim", "exponential", None))
+
+
+class Stage:
+    """Which stage of a sweep trained a run (its record's `stage`): the screening trains the
+    planned grid; the confirmation trains the configurations chosen from it on fresh seeds."""
+    SCREENING = "screening"
+    CONFIRMATION = "confirmation"
+
+
+class Role:
+    """Why a configuration was planned (its record's `role`): drawn (a random loss-weight
+    vector), reference (named in advance: a reference vector or a claim), tuned (a point of a
+    grid from which the screening chooses)."""
+    DRAWN = "drawn"
+    REFERENCE = "reference"
+    TUNED = "tuned"
 
 
 class Status:

@@ -21,7 +21,7 @@ from inr.sweep.planning import plan
 from inr.sweep.ray_backend import RayOptions
 from inr.sweep.engine import run_sweep
 
-TINY = ["--confirm", "0", "--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
+TINY = ["--confirm-seeds", "0", "--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
 METRICS = ("psnr", "pixel_mse", "grad_mse", "laplacian_mse", "dt_mse", "ssim")
 
 

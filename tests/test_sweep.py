@@ -24,7 +24,7 @@ from inr.sweep.planning import plan, resolve_schedule
 from inr.sweep.weights import random_weight_vectors
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--confirm", "0", "--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
+TINY = ["--confirm-seeds", "0", "--size", "32", "--frames", "4", "--width", "16", "--steps", "12", "--quiet"]
 LR_EXPERIMENT = """
 name = "learning-rates"
 layout = "betas"
@@ -64,7 +64,7 @@ def test_tiny_sweep_writes_the_naming_scheme_logs_videos_and_report(tmp_path, lr
     for plot in ("random-weights.png", "learning-rates.png", "report.pdf"):
         assert (out / "results" / plot).stat().st_size > 1000
     report = (out / "results" / "REPORT.md").read_text()
-    assert "Which learning rate" in report and "Which loss weights" in report
+    assert "Which schedule" in report and "Which loss weights" in report
     assert "[video](../videos/cameraman/experiments/" in report
     printed = capsys.readouterr().out
     assert "7 runs trained, 0 reused" in printed and "Best runs" in printed
@@ -291,9 +291,9 @@ def test_replicate_seeds_give_one_row_a_run_and_the_report_summarises_them_as_nu
     assert {r["weights"] for r in rows} >= {"pixel-only", "original-best"}
     replicate = next(r for r in rows if float(r["seed"]) == 1)
     assert replicate["name"] == replicate["configuration"] + "_seed1"
-    from inr.report.analysis import conclusions
     from inr.report.rows import collect
-    ranking = conclusions(collect(OutputTree(out)))["weights"]["pixel_mse"]
+    from inr.stats import rank
+    ranking = rank(collect(OutputTree(out)), "pixel_mse")
     for config, summary in ranking.entries:
         values = [float(r["pixel_mse"]) for r in by_config[config.key]]
         assert summary.mean == pytest.approx(np.mean(values), rel=1e-9)
@@ -326,11 +326,17 @@ def test_the_confirmation_stage_reruns_the_top_k_and_the_references_and_resumes_
     references = {c for c, r in screening.items() if r["weights"] in ("pixel-only", "original-best")}
     confirmed = {r["configuration"] for r in rows if float(r["seed"]) == 1}
     assert confirmed == best | references
-    assert len(rows) == 6 + len(confirmed)
+    fresh = [r for r in rows if float(r["seed"]) > 0]
+    assert {float(r["seed"]) for r in fresh} == {1.0, 2.0}  # fresh seeds, beyond the screening's
+    assert all(r["stage"] == "confirmation" for r in fresh)
+    assert all(r["stage"] == "screening" for r in screening.values())
+    assert {r["role"] for r in rows if r["configuration"] in references} == {"reference"}
+    assert {r["role"] for r in rows if r["configuration"] not in references} == {"drawn"}
+    assert len(rows) == 6 + 2 * len(confirmed)
     assert 1 <= confirmed_before_kill < len(confirmed), "the kill should land mid-confirmation"
     assert "reused 6 of 6 runs" in second.stdout and "confirmation:" in second.stdout
     done_before = sum(1 for p in before if "_seed" in p.parent.name)
-    assert f"reused {done_before} of {len(confirmed)} runs" in second.stdout
+    assert f"reused {done_before} of {2 * len(confirmed)} runs" in second.stdout
     for p, mtime in before.items():  # nothing finished before the kill was trained again
         assert p.stat().st_mtime_ns == mtime
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from inr.artefacts.tree import OutputTree
-from inr.config import RunConfig, Schedule, effective_weights
+from inr.config import ModelConfig, RunConfig, Schedule, effective_weights
 from inr.io import atomic_path, read_json, stale_temporaries, write_json_atomic
 from inr.model.networks import CoordinateMLP
 from inr.vocabulary import DONE_STATUSES, FIELDS, HELDOUT_PREFIX, LOSS_TERMS, METRICS, MSE_TERMS
@@ -77,8 +77,10 @@ def record(result: RunResult, target_variances: dict[str, float]) -> dict:
                                     asks ('' for none); another experiment reusing it adds itself
     labels                          name (folder below runs/), configuration (the name of its
                                     first seed), weights_name, reference (the reference vector
-                                    its weights equal up to scale), seed: set when the run was
-                                    planned, never parsed back out of a path
+                                    its weights equal up to scale), arm (the group it is tuned
+                                    in), stage (screening or confirmation), role (drawn,
+                                    reference or tuned), seed: set when the run was planned,
+                                    never parsed back out of a path
     config, video                   the RunConfig, the video path
     target_variances                each field's target variance over the training frames
     effective_weights               each MSE term's weight on MSE / variance
@@ -93,6 +95,7 @@ def record(result: RunResult, target_variances: dict[str, float]) -> dict:
             "questions": [out.question or ""] if out.experiment else [],
             "labels": {"name": out.name, "configuration": out.configuration or out.name,
                        "weights_name": out.weights_name or "", "reference": out.reference or "",
+                       "arm": out.arm or "", "stage": out.stage or "", "role": out.role or "",
                        "seed": cfg.train.seed},
             "config": cfg.to_dict(), "video": str(result.video) if result.video else None,
             "target_variances": target_variances,
@@ -240,8 +243,9 @@ def finished_records(tree: OutputTree) -> list[tuple[RunDir, dict]]:
 
 # ----------------------------------------------------------------------------- flat rows
 
-TEXT_COLUMNS = ("name", "configuration", "experiments", "questions", "status", "activation",
-                "scheduler", "normalize", "weights", "reference", "derivative_method",
+TEXT_COLUMNS = ("name", "configuration", "experiments", "questions", "status", "image", "activation",
+                "scheduler", "normalize", "weights", "reference", "arm", "stage", "role",
+                "derivative_method",
                 "derivative_fallback", "video")
 LIST_SEPARATOR = ";"  # joins a run's experiments (and questions) in one column
 
@@ -259,6 +263,8 @@ def row_of(saved: dict, folder: str = "") -> dict:
            "status": saved.get("status"),
            "activation": cfg.get("model", {}).get("activation"),
            "width": cfg.get("model", {}).get("width"),
+           "depth": cfg.get("model", {}).get("depth"),
+           "scale": _scale(cfg.get("model", {})),
            "scheduler": sched.get("kind"),
            "lr": Schedule.from_dict(sched).display_lr if sched else None,
            **{f"beta_{k}": loss.get(k) for k in LOSS_TERMS},
@@ -267,8 +273,12 @@ def row_of(saved: dict, folder: str = "") -> dict:
            **{f"variance_{f}": saved.get("target_variances", {}).get(f) for f in FIELDS},
            "weights": labels.get("weights_name") or "",
            "reference": labels.get("reference") or "",
+           "arm": labels.get("arm") or "",
+           "stage": labels.get("stage") or "",
+           "role": labels.get("role") or "",
            "seed": labels.get("seed", cfg.get("train", {}).get("seed")),
            "steps": cfg.get("train", {}).get("steps"),
+           "image": Path(cfg.get("data", {}).get("image") or "").stem,
            "size": cfg.get("data", {}).get("size"),
            "frames": cfg.get("data", {}).get("frames")}
     for key in (*METRICS, *(HELDOUT_PREFIX + m for m in METRICS)):
@@ -279,6 +289,15 @@ def row_of(saved: dict, folder: str = "") -> dict:
     row["derivative_fallback"] = final.get("derivative_fallback", "")
     row["video"] = saved.get("video") or ""
     return row
+
+
+def _scale(model: dict) -> float:
+    """The activation's frequency or scale of a recorded model section (nan for none)."""
+    try:
+        scale = ModelConfig(**model).scale
+    except TypeError:
+        return math.nan
+    return math.nan if scale is None else float(scale)
 
 
 def _number(x) -> float:

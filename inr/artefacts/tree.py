@@ -12,8 +12,9 @@ Run names follow the original project, by the experiment's layout:
     betas       <image>/experiments/<b_pixel>_<b_grad>_<b_lap>_<b_dt>/<act>_<sched>_<lr>
     activation  <act>/<image>_experiments_<weights name>
     losses      <image>/losses/<weights name>/<act>_<sched>_<lr>
-A run whose loss.normalize is not "none" adds "_<normalize>" to its last part, and a replicate
-seed adds "_seed<s>" to its configuration's name (`replicate_name`).
+A run whose loss.normalize is not "none" adds "_<normalize>" to its last part, an activation at a
+frequency or scale other than its default is named "<act>-w0<w0>" (sine, FINER) or "<act>-s<s>"
+(Gaussian), and a replicate seed adds "_seed<s>" to its configuration's name (`replicate_name`).
 """
 from __future__ import annotations
 
@@ -103,11 +104,19 @@ def betas_name(cfg: RunConfig) -> str:
     return "_".join(f"{getattr(cfg.loss, t):g}" for t in MSE_TERMS)
 
 
+def activation_name(cfg: RunConfig) -> str:
+    """'sine', or 'sine-w010' / 'gauss-s3' at a frequency or scale other than the default."""
+    model, default = cfg.model, type(cfg.model)(activation=cfg.model.activation)
+    if model.scale is None or model.scale == default.scale:
+        return model.activation
+    return f"{model.activation}-{'s' if model.activation == 'gauss' else 'w0'}{model.scale:g}"
+
+
 def run_name(layout: str, weights_label: str | None, cfg: RunConfig) -> str:
     """The name (folder below runs/) of a run planned by an experiment of `layout` (module doc);
     weights_label: the name of its weight setting, where it has one."""
     image = Path(cfg.data.image).stem
-    act, sched, lr = cfg.model.activation, cfg.schedule.kind, f"{cfg.schedule.display_lr:g}"
+    act, sched, lr = activation_name(cfg), cfg.schedule.kind, f"{cfg.schedule.display_lr:g}"
     normalized = cfg.loss.normalize != "none"
     if normalized:  # runs that differ only in it get distinct folders
         lr = f"{lr}_{cfg.loss.normalize}"

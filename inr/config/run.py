@@ -50,12 +50,23 @@ class ModelConfig:
     width: int = 64
     depth: int = 3  # hidden layers
     w0: float = 30.0  # sine-type activations only
+    gauss_scale: float = 10.0  # the Gaussian's s in exp(-(s z)^2) only
+
+    @property
+    def scale(self) -> float | None:
+        """The activation's frequency or scale (w0 for sine and FINER, the Gaussian's s); None
+        for an activation without one (ELU)."""
+        if takes_w0(self.activation):
+            return self.w0
+        return self.gauss_scale if self.activation == "gauss" else None
 
     def build(self, seeds: list[int]) -> CoordinateMLP:
         """An ensemble of len(seeds) such networks, model m initialised from seeds[m]."""
-        w0 = {"w0": self.w0} if takes_w0(self.activation) else {}
+        kw = {"w0": self.w0} if takes_w0(self.activation) else {}
+        if self.activation == "gauss":
+            kw = {"scale": self.gauss_scale}
         return make_model(self.activation, self.width, self.depth, models=len(seeds),
-                          seed=list(seeds), **w0)
+                          seed=list(seeds), **kw)
 
 
 @dataclass
@@ -90,6 +101,9 @@ class OutputConfig:
     configuration: str | None = None  # its first seed's name: the runs that differ only in seed
     weights_name: str | None = None  # the name of its weight setting, where it has one
     reference: str | None = None  # the reference vector its weights equal up to scale, if any
+    arm: str | None = None  # the group it is tuned in (inr.vocabulary.Role.TUNED), if any
+    stage: str | None = None  # inr.vocabulary.Stage: screening or confirmation
+    role: str | None = None  # inr.vocabulary.Role: drawn, reference or tuned
 
 
 @dataclass
@@ -118,6 +132,7 @@ class RunConfig:
         _check(m.width >= 1 and m.depth >= 1, f"model width and depth must be positive, got "
                                                f"{m.width}, {m.depth}")
         _check(m.w0 > 0, f"model.w0 must be positive, got {m.w0}")
+        _check(m.gauss_scale > 0, f"model.gauss_scale must be positive, got {m.gauss_scale}")
         weights = {name: getattr(w, name) for name in LOSS_TERMS}
         for name, value in weights.items():
             _check(math.isfinite(value) and value >= 0,

@@ -12,10 +12,17 @@ An experiment file holds:
         schedule = [{...}]         schedule templates: `*_fraction` = fraction of the run's
                                    steps, `*_factor` = multiple of the grid lr
         activation = [...] | "all"
-        weights = [{name, pixel, grad, laplacian, dt, ssim, ms_ssim}]  loss overrides
+        scale = {sine = [...], finer = [...], gauss = [...]}
+                                   each activation's frequency or scale to tune over (w0 of
+                                   sine and FINER, the Gaussian's s; ELU has none)
+        weights = [{name, pixel, grad, laplacian, dt, ssim, ms_ssim}]  loss overrides; one
+                                   weight of a named setting may be a list: the setting is
+                                   then an arm tuned over those values (runs "<name>_<value>")
     [random_weights]               count, choices: N random (pixel, grad, Laplacian, dt) vectors
 
-Runs are named by the experiment's layout (inr.artefacts.tree).
+Runs are named by the experiment's layout (inr.artefacts.tree). What a sweep's screening tunes
+(`inr.sweep.planning.tuned_axis`): the scale table, a listed weight, or the lr within each
+schedule; the confirmation stage (inr.sweep.stages) tests what it chose on fresh seeds.
 """
 from __future__ import annotations
 

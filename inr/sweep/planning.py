@@ -15,7 +15,8 @@ from inr.config import RunConfig
 from inr.model.networks import ACTIVATION_CHOICES
 from inr.sweep.experiments import Experiment
 from inr.sweep.weights import random_weight_vectors, reference_name
-from inr.vocabulary import MSE_TERMS, REFERENCE_WEIGHTS
+from inr.stats.selection import named_in_advance
+from inr.vocabulary import MSE_TERMS, REFERENCE_WEIGHTS, Role, Stage
 
 
 @dataclass
@@ -62,23 +63,78 @@ def resolve_schedule(template: dict, lr: float | None, steps: int) -> dict:
 
 
 def _grid_axes(exp: Experiment, activations) -> list[tuple[str, list]]:
+    """The grid's axes as (key, values); a `scale` table is applied per activation in
+    `expand`, and a weight setting with a list of values becomes one setting per value."""
     axes = []
     for key, values in exp.grid.items():
+        if key == "scale":
+            continue
         if key == "activation" and values == "all":
             values = list(activations)
         if not isinstance(values, list) or not values:
             raise ValueError(f"{exp.path}: grid.{key} must be a non-empty list")
         if key not in ("lr", "schedule", "activation", "weights"):
             raise ValueError(f"{exp.path}: unknown grid axis {key!r}")
+        if key == "weights":
+            values = [member for setting in values for member in _weight_members(exp, setting)]
         axes.append((key, values))
     return axes
 
 
+def _weight_members(exp: Experiment, setting: dict) -> list[dict]:
+    """A weight setting, or, where one of its weights is a list (the arm's own grid), one
+    setting per value named '<name>_<value>' in the arm <name>."""
+    tuned = [k for k, v in setting.items() if isinstance(v, list)]
+    if not tuned:
+        return [dict(setting)]
+    if len(tuned) > 1 or "name" not in setting:
+        raise ValueError(f"{exp.path}: a weight setting tunes one named weight, got "
+                         f"{', '.join(tuned)} in {setting.get('name', 'an unnamed setting')}")
+    key, name = tuned[0], setting["name"]
+    if not setting[key]:
+        raise ValueError(f"{exp.path}: weights {name}: {key} needs at least one value")
+    return [{**setting, key: float(v), "name": f"{name}_{float(v):g}", "arm": name}
+            for v in setting[key]]
+
+
+def _scales(exp: Experiment, activation: str) -> list[float | None]:
+    """The scales the grid's `scale` table gives an activation ([None]: its configured one)."""
+    table = exp.grid.get("scale")
+    if table is None:
+        return [None]
+    if not isinstance(table, dict):
+        raise ValueError(f"{exp.path}: grid.scale must be a table of activation = [values]")
+    values = table.get(activation)
+    if values is None:
+        return [None]
+    if not isinstance(values, list) or not values or not all(
+            isinstance(v, (int, float)) and v > 0 for v in values):
+        raise ValueError(f"{exp.path}: grid.scale.{activation} must be a list of positive "
+                         "numbers")
+    return [float(v) for v in values]
+
+
+def tuned_axis(exp: Experiment) -> str | None:
+    """The axis the screening of `exp` tunes within each arm: 'scale', 'weights' (a weight
+    setting with a list of values), 'lr' (with a schedule axis); None for none."""
+    if "scale" in exp.grid:
+        return "scale"
+    if any(isinstance(v, list) for s in exp.grid.get("weights", []) for v in s.values()):
+        return "weights"
+    if "lr" in exp.grid and "schedule" in exp.grid:
+        return "lr"
+    return None
+
+
 def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
            seed: int = 0) -> list[tuple[dict, RunConfig]]:
-    """The experiment's runs as (labels, config) pairs, before naming."""
+    """The experiment's runs as (labels, config) pairs, before naming. labels: lr, schedule,
+    weights (the setting's name), arm (the group the screening tunes within, where the
+    experiment tunes one: `tuned_axis`), drawn (a random vector)."""
     cfg0 = base.replace(**exp.base) if exp.base else base
     axes = _grid_axes(exp, ACTIVATION_CHOICES)
+    tuned = tuned_axis(exp)
+    drawn: list[tuple[float, ...]] = []
     if exp.random_weights is not None:
         count = random_weights or exp.random_weights.get("count", 1)
         drawn = random_weight_vectors(count, exp.random_weights.get("choices"), seed,
@@ -87,18 +143,24 @@ def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
         axes.append(("weights", named + [dict(zip(MSE_TERMS, v)) for v in drawn]))
     runs = []
     for combo in itertools.product(*(values for _, values in axes)):
-        labels, sections = {}, copy.deepcopy(cfg0.to_dict())
+        labels, sections, arm = {}, copy.deepcopy(cfg0.to_dict()), []
         for (key, _), value in zip(axes, combo):
             if key == "lr":
                 labels["lr"] = value
             elif key == "schedule":
                 labels["schedule"] = dict(value)
+                arm.append(value["kind"])
             elif key == "activation":
                 sections["model"]["activation"] = value
+                arm.append(value)
             elif key == "weights":
                 value = dict(value)
                 labels["weights"] = value.pop("name", None)
+                arm.insert(0, value.pop("arm", labels["weights"]))
+                labels["drawn"] = labels["weights"] is None
                 sections["loss"].update(value)
+        if tuned is not None:
+            labels["arm"] = "/".join(a for a in arm if a)
         lr = labels.get("lr", sections["schedule"]["lr"])
         template = labels.get("schedule", {"kind": sections["schedule"]["kind"]}
                               if "lr" in labels else None)
@@ -106,20 +168,38 @@ def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
             fresh = resolve_schedule(template, lr, sections["train"]["steps"])
             sections["schedule"] = fresh
         sections["train"]["seed"] = seed
-        runs.append((labels, RunConfig.from_dict(sections)))
+        for scale in _scales(exp, sections["model"]["activation"]):
+            model = dict(sections["model"])
+            if scale is not None:
+                model["gauss_scale" if model["activation"] == "gauss" else "w0"] = scale
+            runs.append((dict(labels), RunConfig.from_dict({**sections, "model": model})))
     return runs
 
 
-def replicate(run: PlannedRun, seed: int) -> PlannedRun:
+def role_of(labels: dict, cfg: RunConfig, question: str | None) -> str:
+    """Why a run is planned (inr.vocabulary.Role): a reference vector or a claim of the original
+    named in advance, a random draw, or a grid point the screening chooses from."""
+    row = {"reference": cfg.output.reference, "scheduler": cfg.schedule.kind,
+           "lr": cfg.schedule.display_lr}
+    if question and named_in_advance(row, question):
+        return Role.REFERENCE
+    return Role.DRAWN if labels.get("drawn") else Role.TUNED
+
+
+def replicate(run: PlannedRun, seed: int, stage: str | None = None) -> PlannedRun:
     """The same configuration with another seed (network init and batches): the tree names it
     after its configuration (inr.artefacts.tree.replicate_name), its video likewise, in the
-    format the configuration's video has."""
+    format the configuration's video has. stage: the replicate's (inr.vocabulary.Stage;
+    default: the run's); a confirmation run writes no video (the report links the first
+    seed's)."""
     out = run.config.output
     name = run.name if seed == _first_seed(run) else replicate_name(out.configuration, seed)
-    video = run.tree.video(name, Path(out.video).suffix) if out.video else None
+    stage = stage or out.stage
+    video = run.tree.video(name, Path(out.video).suffix) \
+        if out.video and stage != Stage.CONFIRMATION else None
     cfg = run.config.replace(train={"seed": seed},
                              output={"run_dir": str(run.tree.run_dir(name)), "name": name,
-                                     "video": str(video) if video else None})
+                                     "video": str(video) if video else None, "stage": stage})
     return PlannedRun(run.experiment, name, cfg, run.tree, list(run.experiments),
                       list(run.questions))
 
@@ -151,7 +231,9 @@ def plan(experiments: Iterable[Experiment], base: RunConfig, out: Path,
                                       "experiment": exp.name, "question": exp.question,
                                       "name": name, "configuration": name,
                                       "weights_name": labels.get("weights"),
+                                      "arm": labels.get("arm"), "stage": Stage.SCREENING,
                                       "progress": False})
+            cfg = cfg.replace(output={"role": role_of(labels, cfg, exp.question)})
             cfg.validate()
             first = PlannedRun(exp.name, name, cfg, tree, [exp.name], [exp.question or ""])
             for planned in [first] + [replicate(first, seed + r) for r in range(1, seeds)]:

@@ -1,61 +1,98 @@
-"""A sweep's stages: the screening trains the planned runs; for a loss-weights experiment, a
-confirmation stage then reruns the configurations the screening chose with more seeds. Both
-stages resume. The choice is a policy over the screening's run records (inr.stats ranks them),
-so a resumed sweep chooses the same runs.
+"""A sweep's stages. The screening trains the planned grid; the confirmation then trains the
+configurations the screening chose, on S fresh seeds that took no part in choosing them, and the
+configurations named in advance (reference vectors, the original's claims) on the same seeds, so
+that every test that speaks for a chosen configuration is free of the winner's curse. Both
+stages resume. The choice is a policy over the screening's run records, so a resumed sweep
+chooses the same runs; each run's record says its stage and role (inr.vocabulary.Stage, Role).
+
+What the screening chooses, per question:
+    weights              the `top` vectors by each headline metric (inr.vocabulary)
+    activation, pixel_loss, learning_rate
+                         in each arm (an activation at a weight setting, a pixel loss, a
+                         schedule) the member with the best mean selection score
+                         (inr.stats.selection): its tuned scale, weight or lr
+and every configuration named in advance (inr.stats.selection.named_in_advance). A question whose experiment tunes nothing
+makes no choice and has no confirmation stage: its screening seeds are matched and all count.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from inr.artefacts.rundir import row_of
 from inr.stats import configurations, rank
+from inr.stats.selection import arm_of, named_in_advance, selection_score
 from inr.sweep.engine import SweepOutcome
 from inr.sweep.planning import PlannedRun, replicate
-from inr.vocabulary import HEADLINE_METRICS, REFERENCE_WEIGHTS, Question
+from inr.vocabulary import HEADLINE_METRICS, Question, Stage, Status
+
+# the defaults of a sweep's confirmation (README, "Power"): the top 2 vectors by each headline
+# metric, and every chosen or reference configuration on 5 fresh seeds
+CONFIRM_TOP, CONFIRM_SEEDS = 2, 5
 
 
-def confirmation_choice(rows: list[dict], top: int) -> list[str]:
-    """The configurations a confirmation stage reruns: the `top` of each headline metric (by
-    their mean over the seeds done) and the reference vectors (as their records say), in that
-    order, each once."""
-    chosen = [c.key for metric in HEADLINE_METRICS for c, _ in rank(rows, metric).entries[:top]]
-    chosen += [c.key for c in configurations(rows) if c.first.get("reference")]
+def best_of_arms(rows: list[dict], question: str) -> list[str]:
+    """The configuration with the lowest mean selection score in each arm of `question`
+    (inr.stats.selection.arm_of), in first-seen order of the arms."""
+    arms: dict[str, list] = {}
+    for config in configurations(rows):
+        scores = [selection_score(r) for r in config.rows if r["status"] == Status.COMPLETED]
+        scores = [s for s in scores if math.isfinite(s)]
+        if scores:
+            arms.setdefault(arm_of(config.first, question), []).append(
+                (sum(scores) / len(scores), config.key))
+    return [min(members)[1] for members in arms.values()]
+
+
+def confirmation_choice(rows: list[dict], question: str, top: int) -> list[str]:
+    """The configurations of one question's screening rows that its confirmation trains: the
+    chosen ones (module doc) and those named in advance, in that order, each once; [] for a
+    question that chooses nothing."""
+    if question == Question.WEIGHTS:
+        chosen = [c.key for metric in HEADLINE_METRICS for c, _ in rank(rows, metric).entries[:top]]
+    elif any(r["arm"] for r in rows):  # the experiment tuned something (planning.tuned_axis)
+        chosen = best_of_arms(rows, question)
+    else:
+        return []
+    chosen += [c.key for c in configurations(rows) if named_in_advance(c.first, question)]
     return list(dict.fromkeys(chosen))
 
 
 def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int) -> list[PlannedRun]:
-    """The runs that confirm a screened loss-weights sweep: replicates (inr.sweep.planning.
-    replicate) of the `top` configurations by each headline metric and of the reference
-    vectors, up to `seeds` seeds each counting those planned already."""
-    screened = [r for r in runs if Question.WEIGHTS in r.questions]
-    if top < 1 or not screened:
+    """The confirmation stage of the screened `runs`: for each question, replicates (inr.sweep.
+    planning.replicate) of its chosen and reference configurations on `seeds` fresh seeds,
+    those after the largest screening seed of the sweep."""
+    if seeds < 1 or not runs:
         return []
-    rows = [row_of(saved) for saved in (r.folder().read() for r in screened) if saved]
+    fresh = max(r.config.train.seed for r in runs) + 1
+    records = {r.name: r.folder().read() for r in runs}
+    firsts = {r.name: r for r in runs if r.name == r.config.output.configuration}
     planned, extra = {r.name for r in runs}, []
-    firsts = {r.name: r for r in screened if r.name == r.config.output.configuration}
-    for key in confirmation_choice(rows, top):
-        first = firsts[key]
-        for seed in range(first.config.train.seed, first.config.train.seed + seeds):
-            run = replicate(first, seed)
-            if run.name not in planned:
-                planned.add(run.name)
-                extra.append(run)
+    for question in dict.fromkeys(q for r in runs for q in r.questions if q):
+        rows = [row_of(records[r.name]) for r in runs
+                if question in r.questions and records[r.name]]
+        for key in confirmation_choice(rows, question, top):
+            for seed in range(fresh, fresh + seeds):
+                run = replicate(firsts[key], seed, Stage.CONFIRMATION)
+                if run.name not in planned:
+                    planned.add(run.name)
+                    extra.append(run)
     return extra
 
 
 def run_confirmed(runs: list[PlannedRun], execute: Callable[[list[PlannedRun]], SweepOutcome],
-                  confirm: int = 5, confirm_seeds: int = 3,
+                  confirm: int = CONFIRM_TOP, confirm_seeds: int = CONFIRM_SEEDS,
                   report: Callable[[str], None] = print) -> SweepOutcome:
     """Train the planned runs with `execute` (a local or Ray engine), then their confirmation
-    stage (see `confirmation_runs`); one outcome for both."""
+    stage (see `confirmation_runs`; confirm_seeds 0: none); one outcome for both."""
     outcome = execute(runs)
     if outcome.interrupted:
         return outcome
     extra = confirmation_runs(runs, confirm, confirm_seeds)
     if extra:
-        report(f"confirmation: {len(extra)} runs, so that the top {confirm} loss-weight vectors "
-               f"by {' and by '.join(HEADLINE_METRICS)} and the {len(REFERENCE_WEIGHTS)} "
-               f"reference vectors have {confirm_seeds} seeds each")
+        chosen = len({r.config.output.configuration for r in extra})
+        report(f"confirmation: {len(extra)} runs, {chosen} configurations chosen by the "
+               f"screening or named in advance, on {confirm_seeds} fresh seeds each")
         more = execute(extra)
         outcome.done += more.done
         outcome.skipped += more.skipped
