@@ -3,9 +3,11 @@ the artefacts layer (records, the output tree, panels), inr.stats, inr.io, inr.v
 for the notebook's figures of the data, the data layer; never the sweep or the training.
 
     rows.py       one flat row per run; results/summary.csv
-    analysis.py   the answers: rankings, conclusions, the original project's claims (pure)
+    contrasts.py  each question's tests, declared in advance and Holm-corrected (pure);
+                  the rows of results/comparisons.csv
+    analysis.py   the answers in words: conclusions, the original project's claims (pure)
     plots.py      results/<experiment>.png and results/report.pdf
-    markdown.py   results/REPORT.md and the text tables
+    markdown.py   results/REPORT.md (printed from comparisons.csv) and the text tables
     figures.py    the notebook's figures of the data and of training curves
 
 `build_report(tree)` writes all of results/ from the tree's runs.
@@ -20,7 +22,7 @@ from inr.report.rows import collect, write_summary
 
 def build_report(out: OutputTree | Path, results: Path | None = None,
                  video_links: bool = True) -> dict:
-    """summary.csv, plots and REPORT.md in `results` (default: the tree's results/) from the
+    """summary.csv, comparisons.csv, plots and REPORT.md in `results` (default: the tree's results/) from the
     runs of the output tree `out` (or the tree at that folder); returns {"rows", "summary",
     "plots", "report"}. REPORT.md links each run's video relative to its own folder where the
     video exists; video_links=False leaves them out (a curated copy is committed without the

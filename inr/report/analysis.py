@@ -1,17 +1,16 @@
-"""The answers: pure functions over report rows (inr.report.rows) that rank configurations, answer
-the suite's four questions and set each of the original project's conclusions against the runs.
+"""The answers in words: pure functions over report rows (inr.report.rows) and their tests
+(inr.report.contrasts), that REPORT.md and the notebook both print.
 
-A configuration is every run that differs only in its seed (the rows' "configuration" label). A
-ranking orders configurations by the mean of a metric over their seeds and says whether the
-winner is separated from the runner-up (inr.stats: Welch's t-test). Which rows answer
-which question is recorded in the runs (their experiments' `question`), so no experiment name is
-spelled here. REPORT.md and the notebook both print `conclusion_lines` and
-`compare_with_original`.
+Every sentence that compares reads a `Test`: a paired t-test on matched seeds (Welch's where seeds
+are not matched, said so) on the metric named in advance for the field, with its effect, 95%
+interval (unadjusted) and Holm-adjusted p within its family. "separated" means p_holm < 0.05; a
+comparison not separated says what effect its test could have seen; a family chosen on the
+seeds it is tested on is "exploratory" and separates nothing; a comparison that was not run
+says "not tested".
 
-Verdicts on the original's claims: "agrees" (the claimed choice wins, separated from the
-runner-up), "differs" (another choice wins, separated from the claimed one), "not separated at
-N seeds" (the test cannot tell them apart at the seeds run), "not tested: ..." (the runs the claim
-needs were not made).
+Verdicts on the original's claims: "agrees" (the claim's side is separated ahead), "differs"
+(the other side is separated ahead), "not separated" (with what it could have seen), "not
+tested: ..." (the runs the claim needs were not made).
 """
 from __future__ import annotations
 
@@ -19,55 +18,25 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from inr.report.contrasts import (ORIGINAL, Test, all_tests,
+                                  counted_stage, detectable_text, direction_word, effect_text)
 from inr.report.rows import asking, betas, weight_vector
-from inr.stats import (MIN_SEEDS, TEST, Configuration, Ranking, Summary, configurations,
-                       differ_by, pareto_front, rank)
-from inr.vocabulary import (HEADLINE_METRICS, MSE_TERMS, ORIGINAL_BEST, PIXEL_ONLY,
-                            REFERENCE_WEIGHTS, Question, Status, higher_is_better, mse_metric)
+from inr.stats import (Configuration, Ranking, Summary, configurations, p_text, pareto_front,
+                       rank, summarize)
+from inr.stats.selection import dominant_term
+from inr.vocabulary import ORIGINAL_BEST, REFERENCE_WEIGHTS, Question, Status, higher_is_better
 
 TOP = 5
 ORIGINAL_WEIGHTS = REFERENCE_WEIGHTS[ORIGINAL_BEST]  # the original project's reported best
-ORIGINAL_LR_CLAIMS = (("pixel_mse", "constant", 1e-7), ("ssim", "exponential", None))
-LR_METRICS = ("pixel_mse", "ssim", "grad_mse")
-PIXEL_LOSS_METRICS = ("psnr", "ssim", "grad_mse")
+TEST_WORDS = ("paired t-test on matched seeds (log MSE for errors, dB for PSNR), Holm-corrected "
+              "within each question's family; separated: Holm-adjusted p < 0.05; intervals 95%, "
+              "unadjusted")
 
 
 def reference_name(row: dict) -> str | None:
     """Which reference vector (inr.vocabulary.REFERENCE_WEIGHTS) a row's weights equal up to
     scale, as its record says (set when it was planned); None for any other vector."""
     return row.get("reference") or None
-
-
-def metric_of_setting(setting: str) -> str:
-    """The metric that judges a run trained on one term alone ('grad' -> 'grad_mse'); PSNR for
-    any other weight setting."""
-    return mse_metric(setting) if setting in MSE_TERMS else "psnr"
-
-
-def not_separated(n: int) -> str:
-    return f"not separated at {n} seed{'s' * (n != 1)}"
-
-
-def separation_text(ranking: Ranking) -> str:
-    """How a ranking's winner stands against the runner-up, in words."""
-    sep = ranking.separation
-    if sep is None:
-        return "nothing to compare with"
-    runner = ranking.entries[1][0]
-    if sep.separated:
-        return f"separated from the runner-up ({label(runner)}; p = {sep.p:.2g})"
-    return f"{not_separated(sep.n)} from the runner-up ({label(runner)})" + \
-        (f"; p = {sep.p:.2g}" if sep.tested else "")
-
-
-def label(config: Configuration) -> str:
-    """How a configuration is named in sentences: its weight setting's name (or its weight
-    vector, normalised beside the raw one, and which reference it is), activation, schedule
-    and lr."""
-    row = config.first
-    reference = reference_name(row)
-    what = row["weights"] or vector_text(row) + (f" ({reference})" if reference else "")
-    return f"{what}, {row['activation']}, {row['scheduler']} lr {row['lr']:g}"
 
 
 def vector_text(row: dict) -> str:
@@ -80,259 +49,304 @@ def vector_text(row: dict) -> str:
     return f"{betas(row)} = {scaled} up to scale"
 
 
-# ----------------------------------------------------------------------------- the answers
-
-def lr_bracket(ranking: Ranking, tried_rows: list[dict]) -> str:
-    """Where the winning lr lies in the range tried for its scheduler (tried_rows: every run
-    of the question, a diverged one too): at an edge, or inside."""
-    best = ranking.winner
-    if best is None:
+def scale_text(row: dict) -> str:
+    """'w0 30' (sine, FINER), 's 10' (Gaussian), '' (none)."""
+    scale = row.get("scale")
+    if scale is None or not math.isfinite(scale):
         return ""
-    tried = sorted({r["lr"] for r in tried_rows if r["scheduler"] == best["scheduler"]})
-    if len(tried) < 2:
-        return "the only lr tried"
-    if best["lr"] == tried[-1]:
-        return f"best at the largest value tried ({tried[-1]:g}): the optimum may lie above"
-    if best["lr"] == tried[0]:
-        return f"best at the smallest value tried ({tried[0]:g}): the optimum may lie below"
-    return f"bracketed: inside the range tried ({tried[0]:g} to {tried[-1]:g})"
+    return f"{'s' if row['activation'] == 'gauss' else 'w0'} {scale:g}"
 
 
-def supervising(rows: list[dict], metric: str) -> list[dict]:
-    """The rows whose loss trains the field that `metric` measures (all rows for metrics that
-    no single term trains)."""
-    term = next((t for t in MSE_TERMS if mse_metric(t) == metric), None)
-    return rows if term is None else [r for r in rows if r[f"beta_{term}"] > 0]
+def label(config: Configuration) -> str:
+    """How a configuration is named in sentences: its weight setting's name (or its weight
+    vector, and which reference it is), activation (with its scale), schedule and lr."""
+    row = config.first
+    reference = reference_name(row)
+    what = row["weights"] or vector_text(row) + (f" ({reference})" if reference else "")
+    scale = scale_text(row)
+    act = f"{row['activation']}" + (f" {scale}" if scale else "")
+    return f"{what}, {act}, {row['scheduler']} lr {row['lr']:g}"
 
 
-def conclusions(rows: list[dict]) -> dict:
-    """The answers to the suite's four questions as rankings, from the rows (a question's part
-    is absent where no run answers it)."""
-    out = {}
-    acts = asking(rows, Question.ACTIVATION)
-    if acts:
-        settings = list(dict.fromkeys(r["weights"] for r in acts))
-        per_setting = {s: rank([r for r in acts if r["weights"] == s], metric_of_setting(s))
-                       for s in settings}
-        wins: dict[str, int] = {}
-        for ranking in per_setting.values():
-            if ranking.separation is not None and ranking.separation.separated:
-                act = ranking.winner["activation"]
-                wins[act] = wins.get(act, 0) + 1
-        out[Question.ACTIVATION] = {"settings": per_setting, "separated_wins": wins}
-    lrs = asking(rows, Question.LEARNING_RATE)
-    if lrs:
-        out[Question.LEARNING_RATE] = {m: rank(lrs, m) for m in LR_METRICS}
-    weights = asking(rows, Question.WEIGHTS)
-    if weights:
-        out[Question.WEIGHTS] = {m: rank(weights, m) for m in HEADLINE_METRICS}
-        out[Question.WEIGHTS]["worst_pixel_mse"] = rank(supervising(weights, "pixel_mse"), "pixel_mse")
-        out[Question.WEIGHTS]["diverged"] = sum(r["status"] == Status.DIVERGED
-                                         for r in asking(rows, Question.WEIGHTS, done_only=False))
-    losses = asking(rows, Question.PIXEL_LOSS)
-    if losses:
-        out[Question.PIXEL_LOSS] = {m: rank(losses, m) for m in PIXEL_LOSS_METRICS}
-    return out
+def short_label(config: Configuration, question: str) -> str:
+    """The part of a configuration's label that varies within its question."""
+    row = config.first
+    if question == Question.ACTIVATION:
+        scale = scale_text(row)
+        return row["activation"] + (f" ({scale})" if scale else "")
+    if question == Question.LEARNING_RATE:
+        return f"{row['scheduler']} lr {row['lr']:g}"
+    if question == Question.PIXEL_LOSS:
+        return row["weights"] or row["arm"]
+    reference = reference_name(row)
+    return vector_text(row) + (f" ({reference})" if reference else "")
 
 
-def ranking_line(question: str, ranking: Ranking, extra: str = "") -> str:
-    """'<question> by <metric>: highest mean <winner> (<mean ± sd (n)>); <separation>.'"""
-    best, summary = ranking.entries[0]
-    lead = "lowest" if not higher_is_better(ranking.metric) else "highest"
-    return (f"{question} by {ranking.metric}: {lead} mean for {label(best)} "
-            f"({summary.text()}); {separation_text(ranking)}{extra}.")
+# ----------------------------------------------------------------------------- sentences
+
+def verdict_of(test: Test) -> str:
+    """'separated' / 'not separated; could have seen …' / 'exploratory' / 'not tested'."""
+    if not math.isfinite(test.p):
+        return f"not tested: {test.comparison.n} seed(s) in common"
+    if test.exploratory:
+        return "exploratory (chosen on the same seeds; no separation claimed)"
+    if test.separated:
+        return f"separated ({p_text(test.p_holm).replace('p', 'Holm p', 1)})"
+    seen = detectable_text(test)
+    return f"not separated ({p_text(test.p_holm).replace('p', 'Holm p', 1)}" + \
+        (f"; {seen}" if seen else "") + ")"
 
 
-def conclusion_lines(rows: list[dict]) -> list[str]:
-    """The computed answers as sentences (the notebook and REPORT.md print them). No sentence
-    names a winner without saying whether the statistics separate it."""
-    c, lines = conclusions(rows), []
-    if Question.ACTIVATION in c:
-        for setting, ranking in c[Question.ACTIVATION]["settings"].items():
-            if ranking.entries:
-                lines.append(ranking_line(f"Activation trained on {setting}", ranking))
-        wins = c[Question.ACTIVATION]["separated_wins"]
-        if wins:
-            counts = ", ".join(f"{a} on {n}" for a, n in sorted(wins.items(), key=lambda x: -x[1]))
-            lines.append(f"Separated wins over the runner-up, of {len(c['activation']['settings'])}"
-                         f" weight settings: {counts}.")
+def test_sentence(test: Test, question: str) -> str:
+    """'a ahead of b on metric: effect [ci] (n paired seeds); verdict'."""
+    c = test.comparison
+    pairing = f"{c.n} paired seeds" if c.paired else f"Welch, seeds not matched, n={c.n}"
+    adjusted = (p_text(test.p_holm).replace("p", "Holm p", 1) if math.isfinite(test.p_holm)
+                else p_text(test.p))
+    if test.kind == "equivalence":
+        within = test.separated and not test.exploratory
+        return (f"{short_label(test.a, question)} against {short_label(test.b, question)} on "
+                f"psnr: {effect_text(test)} ({pairing}); within ±{test.margin:g} dB "
+                f"(TOST): {'shown' if within else 'not shown'} ({adjusted})")
+    if test.kind == "dominance":
+        return (f"{short_label(test.a, question)} better than {short_label(test.b, question)} "
+                f"on both psnr and grad_mse (intersection-union; {test.note}): "
+                f"{'shown' if test.separated else 'not shown'} ({adjusted})")
+    where = "ahead of" if direction_word(test) == "ahead" else "behind"
+    return (f"{short_label(test.a, question)} {where} "
+            f"{short_label(test.b, question)} on {test.metric}: {effect_text(test)} "
+            f"({pairing}); {verdict_of(test)}")
+
+
+def _order_line(configs: list[Configuration], metric: str, stage: str | None,
+                question: str) -> str:
+    summaries = [(c, summarize(c.by_seed(metric, stage).values())) for c in configs]
+    summaries = [(c, s) for c, s in summaries if s.n]
+    summaries.sort(key=lambda cs: cs[1].mean, reverse=higher_is_better(metric))
+    return ", ".join(f"{short_label(c, question)} {s.text()}" for c, s in summaries)
+
+
+@dataclass
+class Section:
+    """What a question's answer prints: a heading, its lines and the tests behind them."""
+    title: str
+    question: str
+    lines: list = field(default_factory=list)
+    tests: list = field(default_factory=list)
+
+
+def _grouped(tests: list[Test]) -> dict[tuple[str, str], list[Test]]:
+    groups: dict[tuple[str, str], list[Test]] = {}
+    for t in tests:
+        groups.setdefault((t.setting, t.metric), []).append(t)
+    return groups
+
+
+def pairwise_lines(question: str, tests: list[Test], rows: list[dict]) -> list[str]:
+    """Per setting and metric: the compared configurations by mean over the tested seeds, then
+    every test's sentence, separated ones first."""
+    stage = counted_stage(asking(rows, question))
+    lines = []
+    for (setting, metric), group in _grouped(tests).items():
+        configs = list({id(c): c for t in group for c in (t.a, t.b)}.values())
+        where = f"trained on {setting}, " if setting else ""
+        lines.append(f"{where}by {metric}: {_order_line(configs, metric, stage, question)}")
+        for t in sorted(group, key=lambda t: not t.separated):
+            lines.append(f"    {test_sentence(t, question)}")
+    return lines
+
+
+def question_sections(rows: list[dict], tests: list[Test] | None = None) -> list[Section]:
+    """One Section per question the rows answer, in QUESTIONS order."""
+    tests = all_tests(rows) if tests is None else tests
+    sections = []
+    titles = {Question.ACTIVATION: "Which activation (each at its tuned scale)?",
+              Question.LEARNING_RATE: "Which schedule (each at its tuned learning rate)?",
+              Question.WEIGHTS: "Which loss weights (pixel, grad, laplacian, dt)?",
+              Question.PIXEL_LOSS: "Which pixel loss (each at its tuned weight)?"}
+    for question, title in titles.items():
+        own = [t for t in tests if t.question == question and t.family != ORIGINAL
+               and not t.family.startswith(f"{ORIGINAL}/")]
+        if not asking(rows, question):
+            continue
+        section = Section(title, question, tests=own)
+        section.lines += scope_of_question(rows, question)
+        if question == Question.WEIGHTS:
+            plain = [t for t in own if t.kind == "t"]
+            section.lines += pairwise_lines(question, plain, rows)
+            section.lines += [test_sentence(t, question) for t in own if t.kind != "t"]
         else:
-            lines.append("No activation is separated from the runner-up on any weight setting.")
-    if Question.LEARNING_RATE in c:
-        tried = asking(rows, Question.LEARNING_RATE, done_only=False)
-        for ranking in c[Question.LEARNING_RATE].values():
-            if ranking.entries:
-                lines.append(ranking_line("Learning rate and schedule", ranking,
-                                          f"; {lr_bracket(ranking, tried)}"))
-    if Question.WEIGHTS in c:
-        for metric in HEADLINE_METRICS:
-            if c[Question.WEIGHTS][metric].entries:
-                lines.append(ranking_line("Loss weights", c[Question.WEIGHTS][metric]))
-    if Question.PIXEL_LOSS in c:
-        for ranking in c[Question.PIXEL_LOSS].values():
-            if ranking.entries:
-                lines.append(ranking_line("Pixel loss", ranking))
+            section.lines += pairwise_lines(question, own, rows)
+        if not own:
+            section.lines.append("not tested: no configuration has seeds to compare")
+        sections.append(section)
+    return sections
+
+
+def scope_of_question(rows: list[dict], question: str) -> list[str]:
+    """Which seeds a question's tests use, and where one term carries most of the loss."""
+    asked = asking(rows, question)
+    stage = counted_stage(asked)
+    seeds = sorted({int(r["seed"]) for r in asked if stage is None or r.get("stage") == stage})
+    screening = sorted({int(r["seed"]) for r in asked if r.get("stage") != "confirmation"})
+    lines = [f"Tests on seeds {' '.join(map(str, seeds))}"
+             + (f" (fresh: the screening chose on seed(s) {' '.join(map(str, screening))})"
+                if stage else " (no confirmation stage)") + "."]
+    notes: dict[str, list[str]] = {}
+    for r in asked:
+        dominant = dominant_term(r)
+        name = r["weights"] or betas(r)
+        if dominant:
+            note = f"the {dominant[0]} term carries {dominant[1]:.0%} of the effective weight"
+            if name not in notes.setdefault(note, []):
+                notes[note].append(name)
+    if notes and question != Question.WEIGHTS:
+        lines.append("Judged on the fields whose term carries at least 1% of the effective "
+                     "weight; where one term dominates: " +
+                     "; ".join(f"{', '.join(names)}: {note}" for note, names in notes.items())
+                     + ".")
+    return lines
+
+
+def conclusion_lines(rows: list[dict], tests: list[Test] | None = None) -> list[str]:
+    """The computed answers as sentences, question by question (the notebook and REPORT.md
+    print them); then the test used."""
+    lines = []
+    for section in question_sections(rows, tests):
+        lines.append(f"{section.title}")
+        lines += [f"  {line}" for line in section.lines]
     if lines:
-        lines.append(f"Test: {TEST}.")
+        lines.append(f"Test: {TEST_WORDS}.")
     return lines
 
 
 # ----------------------------------------------------------------------------- the original
 
-def claim_verdict(ranking: Ranking, claimed: Configuration | None, what: str) -> str:
-    """The verdict on "`claimed` is best by the ranking's metric" (module doc's words)."""
-    if claimed is None or claimed.summary(ranking.metric).n == 0:
-        return f"not tested: {what} was not run"
-    if len(ranking.entries) < 2:
-        return "not tested: nothing to compare it with"
-    if ranking.winner.key == claimed.key:
-        sep = ranking.separation
-        return "agrees" if sep.separated else not_separated(sep.n)
-    sep = differ_by(ranking.winner, claimed, ranking.metric)
-    return "differs" if sep.separated else not_separated(sep.n)
+def _word(test: Test, claim_is_a: bool = True) -> str:
+    """The verdict a two-sided test gives a claim that its a side (claim_is_a) is better."""
+    if not math.isfinite(test.p):
+        return "not tested: no shared seeds"
+    if test.exploratory:
+        return "exploratory only"
+    if not test.separated:
+        seen = detectable_text(test)
+        return "not separated" + (f" ({seen})" if seen else "")
+    a_ahead = direction_word(test) == "ahead"
+    return "agrees" if a_ahead == claim_is_a else "differs"
 
 
-def _versus(ranking: Ranking, claimed: Configuration | None) -> str:
-    """'winner X (mean ± sd (n)); the claimed one ranks k of K (mean ± sd (n))'."""
-    best, summary = ranking.entries[0]
-    text = f"{label(best)} has the best mean ({summary.text()})"
-    position = ranking.position(claimed) if claimed is not None else None
-    if position:
-        text += (f"; the original's choice ranks {position} of {len(ranking.entries)} "
-                 f"({claimed.summary(ranking.metric).text()})")
-    return text
-
-
-def _activation_duels(rows) -> list[str]:
-    acts, duels = asking(rows, Question.ACTIVATION), []
-    for setting in dict.fromkeys(r["weights"] for r in acts):
-        metric = metric_of_setting(setting)
-        pair = {c["activation"]: c for c in configurations([r for r in acts
-                                                            if r["weights"] == setting])}
-        if "sine" in pair and "elu" in pair:
-            sep = differ_by(pair["sine"], pair["elu"], metric)
-            sine, elu = pair["sine"].summary(metric), pair["elu"].summary(metric)
-            sine_ahead = (sine.mean > elu.mean) == higher_is_better(metric)
-            word = (("agrees" if sine_ahead else "differs") if sep.separated
-                    else not_separated(sep.n))
-            duels.append((setting, metric, sine, elu, word))
-    if not duels:
-        return ["(a) Original: SIREN beats ELU. Here: not tested: no weight setting has both "
-                "sine and elu runs."]
-    agree = sum(d[-1] == "agrees" for d in duels)
-    differ = sum(d[-1] == "differs" for d in duels)
-    if agree and not differ:  # one word only where every separated setting points one way
-        overall = "agrees"
-    elif differ and not agree:
-        overall = "differs"
-    elif not agree and not differ:
-        overall = not_separated(min(min(d[2].n, d[3].n) for d in duels))
-    else:
-        overall = (f"agrees on {agree}, differs on {differ}, "
-                   f"{not_separated(min(min(d[2].n, d[3].n) for d in duels))} on "
-                   f"{len(duels) - agree - differ}, setting by setting")
-    lines = [f"(a) Original: SIREN beats ELU. Here: sine is separated ahead on {agree}, elu on "
-             f"{differ}, of {len(duels)} weight settings -> {overall}."]
-    lines += [f"      trained on {s}: {m} sine {a.text()}, elu {b.text()} -> {w}"
-              for s, m, a, b, w in duels]
-    return lines
-
-
-def _lr_claims(rows) -> list[str]:
-    lines, lrs = [], asking(rows, Question.LEARNING_RATE)
-    tried = asking(rows, Question.LEARNING_RATE, done_only=False)
-    if not lrs:
-        missing = "no learning-rate run completed" if tried else "no learning-rate runs"
-        return ["(b) Original: constant lr 1e-7 is best for MSE, exponential decay for SSIM. "
-                f"Here: not tested: {missing}."]
-    for metric, kind, claim_lr in ORIGINAL_LR_CLAIMS:
-        ranking = rank(lrs, metric)
-        matches = [c for c, _ in ranking.entries if c["scheduler"] == kind and (
-            claim_lr is None or math.isclose(c["lr"], claim_lr, rel_tol=1e-6))]
-        claimed = matches[0] if matches else None  # the best-ranked match
-        said = (f"{kind} decay is best for {metric}" if claim_lr is None
-                else f"{kind} lr {claim_lr:g} is best for {metric}")
-        what = f"{kind} decay" if claim_lr is None else f"{kind} lr {claim_lr:g}"
-        verdict = claim_verdict(ranking, claimed, what)
-        lines.append(f"(b) Original: {said}. Here: {_versus(ranking, claimed)}; "
-                     f"{lr_bracket(ranking, tried)} -> {verdict}.")
-    return lines
-
-
-def _comparable(config: Configuration, activation, lr, scheduler) -> bool:
-    """Whether a configuration has the given settings (None: any)."""
-    return ((activation is None or config["activation"] == activation)
-            and (scheduler is None or config["scheduler"] == scheduler)
-            and (lr is None or math.isclose(config["lr"], lr, rel_tol=1e-6)))
-
-
-def _weights_claim(rows, activation, lr, scheduler) -> list[str]:
-    """(c), by pixel_mse and by grad_mse. Against the best mean, whose seeds include the one
-    that chose it for confirmation (its mean is biased up), and against the pixel-only
-    reference, which no ranking chose: a claim separated below that reference differs on
-    unbiased evidence."""
-    weights = asking(rows, Question.WEIGHTS)
-    claim = f"(c) Original: the best weights are {ORIGINAL_WEIGHTS}."
-    if not weights:
-        return [f"{claim} Here: not tested: no loss-weight runs."]
-    configs = [c for c in configurations(weights) if _comparable(c, activation, lr, scheduler)]
-    claimed = next((c for c in configs if reference_name(c.first) == ORIGINAL_BEST), None)
-    pixel_only = next((c for c in configs if reference_name(c.first) == PIXEL_ONLY), None)
-    lines = []
-    for metric in HEADLINE_METRICS:
-        ranking = rank(weights, metric)
-        if not ranking.entries:
-            continue
-        verdict = claim_verdict(ranking, claimed, "the original's vector")
-        versus_reference = ""
-        if claimed is not None and pixel_only is not None and claimed.key != pixel_only.key:
-            sep = differ_by(pixel_only, claimed, metric)
-            ahead = (pixel_only.summary(metric).mean > claimed.summary(metric).mean) == \
-                higher_is_better(metric)
-            if sep.separated and ahead:
-                verdict = "differs"
-            versus_reference = (f"; the pixel-only reference {pixel_only.summary(metric).text()}"
-                                f" is {'ahead' if ahead else 'behind'}, "
-                                f"{'separated' if sep.separated else not_separated(sep.n)}"
-                                + (f" (p = {sep.p:.2g})" if sep.tested else ""))
-        lead = f"{claim} Here, by {metric}" if not lines else f"      by {metric}"
-        lines.append(f"{lead} over {len(ranking.entries)} vectors: {_versus(ranking, claimed)}"
-                     f"{versus_reference} -> {verdict}.")
-    return lines
-
-
-def compare_with_original(rows: list[dict], activation: str | None = None,
-                          lr: float | None = None, scheduler: str | None = None) -> list[str]:
+def compare_with_original(rows: list[dict], tests: list[Test] | None = None) -> list[str]:
     """Sentences that set each conclusion of the original project (NOTES §1) against the rows:
     (a) SIREN beats ELU, (b) constant lr 1e-7 best for MSE and exponential best for SSIM,
-    (c) best weights (1, 0.01, 0.001, 0), each with the statistics behind its verdict.
-    `activation`, `lr`, `scheduler`: the settings of the weights runs among which to find the
-    original's vector (None: any; a loss-weight experiment gives all its runs the same)."""
-    return [*_activation_duels(rows), *_lr_claims(rows),
-            *_weights_claim(rows, activation, lr, scheduler), f"Test: {TEST}."]
+    (c) best weights (1, 0.01, 0.001, 0), each from its tests in the `original` family."""
+    tests = all_tests(rows) if tests is None else tests
+    mine = [t for t in tests if t.family == ORIGINAL or t.family.startswith(f"{ORIGINAL}/")]
+    lines = []
+    duels = [t for t in mine if t.question == Question.ACTIVATION]
+    if duels:
+        words = [_word(t, t.a["activation"] == "sine") for t in duels]
+        agree, differ = words.count("agrees"), words.count("differs")
+        lines.append(f"(a) Original: SIREN beats ELU. Here: sine separated ahead on {agree}, "
+                     f"elu on {differ}, of {len(duels)} (setting, field) comparisons -> "
+                     + ("agrees" if agree and not differ else "differs" if differ and not agree
+                        else "mixed, setting by setting" if agree and differ
+                        else "not separated") + ".")
+        lines += [f"      trained on {t.setting}, {t.metric}: {test_sentence(t, Question.ACTIVATION)}"
+                  f" -> {w}" for t, w in zip(duels, words)]
+    else:
+        lines.append("(a) Original: SIREN beats ELU. Here: -> not tested: no weight setting "
+                     "has both sine and elu runs.")
+    claims = [t for t in mine if t.question == Question.LEARNING_RATE]
+    if claims:
+        for t in claims:
+            lines.append(f"(b) Original: {t.note}. Here: "
+                         f"{test_sentence(t, Question.LEARNING_RATE)} -> {_word(t)}.")
+    else:
+        lines.append("(b) Original: constant lr 1e-7 is best for MSE, exponential decay for "
+                     "SSIM. Here: -> not tested: no learning-rate runs.")
+    lines += _weights_verdict(rows, [t for t in mine if t.question == Question.WEIGHTS])
+    lines.append(f"Test: {TEST_WORDS}; (c): intersection-union tests, Holm across the vectors.")
+    return lines
 
 
-REFERENCE_METRICS = ("psnr", "grad_mse")  # what the confirmed vectors are compared on
-SELECTION_NOTE = ("The confirmed vectors were chosen by their screening seed, which their means "
-                  "include: the top of a ranking is biased up (the winner's curse). The "
-                  "reference vectors were chosen by no ranking, so a comparison with them is "
-                  "free of that bias.")
+def _weights_verdict(rows: list[dict], dominance: list[Test]) -> list[str]:
+    claim = f"(c) Original: the best weights are {ORIGINAL_WEIGHTS}."
+    if not asking(rows, Question.WEIGHTS):
+        return [f"{claim} Here: -> not tested: no loss-weight runs."]
+    if not dominance:
+        return [f"{claim} Here: -> not tested: no confirmed vector and original-best runs on "
+                "shared seeds."]
+    shown = [t for t in dominance if t.separated]
+    if shown:
+        detail, verdict = (", ".join(short_label(t.a, Question.WEIGHTS) for t in shown)
+                           + " shown better on both pixels and gradient, on fresh seeds",
+                           "differs")
+    elif all(t.exploratory for t in dominance):
+        detail, verdict = "no confirmation stage", "exploratory only"
+    else:
+        detail, verdict = (f"none of {len(dominance)} confirmed vectors shown better on both "
+                           "pixels and gradient", "not separated")
+    lines = [f"{claim} Here: {detail} -> {verdict}."]
+    lines += [f"      {test_sentence(t, Question.WEIGHTS)}" for t in dominance]
+    return lines
 
 
-def reference_configurations(rows: list[dict]) -> dict[str, Configuration]:
-    """The loss-weight configurations of the reference vectors, by reference name."""
-    return {reference_name(c.first): c for c in configurations(asking(rows, Question.WEIGHTS))
-            if reference_name(c.first)}
+# ----------------------------------------------------------------------------- scope
+
+def profile_of(row: dict) -> str:
+    """The profile (inr.config.PROFILES) whose size, frames, width and steps a row has, or
+    'custom'."""
+    from inr.config import PROFILES, profile_config
+
+    for name in PROFILES:
+        cfg = profile_config(name)
+        if (cfg.data.size, cfg.data.frames, cfg.model.width, cfg.train.steps) == tuple(
+                row.get(k) for k in ("size", "frames", "width", "steps")):
+            return name
+    return "custom"
 
 
-def reference_comparisons(rows: list[dict]) -> list[tuple[Configuration, dict]]:
-    """Every loss-weight configuration with at least MIN_SEEDS seeds against each reference
-    vector: (configuration, {(reference name, metric): Separation}) for REFERENCE_METRICS."""
-    configs = configurations(asking(rows, Question.WEIGHTS))
-    references = reference_configurations(rows)
-    return [(c, {(name, metric): differ_by(c, ref, metric) for name, ref in references.items()
-                 if ref.key != c.key for metric in REFERENCE_METRICS})
-            for c in configs if c.summary("psnr").n >= MIN_SEEDS]
+def scope_line(rows: list[dict]) -> str:
+    """What the runs were made on: profile, image, size, frames, steps, network, MS-SSIM
+    scales, seeds per configuration (screening and confirmation), correction."""
+    if not rows:
+        return "No runs."
+
+    def distinct(key):
+        return sorted({str(r.get(key)) for r in rows if r.get(key) not in (None, "")})
+
+    first = rows[0]
+    images = distinct("image")
+    per_stage = []
+    for stage in dict.fromkeys(r.get("stage") or "unlabelled" for r in rows):
+        counts = [len({r["seed"] for r in c.rows if (r.get("stage") or "unlabelled") == stage})
+                  for c in configurations(rows)]
+        counts = [n for n in counts if n]
+        spread = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+        per_stage.append(f"{stage}: {len(counts)} configurations, {spread} seed(s) each")
+    profiles = sorted({profile_of(r) for r in rows})
+    return (f"Scope: {', '.join(profiles)} profile, "
+            f"image {', '.join(images) or 'as recorded'}, {', '.join(distinct('size'))} px, "
+            f"{', '.join(distinct('frames'))} frames, {', '.join(distinct('steps'))} steps, "
+            f"width {', '.join(distinct('width'))} x {depth_text(rows)}, MS-SSIM at {ms_ssim_scales(first)} scales; "
+            f"{'; '.join(per_stage)}; correction: Holm within each question's family.")
+
+
+def depth_text(rows: list[dict]) -> str:
+    depths = sorted({str(r.get("depth")) for r in rows if r.get("depth") not in (None, "")})
+    return f"{', '.join(depths) or '?'} hidden layers"
+
+
+def ms_ssim_scales(row: dict) -> str:
+    """How many MS-SSIM scales a row's frames allow (each scale needs at least 11 px)."""
+    size = row.get("size")
+    if size is None or not math.isfinite(float(size)):
+        return "?"
+    scales, side = 0, float(size)
+    while side >= 11 and scales < 5:
+        scales += 1
+        side /= 2
+    return str(scales)
 
 
 # ----------------------------------------------------------------------------- what figures show
@@ -374,3 +388,8 @@ def figure_data(rows: list[dict], metrics: Sequence[str] = PLOT_METRICS,
             front = pareto_front(points, (higher_is_better(x_metric), higher_is_better(y_metric)))
             data.fronts[(x_metric, y_metric)] = [scored[i] for i in front]
     return data
+
+
+def diverged_count(rows: list[dict], question: str) -> int:
+    return sum(r["status"] == Status.DIVERGED for r in asking(rows, question, done_only=False))
+

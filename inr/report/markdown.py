@@ -1,11 +1,14 @@
-"""The report as text: REPORT.md, the notebook's ranking tables and the end-of-sweep table.
+"""The report as text: REPORT.md, the notebook's tables and the end-of-sweep table.
 
-`markdown_table` is the one table writer: every number through `number_cell`, nan as "—".
-Every ranking shows each configuration's mean ± sd over its seeds and n, ranks by the mean, and
-says whether the winner is separated from the runner-up (inr.stats.TEST).
+`markdown_table` is the one table writer: every number through `number_cell`, nan as "—". A
+mean carries its sd, rounded by it (inr.stats.uncertain). Every comparison REPORT.md prints is
+a row of results/comparisons.csv, read back from that file, so the two cannot disagree; a
+ranking on one seed is labelled a screening anecdote and names no winner.
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 import time
@@ -14,23 +17,23 @@ from pathlib import Path
 
 from inr.artefacts.rundir import summary_line
 from inr.io import write_text_atomic
-from inr.report.analysis import (REFERENCE_METRICS, SELECTION_NOTE, TOP,
-                                 Configuration, Ranking, compare_with_original,
-                                 conclusion_lines, conclusions, not_separated, rank,
-                                 reference_comparisons, reference_configurations,
-                                 reference_name, separation_text, vector_text)
-from inr.report.plots import PARETO_FILE
+from inr.report.analysis import (TOP, Configuration, compare_with_original, conclusion_lines,
+                                 diverged_count, question_sections, reference_name, scope_line,
+                                 short_label, vector_text)
+from inr.report.contrasts import COLUMNS, Test, csv_rows
+from inr.report.plots import PARETO_FILE, PIXEL_LOSS_PARETO_FILE
 from inr.report.rows import asking, ranked
-from inr.stats import TEST
-from inr.vocabulary import FIELDS, HEADLINE_METRICS, MSE_TERMS, Question, Status, higher_is_better
+from inr.stats import Ranking, p_text, rank
+from inr.stats.selection import trained_terms
+from inr.vocabulary import FIELDS, MSE_TERMS, PRIMARY_METRIC, Question, Stage, Status
 
 CONTEXT = ("psnr", "grad_mse", "laplacian_mse", "dt_mse", "pde_residual")  # beside a ranking
-RECONSTRUCTION = ("psnr", "psnr_up_to_constant", "psnr_up_to_frame_constants")
+COMPARISONS_FILE = "comparisons.csv"
 
 
 def number_cell(value: object) -> str:
     """A number as a table cell: 4 significant digits, "—" for a missing or non-finite one."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if value is None or value == "" or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
 
@@ -65,11 +68,12 @@ def _mean(config: Configuration, metric: str) -> float:
     return config.summary(metric).mean
 
 
-def ranking_lines(ranking: Ranking, describe: dict, results: Path, top: int | None = TOP,
-                  context: Sequence[str] = CONTEXT, verdict: bool = True) -> list[str]:
+def ranking_lines(ranking: Ranking, describe: dict, results: Path | None, top: int | None = TOP,
+                  context: Sequence[str] = CONTEXT) -> list[str]:
     """A ranking as a table: rank, the configuration (describe: column -> f(config) -> text),
     the metric's mean ± sd (n), the means of the context metrics other than it, the first
-    seed's video; then (verdict) the separation of the winner from the runner-up."""
+    seed's video. An order of means, not a test: a table whose entries have one seed each says
+    it is a screening anecdote."""
     others = [m for m in context if m != ranking.metric]
     entries = ranking.entries if top is None else ranking.entries[:top]
     body = [[str(i), *(f(c) for f in describe.values()), s.text(),
@@ -77,10 +81,10 @@ def ranking_lines(ranking: Ranking, describe: dict, results: Path, top: int | No
             for i, (c, s) in enumerate(entries, 1)]
     header = ["rank", *describe, f"{ranking.metric}: mean ± sd (n)",
               *(f"{m} (mean)" for m in others), "video"]
-    table = markdown_table(header, body) + [""]
-    if verdict and len(ranking.entries) > 1:
-        table += [f"Winner: {separation_text(ranking)}.", ""]
-    return table
+    lines = []
+    if entries and max(s.n for _, s in entries) == 1:
+        lines = ["Screening anecdote (n = 1 each): an order, not a result; no winner.", ""]
+    return lines + markdown_table(header, body) + [""]
 
 
 def _weights(config: Configuration) -> str:
@@ -93,7 +97,8 @@ def _effective(config: Configuration) -> str:
 
 
 DESCRIBE = {
-    Question.ACTIVATION: {"activation": lambda c: c["activation"]},
+    Question.ACTIVATION: {"activation": lambda c: c["activation"],
+                          "scale": lambda c: number_cell(c["scale"])},
     Question.LEARNING_RATE: {"scheduler": lambda c: c["scheduler"],
                              "lr": lambda c: f"{c['lr']:g}"},
     Question.WEIGHTS: {"weights (pixel, grad, laplacian, dt)": _weights,
@@ -106,7 +111,7 @@ def _target_scales(rows) -> list[str]:
     """The target variances of the runs' data (one line per distinct data setting)."""
     seen = {}
     for r in rows:
-        key = (r["size"], r["frames"])
+        key = (r.get("image", ""), r["size"], r["frames"])
         if key not in seen and math.isfinite(r["variance_value"] or math.nan):
             seen[key] = [r[f"variance_{f}"] for f in FIELDS]
     if not seen:
@@ -116,11 +121,14 @@ def _target_scales(rows) -> list[str]:
             "its two components'). A weight β acts on its term's MSE, so on the error relative "
             "to the target's scale with the effective weight β·σ² (loss.normalize = none, the "
             "default) or β (normalize = variance).", ""] + \
-        markdown_table(["size", "frames", *(f"σ² {f}" for f in FIELDS)],
-                       [[f"{k[0]:g}", f"{k[1]:g}", *v] for k, v in seen.items()]) + [""]
+        markdown_table(["image", "size", "frames", *(f"σ² {f}" for f in FIELDS)],
+                       [[str(k[0]), f"{k[1]:g}", f"{k[2]:g}", *v] for k, v in seen.items()]) + [""]
 
 
-def _unsupervised_pixels(rows, results: Path) -> list[str]:
+RECONSTRUCTION = ("psnr", "psnr_up_to_constant", "psnr_up_to_frame_constants")
+
+
+def _unsupervised_pixels(rows, results: Path | None) -> list[str]:
     """Runs without a pixel term, scored up to the constants their loss leaves free: one for
     the sequence where a dt term ties the frames together, one per frame where none does."""
     free = [r for r in rows if r["beta_pixel"] == 0]
@@ -134,7 +142,7 @@ def _unsupervised_pixels(rows, results: Path) -> list[str]:
              "removing the best constant of the whole sequence (psnr_up_to_constant) or of "
              "each frame (psnr_up_to_frame_constants). A gradient term leaves each frame's "
              "constant free, a dt term ties them into one; a Laplacian-only run is free up to "
-             "harmonic functions, which neither figure removes.", ""]
+             "harmonic functions, which neither figure removes. Shown, not tested.", ""]
     for what, metric, chosen in groups:
         ranking = rank(chosen, metric)
         if ranking.entries:
@@ -144,91 +152,143 @@ def _unsupervised_pixels(rows, results: Path) -> list[str]:
     return lines
 
 
-def _against_references(rows) -> list[str]:
-    """Each loss-weight vector with several seeds against the reference vectors."""
-    compared = reference_comparisons(rows)
-    if not compared:
-        return []
-    pairs = list(dict.fromkeys(key for _, seps in compared for key in seps))
-    references = reference_configurations(rows)
+# ----------------------------------------------------------------------------- comparisons.csv
+
+def write_comparisons(tests: list[Test], path: Path) -> Path:
+    """comparisons.csv (beside REPORT.md): one row per test (inr.report.contrasts.COLUMNS)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS))
+    writer.writeheader()
+    writer.writerows(csv_rows(tests))
+    write_text_atomic(path, buf.getvalue())
+    return path
+
+
+def read_comparisons(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _float(text: str) -> float:
+    return float(text) if text not in ("", None) else math.nan
+
+
+def comparison_table(rows: list[dict], names: dict[str, str] | None = None) -> list[str]:
+    """comparisons.csv rows as a Markdown table: the effect on its readable scale (a ratio of
+    MSEs for a log metric, a difference otherwise) with its 95% interval, p and Holm's p;
+    names: configuration -> how the table names it (default: the configuration)."""
+    names = names or {}
     body = []
-    for config, seps in compared:
-        cells = []
-        for name, metric in pairs:
-            sep = seps.get((name, metric))
-            if sep is None:
-                cells.append("—")
-                continue
-            ahead = (config.summary(metric).mean > references[name].summary(metric).mean) \
-                == higher_is_better(metric)
-            cells.append(f"{'ahead' if ahead else 'behind'}, "
-                         + ("separated" if sep.separated else not_separated(sep.n))
-                         + (f", p = {sep.p:.2g}" if sep.tested else ""))
-        body.append([_weights(config), *(config.summary(m).text() for m in REFERENCE_METRICS),
-                     *cells])
-    header = ["weights", *(f"{m}: mean ± sd (n)" for m in REFERENCE_METRICS),
-              *(f"{m} vs {name}" for name, m in pairs)]
-    return ["Against the reference vectors (Welch's t-test on each metric):", "",
-            SELECTION_NOTE, ""] + markdown_table(header, body) + [""]
+    for r in rows:
+        effect, low, high = (_float(r[k]) for k in ("effect", "effect_ci_low", "effect_ci_high"))
+        if r["transform"] == "log" and math.isfinite(effect):
+            shown = f"×{math.exp(effect):.2g}" + (
+                f" [{math.exp(low):.2g}, {math.exp(high):.2g}]" if math.isfinite(low) else "")
+        elif math.isfinite(effect):
+            shown = f"{effect:+.2g}" + (f" [{low:+.2g}, {high:+.2g}]" if math.isfinite(low) else "")
+        else:
+            shown = "—"
+        p, p_holm = _float(r["p"]), _float(r["p_holm"])
+        seen = _float(r["detectable_effect"])
+        if r["test"].startswith("TOST"):
+            verdict = (f"equivalent within ±{_float(r['margin']):g}" if r["separated"] == "true"
+                       else "equivalence not shown")
+        elif r["test"].startswith("intersection"):
+            verdict = "better on both" if r["separated"] == "true" else "not shown better on both"
+        elif r["separated"] == "true":
+            verdict = "separated"
+        elif r["family"].endswith("exploratory"):
+            verdict = "exploratory"
+        elif not math.isfinite(p):
+            verdict = "not tested"
+        else:
+            verdict = "not separated" + (
+                f"; could have seen {'×' + format(math.exp(seen), '.2g') if r['transform'] == 'log' else '±' + format(seen, '.2g')}"
+                if math.isfinite(seen) else "")
+        body.append([names.get(r["a"], r["a"]), names.get(r["b"], r["b"]), r["metric"] + (f" ({r['setting']})" if r["setting"] else ""),
+                     r["test"], r["n"], shown, p_text(p), p_text(p_holm), verdict])
+    return markdown_table(["a", "b", "metric", "test", "n", "effect [95% CI, unadjusted]",
+                           "p", "Holm p", "verdict"], body)
 
 
-def _questions(c: dict, rows, results: Path) -> list[str]:
-    lines = []
-    if Question.ACTIVATION in c:
-        lines += ["## 1. Which activation?", ""]
-        for setting, ranking in c[Question.ACTIVATION]["settings"].items():
-            lines += [f"Trained on {setting}, ranked by {ranking.metric}:", ""]
-            lines += ranking_lines(ranking, DESCRIBE[Question.ACTIVATION], results, top=None)
-    if Question.LEARNING_RATE in c:
-        lines += ["## 2. Which learning rate and schedule?", ""]
-        for ranking in c[Question.LEARNING_RATE].values():
-            lines += [f"Ranked by {ranking.metric}:", ""]
-            lines += ranking_lines(ranking, DESCRIBE[Question.LEARNING_RATE], results)
-    if Question.WEIGHTS in c:
-        ws = c[Question.WEIGHTS]
-        lines += ["## 3. Which loss weights (pixel, grad, laplacian, dt)?", "",
-                  "With Adam only the ratios of the weights matter: vectors equal up to scale "
-                  "give nearly identical runs (to within Adam's epsilon), so each vector is "
-                  "shown normalised to a largest entry of 1 beside its raw form.", ""]
-        for metric in HEADLINE_METRICS:
+# ----------------------------------------------------------------------------- REPORT.md
+
+def _screening_tables(rows, question: str, results: Path | None) -> list[str]:
+    """The screening's order of each question's configurations (the seeds that chose)."""
+    screened = [r for r in asking(rows, question) if r.get("stage") != Stage.CONFIRMATION]
+    if not screened:
+        return []
+    lines = ["Screening (the seeds that chose; an order, no test):", ""]
+    if question == Question.WEIGHTS:
+        for metric in ("psnr", "grad_mse"):
             lines += [f"Best {TOP} by {metric}:", ""]
-            lines += ranking_lines(ws[metric], DESCRIBE[Question.WEIGHTS], results)
-        worst = ws["worst_pixel_mse"]
-        worst = Ranking(worst.metric, worst.entries[::-1])
-        lines += [f"Worst {TOP} by pixel_mse among the runs that train on pixels (a run without "
-                  f"a pixel term does not aim at pixel_mse):", ""]
-        lines += ranking_lines(worst, DESCRIBE[Question.WEIGHTS], results, verdict=False)
-        lines += _against_references(rows)
-        lines += _unsupervised_pixels(asking(rows, Question.WEIGHTS), results)
-        lines += [f"Diverged: {ws['diverged']} runs.", ""]
-        lines += [f"![Pareto view]({PARETO_FILE})", ""]
-    if Question.PIXEL_LOSS in c:
-        lines += ["## 4. Which pixel loss?", ""]
-        for ranking in c[Question.PIXEL_LOSS].values():
-            lines += [f"Ranked by {ranking.metric}:", ""]
-            lines += ranking_lines(ranking, DESCRIBE[Question.PIXEL_LOSS], results, top=None)
+            lines += ranking_lines(rank(screened, metric), DESCRIBE[question], results)
+        return lines
+    if question == Question.ACTIVATION:
+        for setting in dict.fromkeys(r["weights"] for r in screened):
+            own = [r for r in screened if r["weights"] == setting]
+            terms = trained_terms(own[0]) or ["pixel"]
+            metric = PRIMARY_METRIC[terms[0]]
+            lines += [f"Trained on {setting}, by {metric}:", ""]
+            lines += ranking_lines(rank(own, metric), DESCRIBE[question], results, top=None)
+        return lines
+    lines += ranking_lines(rank(screened, "psnr"), DESCRIBE[question], results,
+                           top=None if question == Question.PIXEL_LOSS else TOP)
     return lines
 
 
-def write_markdown(rows: list[dict], results: Path, video_links: bool = True) -> Path:
-    """results/REPORT.md: conclusions, the comparison with the original, one section per
-    question that the runs answer, the target scales; with video_links, a link to each ranked
-    configuration's video."""
-    c = conclusions(rows)
+def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
+                   tests: list[Test] | None = None) -> Path:
+    """results/REPORT.md (and results/comparisons.csv, which it prints from): scope,
+    conclusions, the comparison with the original, one section per question that the runs
+    answer with its tests and its screening order, the target scales; with video_links, a
+    link to each ranked configuration's video."""
+    from inr.report.contrasts import all_tests
+
+    tests = all_tests(rows) if tests is None else tests
+    csv_path = write_comparisons(tests, results / COMPARISONS_FILE)
+    table_rows = read_comparisons(csv_path)
+    names = {c.key: short_label(c, t.question) for t in tests for c in (t.a, t.b)}
     done = [r for r in rows if r["status"] == Status.COMPLETED]
-    seeds = len({r["seed"] for r in rows})
+    links = results if video_links else None
     lines = ["# Results", "",
              f"Built {time.strftime('%Y-%m-%d %H:%M')} from {len(rows)} runs "
-             f"({len(done)} completed, {sum(r['status'] == 'diverged' for r in rows)} diverged; "
-             f"{seeds} distinct seed{'s' * (seeds != 1)}). Rebuild with `python sweep.py "
-             "--report`. Plots: the PNGs beside this file and `report.pdf`. Every number is "
-             "computed from the runs' metrics.json. A configuration's metric is its mean ± "
-             f"standard deviation over its seeds (n seeds); separation: {TEST}.", "",
-             "## Conclusions", ""] + [f"- {s}" for s in conclusion_lines(rows)] + [""]
+             f"({len(done)} completed, {sum(r['status'] == 'diverged' for r in rows)} "
+             "diverged). Rebuild with `python sweep.py --report`. Every number is computed from "
+             "the runs' metrics.json; every test is a row of `comparisons.csv` beside this file.",
+             "", scope_line(rows), "",
+             "A mean is given ± the sd over its seeds, rounded by the sd. Configurations are "
+             "compared seed by seed (a paired t-test on the seeds they share: log MSE for "
+             "errors, dB for PSNR), with Holm's correction within each question's family; "
+             "intervals are 95% and unadjusted. A configuration chosen from the data is tested "
+             "only on fresh seeds that took no part in choosing it.", "",
+             "## Conclusions", "", "```", *conclusion_lines(rows, tests), "```", ""]
     if rows:
         lines += ["## Against the original project's conclusions", "", "```",
-                  *compare_with_original(rows), "```", ""]
-    lines += _questions(c, rows, results if video_links else None) + _target_scales(rows)
+                  *compare_with_original(rows, tests), "```", ""]
+    for i, section in enumerate(question_sections(rows, tests), 1):
+        question = section.question
+        lines += [f"## {i}. {section.title}", ""]
+        own = [r for r in table_rows if r["question"] == question
+               and not r["family"].startswith("original")]
+        for family in dict.fromkeys(r["family"] for r in own):
+            members = [r for r in own if r["family"] == family]
+            lines += [f"Family `{family}` ({members[0]['family_size']} tests):", ""]
+            lines += comparison_table(members, names) + [""]
+        lines += _screening_tables(rows, question, links)
+        if question == Question.WEIGHTS:
+            lines += _unsupervised_pixels(asking(rows, question), links)
+            lines += [f"Diverged: {diverged_count(rows, question)} runs.", "",
+                      f"![Pareto view]({PARETO_FILE})", ""]
+        if question == Question.PIXEL_LOSS:
+            lines += ["Each pixel loss at each of its weights, pixels against derivatives "
+                      "(screening and confirmation seeds together):", "",
+                      f"![Pixel losses: fronts]({PIXEL_LOSS_PARETO_FILE})", ""]
+    original = [r for r in table_rows if r["family"].startswith("original")]
+    if original:
+        lines += ["## The tests behind the verdicts on the original", ""]
+        lines += comparison_table(original, names) + [""]
+    lines += _target_scales(rows)
     path = results / "REPORT.md"
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path

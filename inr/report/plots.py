@@ -1,7 +1,8 @@
 """The report's plots: one figure per experiment, drawn by what the experiment asks, saved as
 results/<experiment>.png, the Pareto view of the loss weights (results/pareto.png), and all of
-them together in results/report.pdf. Points are configurations: the mean over their seeds, with
-the standard deviation as error bars.
+them together in results/report.pdf. Each seed is a dot; a configuration's mean is a bar marker
+with its 95% t-interval (on the log scale for errors: a geometric mean). Every MSE gets a log
+axis.
 
 Figures are matplotlib.figure.Figure objects (no pyplot state, no backend to choose). Every axis
 says which way is better (inr.vocabulary.metric_title), and `log_scale_fits` is the one rule for
@@ -9,7 +10,7 @@ when a metric gets a log axis.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
+from scipy import stats
 
 from inr.io import atomic_path
 from inr.report.analysis import (PARETO_AXES, PLOT_METRICS, TOP, FigureData, figure_data,
@@ -49,8 +51,43 @@ def label_axis(ax: Axes, metric: str, axis: str = "y") -> None:
 def _grid(title: str):
     fig = Figure(figsize=(15, 8.5), layout="constrained")
     axes = fig.subplots(2, 3)
-    fig.suptitle(title + " (mean ± sd over seeds)")
+    fig.suptitle(title + " (dots: seeds; bars: mean and 95% interval)")
     return fig, axes.ravel()
+
+
+def mean_interval(values: Sequence[float], log: bool) -> tuple[float, float, float]:
+    """(mean, low, high) of the finite values: the mean and its 95% t-interval, on the log
+    scale when `log` (a geometric mean); low = high = mean for one value."""
+    v = np.asarray([x for x in values if np.isfinite(x) and (not log or x > 0)], dtype=float)
+    if v.size == 0:
+        return (np.nan,) * 3
+    w = np.log(v) if log else v
+    mean = float(np.mean(w))
+    half = float(stats.t.ppf(0.975, w.size - 1) * np.std(w, ddof=1) / np.sqrt(w.size)) \
+        if w.size > 1 else 0.0
+    back = np.exp if log else (lambda x: x)
+    return float(back(mean)), float(back(mean - half)), float(back(mean + half))
+
+
+def seed_dots(ax: Axes, x: float, config, metric: str, colour: str, label: str | None = None,
+              horizontal: bool = False) -> None:
+    """One configuration's seeds as dots at position x, its mean and 95% interval as a bar."""
+    values = config.values(metric)
+    log = not higher_is_better(metric)
+    mean, low, high = mean_interval(values, log)
+    if not np.isfinite(mean):
+        return
+    jitter = np.linspace(-0.08, 0.08, len(values)) if len(values) > 1 else [0.0]
+    pos = [x + j for j in jitter]
+    kw = dict(color=colour, zorder=3)
+    if horizontal:
+        ax.plot(values, pos, ".", alpha=0.5, ms=4, **kw)
+        ax.errorbar(mean, x, xerr=[[mean - low], [high - mean]], fmt="o", ms=5, capsize=2,
+                    label=label, **kw)
+    else:
+        ax.plot(pos, values, ".", alpha=0.5, ms=4, **kw)
+        ax.errorbar(x, mean, yerr=[[mean - low], [high - mean]], fmt="o", ms=5, capsize=2,
+                    label=label, **kw)
 
 
 def _stats(data: FigureData, configs, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -60,21 +97,23 @@ def _stats(data: FigureData, configs, metric: str) -> tuple[np.ndarray, np.ndarr
     return np.array(mean, dtype=float), np.array(sd, dtype=float)
 
 
-def _bars(ax, groups: list[str], series: dict[str, tuple[np.ndarray, np.ndarray]]):
-    x, width = np.arange(len(groups)), 0.8 / max(1, len(series))
-    for i, (name, (mean, sd)) in enumerate(series.items()):
-        ax.bar(x + i * width, mean, width, yerr=sd, capsize=2, label=name)
-    ax.set_xticks(x + 0.4 - width / 2, groups, rotation=20)
+COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
 def plot_learning_rates(data: FigureData) -> Figure:
     fig, axes = _grid("Learning rates x schedulers")
     configs = data.configs
     for ax, metric in zip(axes, PLOT_METRICS):
-        for sched in sorted({c["scheduler"] for c in configs}):
+        for k, sched in enumerate(sorted({c["scheduler"] for c in configs})):
             own = sorted((c for c in configs if c["scheduler"] == sched), key=lambda c: c["lr"])
-            mean, sd = _stats(data, own, metric)
-            ax.errorbar([c["lr"] for c in own], mean, yerr=sd, fmt="o-", capsize=2, label=sched)
+            means = [mean_interval(c.values(metric), not higher_is_better(metric))[0]
+                     for c in own]
+            ax.plot([c["lr"] for c in own], means, "-", color=COLOURS[k % len(COLOURS)],
+                    label=sched)
+            for c in own:
+                values = c.values(metric)
+                ax.plot([c["lr"]] * len(values), values, ".", color=COLOURS[k % len(COLOURS)],
+                        alpha=0.5, ms=4)
         ax.set_xscale("log")
         ax.set_xlabel("learning rate (max lr for cyclic)")
         label_axis(ax, metric)
@@ -82,21 +121,27 @@ def plot_learning_rates(data: FigureData) -> Figure:
     return fig
 
 
+def _stands_for(configs, activation: str, weights: str):
+    """The configuration of an activation at a weight setting that the tests use: the one
+    with the most seeds (the confirmed, tuned one), else the first."""
+    own = [c for c in configs if c["activation"] == activation and c["weights"] == weights]
+    return max(own, key=lambda c: len(c.rows)) if own else None
+
+
 def plot_activations(data: FigureData) -> Figure:
-    fig, axes = _grid("Activations under each weight setting")
+    fig, axes = _grid("Activations under each weight setting, each at its tuned scale")
     configs = data.configs
     weights = list(dict.fromkeys(c["weights"] for c in configs))
     acts = list(dict.fromkeys(c["activation"] for c in configs))
+    width = 0.8 / max(1, len(acts))
     for ax, metric in zip(axes, PLOT_METRICS):
-        series = {}
-        for a in acts:
-            pick = [next((c for c in configs if c["activation"] == a and c["weights"] == w), None)
-                    for w in weights]
-            stats = [_stats(data, [c], metric) if c else (np.array([np.nan]), np.array([0.0]))
-                     for c in pick]
-            series[a] = (np.concatenate([m for m, _ in stats]),
-                         np.concatenate([s for _, s in stats]))
-        _bars(ax, weights, series)
+        for k, act in enumerate(acts):
+            for i, w in enumerate(weights):
+                config = _stands_for(configs, act, w)
+                if config is not None:
+                    seed_dots(ax, i + k * width, config, metric, COLOURS[k % len(COLOURS)],
+                              act if i == 0 else None)
+        ax.set_xticks(np.arange(len(weights)) + 0.4 - width / 2, weights, rotation=20)
         label_axis(ax, metric)
     axes[0].legend()
     return fig
@@ -109,11 +154,9 @@ def plot_weights(data: FigureData) -> Figure:
         order = [c for c, _ in data.rankings[metric].entries]
         pick = order if len(order) <= 2 * TOP else order[:TOP] + order[-TOP:]
         y = np.arange(len(pick))[::-1]
-        colours = ["tab:green" if i < min(TOP, len(order) - TOP) or len(order) <= TOP
-                   else "tab:red" for i in range(len(pick))]
-        mean, sd = _stats(data, pick, metric)
-        for yi, m, s, colour in zip(y, mean, sd, colours):
-            ax.errorbar(m, yi, xerr=s, fmt="o", color=colour, capsize=2, zorder=3)
+        for i, (yi, c) in enumerate(zip(y, pick)):
+            good = i < min(TOP, len(order) - TOP) or len(order) <= TOP
+            seed_dots(ax, yi, c, metric, "tab:green" if good else "tab:red", horizontal=True)
         ax.set_yticks(y, [betas(c.first) for c in pick], fontsize=7)
         ax.grid(axis="x", alpha=0.3)
         label_axis(ax, metric, axis="x")
@@ -121,25 +164,32 @@ def plot_weights(data: FigureData) -> Figure:
 
 
 def plot_pixel_losses(data: FigureData) -> Figure:
-    fig, axes = _grid("Pixel losses (derivative terms at fixed weights)")
+    fig, axes = _grid("Pixel losses, each at each of its weights (derivative terms fixed)")
     configs = data.configs
     for ax, metric in zip(axes, PLOT_METRICS):
-        _bars(ax, [c["weights"] for c in configs], {metric: _stats(data, configs, metric)})
+        arms = list(dict.fromkeys(c["arm"] or c["weights"] for c in configs))
+        for i, c in enumerate(configs):
+            seed_dots(ax, i, c, metric,
+                      COLOURS[arms.index(c["arm"] or c["weights"]) % len(COLOURS)])
+        ax.set_xticks(np.arange(len(configs)), [c["weights"] for c in configs], rotation=45,
+                      fontsize=7)
         label_axis(ax, metric)
     return fig
 
 
 PARETO_FILE = "pareto.png"
+PIXEL_LOSS_PARETO_FILE = "pareto-pixel-losses.png"  # each pixel-loss arm at each of its weights
 
 
-def plot_pareto(data: FigureData) -> Figure:
+def plot_pareto(data: FigureData, what: str = "a weight vector",
+                label_all: bool = False) -> Figure:
     """Pixel PSNR against gradient MSE and against Laplacian MSE, one point per configuration
     (mean over seeds, sd as error bars), the Pareto front joined and marked, the reference
-    vectors labelled."""
+    vectors labelled (label_all: every configuration, by its weight setting's name)."""
     configs = [c for c in data.configs if data.summaries[c.key]["psnr"].n > 0]
     fig = Figure(figsize=(13, 5.5), layout="constrained")
     axes = fig.subplots(1, len(PARETO_AXES))
-    fig.suptitle("The trade-off between pixels and derivatives: each point a weight vector "
+    fig.suptitle(f"The trade-off between pixels and derivatives: each point {what} "
                  "(mean ± sd over seeds), the Pareto front in red")
     for ax, (x_metric, y_metric) in zip(axes, PARETO_AXES):
         x, x_sd = _stats(data, configs, x_metric)
@@ -151,7 +201,10 @@ def plot_pareto(data: FigureData) -> Figure:
         order = np.argsort(fx)
         ax.plot(fx[order], fy[order], "o-", color="tab:red", ms=5, label="Pareto front")
         for i, c in enumerate(configs):
-            if reference_name(c.first):
+            if label_all:
+                ax.annotate(c["weights"], (x[i], y[i]), fontsize=7, xytext=(4, 4),
+                            textcoords="offset points")
+            elif reference_name(c.first):
                 ax.annotate(f"{reference_name(c.first)} {betas(c.first)}", (x[i], y[i]), fontsize=8,
                             xytext=(6, -12), textcoords="offset points")
                 ax.plot(x[i], y[i], "s", color="black", ms=6)
@@ -176,8 +229,9 @@ def save_figure(fig: Figure, path: Path) -> Path:
 
 
 def plot_all(rows: list[dict], results: Path) -> list[Path]:
-    """One PNG per experiment whose question has a plot, the Pareto view of the loss weights
-    (pareto.png), and all of them in report.pdf."""
+    """One PNG per experiment whose question has a plot, the Pareto views of the loss weights
+    (pareto.png) and of the pixel losses (pareto-pixel-losses.png), and all of them in
+    report.pdf."""
     subsets = {name: (question, of(rows, name))
                for name, question in experiment_questions(rows).items() if question in PLOTTERS}
     figures = [(f"{name}.png", PLOTTERS[question](figure_data(subset)))
@@ -185,6 +239,10 @@ def plot_all(rows: list[dict], results: Path) -> list[Path]:
     if asking(rows, Question.WEIGHTS):
         pareto = figure_data(asking(rows, Question.WEIGHTS), PLOT_METRICS, pareto=True)
         figures.append((PARETO_FILE, plot_pareto(pareto)))
+    if asking(rows, Question.PIXEL_LOSS):
+        fronts = figure_data(asking(rows, Question.PIXEL_LOSS), PLOT_METRICS, pareto=True)
+        figures.append((PIXEL_LOSS_PARETO_FILE,
+                        plot_pareto(fronts, "a pixel loss at one weight", label_all=True)))
     paths = [save_figure(fig, results / name) for name, fig in figures]
     if figures:
         with atomic_path(results / "report.pdf") as tmp:
