@@ -174,8 +174,10 @@ def _float(text: str) -> float:
 
 
 def comparison_table(rows: list[dict], names: dict[str, str] | None = None) -> list[str]:
-    """comparisons.csv rows as a Markdown table: the effect on its readable scale (a ratio of
-    MSEs for a log metric, a difference otherwise) with its 95% interval, p and Holm's p;
+    """comparisons.csv rows as a Markdown table: the within-pair correlation r (what pairing
+    bought: the higher, the narrower the paired interval against an unpaired one), the effect
+    on its readable scale (a ratio of MSEs for a log metric, a difference otherwise) with its
+    95% interval, p and Holm's p;
     names: configuration -> how the table names it (default: the configuration)."""
     names = names or {}
     body = []
@@ -205,10 +207,13 @@ def comparison_table(rows: list[dict], names: dict[str, str] | None = None) -> l
             verdict = "not separated" + (
                 f"; could have seen {'×' + format(math.exp(seen), '.2g') if r['transform'] == 'log' else '±' + format(seen, '.2g')}"
                 if math.isfinite(seen) else "")
-        body.append([names.get(r["a"], r["a"]), names.get(r["b"], r["b"]), r["metric"] + (f" ({r['setting']})" if r["setting"] else ""),
-                     r["test"], r["n"], shown, p_text(p), p_text(p_holm), verdict])
-    return markdown_table(["a", "b", "metric", "test", "n", "effect [95% CI, unadjusted]",
-                           "p", "Holm p", "verdict"], body)
+        corr = _float(r["correlation"])
+        body.append([names.get(r["a"], r["a"]), names.get(r["b"], r["b"]),
+                     r["metric"] + (f" ({r['setting']})" if r["setting"] else ""),
+                     r["test"], r["n"], f"{corr:.2f}" if math.isfinite(corr) else "—",
+                     shown, p_text(p), p_text(p_holm), verdict])
+    return markdown_table(["a", "b", "metric", "test", "n", "r (pairs)",
+                           "effect [95% CI, unadjusted]", "p", "Holm p", "verdict"], body)
 
 
 # ----------------------------------------------------------------------------- REPORT.md
