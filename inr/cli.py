@@ -13,7 +13,7 @@ from pathlib import Path
 from inr.artefacts.tree import SINGLE_RUN, OutputTree
 from inr.config import (MATMUL_PRECISIONS, NORMALIZATIONS, PROFILES, REPO_ROOT, RunConfig,
                         default_profile, profile_config, read_config_file)
-from inr.data import frame_shape, load_image
+from inr.data import frame_shape, load_image, resolve_image
 from inr.model.networks import ACTIVATION_CHOICES
 from inr.report import build_report
 from inr.report.markdown import best_table
@@ -64,7 +64,14 @@ def parser() -> argparse.ArgumentParser:
                          help="quick: CPU-sized (64x64, 8 frames, width 64, 300 steps); paper: "
                          "the original's sizes (256x256, 10 frames, width 512, 1000 steps). "
                          f"Default here: {default_profile()} (paper when a GPU is present)")
-    setting.add_argument("--image", help="image file (default: original/cameraman.png)")
+    setting.add_argument("--image", help="image file, or the name of one of scikit-image's "
+                         "bundled images (camera, astronaut, coins, moon, brick, grass, gravel, "
+                         "text, ...) (default: original/cameraman.png)")
+    setting.add_argument("--images", metavar="LIST",
+                         help="several images, comma-separated names or files, e.g. "
+                         "camera,coins,moon,grass: every experiment runs its whole grid on each "
+                         "with matched seeds and the same random weight vectors, and the report "
+                         "answers per image and across images")
     setting.add_argument("--size", type=int, help="resample the image to SIZE x SIZE")
     setting.add_argument("--frames", type=int, help="number of diffusion frames")
     setting.add_argument("--width", type=int, help="hidden width of the networks")
@@ -156,8 +163,9 @@ def base_config(args: argparse.Namespace) -> RunConfig:
     cfg = profile_config(args.profile)
     data = {k: v for k, v in (("size", args.size), ("frames", args.frames)) if v is not None}
     if args.image:
-        load_image(args.image)  # fails now, with the file's name, not after planning
-        data["image"] = str(Path(args.image).resolve())
+        image = resolve_image(args.image)
+        load_image(image)  # fails now, with the file's name, not after planning
+        data["image"] = str(image)
     cfg = cfg.replace(data=data,
                       model={"width": args.width} if args.width is not None else {},
                       train={k: v for k, v in (("steps", args.steps), ("device", args.device),
@@ -168,6 +176,24 @@ def base_config(args: argparse.Namespace) -> RunConfig:
     if args.activation:
         cfg = cfg.replace(model={"activation": args.activation})
     return cfg.validate()
+
+
+def images_of(args: argparse.Namespace) -> list[str]:
+    """The files of --images (each checked now), or [] for a single-image sweep."""
+    if not args.images:
+        return []
+    if args.image:
+        raise ValueError("give --image or --images, not both")
+    names = [n.strip() for n in args.images.split(",") if n.strip()]
+    if not names:
+        raise ValueError("--images needs at least one name or file")
+    files = [resolve_image(n) for n in names]
+    for f in files:
+        load_image(f)
+    if len({f.stem for f in files}) < len(files):
+        raise ValueError(f"--images: two images share a name ({', '.join(f.stem for f in files)})"
+                         ": runs are named after the image")
+    return [str(f) for f in files]
 
 
 def experiments_of(args: argparse.Namespace) -> list[Experiment]:
@@ -221,8 +247,11 @@ def _sweep(args, exps, out: Path) -> int:
         if value is not None and value < least:
             raise ValueError(f"{option} needs at least {least}, got {value}")
     ray = _ray_options(args, out) if args.backend == "ray" else None
-    runs = plan(exps, base, out, random_weights=args.random_weights, seed=args.seed,
-                videos=not args.no_video, seeds=args.seeds)
+    runs = []
+    for image in images_of(args) or [base.data.image]:
+        runs += plan(exps, base.replace(data={"image": image}), out,
+                     random_weights=args.random_weights, seed=args.seed,
+                     videos=not args.no_video, seeds=args.seeds)
     confirming = args.confirm_seeds > 0
     if args.dry_run:
         states = ["todo" if args.overwrite else r.folder().state(r.config) for r in runs]

@@ -28,7 +28,7 @@ def mse_metric(term: str) -> str:
 
 MSE_METRICS = tuple(mse_metric(t) for t in MSE_TERMS)
 SSIM_METRICS = ("ssim", "grad_ssim", "laplacian_ssim", "dt_ssim")  # value, |grad|, Δ, ∂t
-PSNR_METRICS = ("psnr", "psnr_up_to_constant", "psnr_up_to_frame_constants")
+PSNR_METRICS = ("psnr", "psnr_up_to_constant", "psnr_up_to_frame_constants", "psnr_up_to_affine")
 METRICS = (*MSE_METRICS, *PSNR_METRICS, *SSIM_METRICS, "pde_residual")
 HELDOUT_PREFIX = "heldout_"  # the same metrics on the frames between the training times
 HIGHER_IS_BETTER = frozenset({*PSNR_METRICS, *SSIM_METRICS})
@@ -84,9 +84,16 @@ class Question:
     LEARNING_RATE = "learning_rate"
     WEIGHTS = "weights"
     PIXEL_LOSS = "pixel_loss"
+    POISSON = "poisson"  # the SIREN paper's: reconstruct from the gradient, or the Laplacian, alone
 
 
-QUESTIONS = (Question.ACTIVATION, Question.LEARNING_RATE, Question.WEIGHTS, Question.PIXEL_LOSS)
+QUESTIONS = (Question.ACTIVATION, Question.LEARNING_RATE, Question.WEIGHTS, Question.PIXEL_LOSS,
+             Question.POISSON)
+
+# how a Poisson fit (no pixel term) is scored: up to what its loss leaves free. A gradient
+# alone leaves a constant per frame; a Laplacian alone a harmonic function per frame, scored up
+# to its affine part (inr.training.metrics.psnr_up_to_affine)
+POISSON_METRIC = {"grad": "psnr_up_to_frame_constants", "laplacian": "psnr_up_to_affine"}
 
 
 def higher_is_better(metric: str) -> bool:

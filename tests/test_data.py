@@ -267,3 +267,28 @@ def test_frame_shape_is_the_size_asked_for_or_the_images_own(tmp_path):
     assert frame_shape(path) == (40, 72)
     assert frame_shape(path, 33) == (33, 33)
     assert frame_shape(path, (36, 48)) == (36, 48)
+
+
+def test_an_image_is_named_by_a_file_or_by_scikit_images_bundled_name(tmp_path):
+    import skimage.data
+
+    from inr.data import BUNDLED_IMAGES, resolve_image
+    assert np.array_equal(load_image(resolve_image("coins")),
+                          skimage.data.coins() / 255.0)  # the bundled file, read as ours
+    own = tmp_path / "coins.png"
+    iio.imwrite(own, (np.arange(32 * 32).reshape(32, 32) % 255).astype(np.uint8))
+    assert resolve_image(own) == own.resolve()  # a file wins over a bundled name
+    with pytest.raises(ValueError) as err:
+        resolve_image("no-such-image")
+    message = str(err.value)
+    assert "\n" not in message and "no-such-image" in message
+    assert all(name in message for name in BUNDLED_IMAGES)
+
+
+def test_a_non_square_image_is_cropped_to_its_centred_square_before_resampling(tmp_path):
+    wide = np.random.default_rng(0).integers(0, 256, size=(40, 64), dtype=np.uint8)
+    path = tmp_path / "wide.png"
+    iio.imwrite(path, wide)
+    assert np.array_equal(load_image(path, 40), wide[:, 12:52] / 255.0)  # no resampling needed
+    assert load_image(path, 32).shape == (32, 32)
+    assert load_image(path).shape == (40, 64)  # no size: kept as it is

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.stats import t as stats_t
 
 from inr.artefacts.tree import OutputTree
 from inr.cli import main
@@ -143,7 +144,13 @@ def test_a_finished_run_with_another_config_is_not_silently_reused(tmp_path, cap
     (["--experiment", "nope"], "unknown experiment 'nope'"),
     (["--random-weights", "0"], "--random-weights needs N >= 1"),
     (["--random-weights", "-3"], "--random-weights needs N >= 1"),
-    (["--random-weights", "2", "--image", "/no/such/image.png"], "no such image file"),
+    (["--random-weights", "2", "--image", "/no/such/image.png"],
+     "unknown image '/no/such/image.png': no such file"),
+    (["--random-weights", "2", "--images", "camera,nope"],
+     "unknown image 'nope': no such file, and not one of scikit-image's bundled images "
+     "(astronaut, brick, camera"),
+    (["--random-weights", "2", "--images", "camera", "--image", "moon"],
+     "give --image or --images, not both"),
     (["--random-weights", "2", "--out", "/proc/not-writable"], "is not writable"),
     (["--random-weights", "2", "--lr", "0"], "lr must be > 0"),
     ([], "nothing to run"),
@@ -162,6 +169,70 @@ def test_bad_input_gives_one_line_error_before_training(tmp_path, capsys, args, 
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_a_two_image_sweep_answers_per_image_and_across_images(tmp_path):
+    """Every experiment on each image with matched seeds and the same drawn vectors; a row per
+    image and seed; per-image and cross-image lines in REPORT.md; each image's families apart."""
+    out = tmp_path / "out"
+    assert main(["--images", "camera,moon", "--random-weights", "2", "--confirm", "1",
+                 "--confirm-seeds", "2", "--no-video", "--out", str(out), *TINY[2:]]) == 0
+    rows = list(csv.DictReader(open(out / "results" / "summary.csv")))
+    assert {r["image"] for r in rows} == {"camera", "moon"}
+    for image in ("camera", "moon"):
+        own = [r for r in rows if r["image"] == image]
+        assert {float(r["seed"]) for r in own} == {0.0, 1.0, 2.0}
+        screened = {tuple(float(r[f"beta_{t}"]) for t in ("pixel", "grad", "laplacian", "dt"))
+                    for r in own if r["stage"] == "screening"}
+        assert len(screened) == 4  # the same 2 drawn vectors and 2 references on each image
+    vectors = lambda image: {r["name"].split("/")[2] for r in rows if r["image"] == image}  # noqa
+    assert vectors("camera") == vectors("moon")
+    report = (out / "results" / "REPORT.md").read_text()
+    assert "On camera:" in report and "On moon:" in report
+    assert "Across the 2 images:" in report and "of 2 images (separated on" in report
+    table = list(csv.DictReader(open(out / "results" / "comparisons.csv")))
+    assert {r["image"] for r in table} <= {"camera", "moon", "all"}
+    assert {"camera", "moon"} <= {r["image"] for r in table}
+    assert all(r["family"].endswith("/" + r["image"]) for r in table)
+    assert (out / "results" / "pareto-moon.png").is_file()
+    # a pooled row: DerSimonian-Laird random effects of the per-image paired effects, by hand
+    assert any(r["image"] == "all" and r["family"] == "weights/all" for r in table)
+    for pooled in (r for r in table if r["image"] == "all"):
+        vector = lambda key: key.split("/")[2]  # noqa: E731  the betas part of a run's name
+        per_image = [r for r in table if r["image"] != "all" and r["metric"] == pooled["metric"]
+                     and r["test"] == "paired t" and r["family"].startswith("weights/")
+                     and {vector(r["a"]), vector(r["b"])} == {vector(pooled["a"]),
+                                                             vector(pooled["b"])}]
+        assert len(per_image) == 2
+        effects, variances = [], []
+        for r in per_image:
+            same = vector(r["a"]) == vector(pooled["a"])
+            half = (float(r["effect_ci_high"]) - float(r["effect_ci_low"])) / 2
+            effects.append(float(r["effect"]) * (1 if same else -1))
+            variances.append((half / stats_t.ppf(0.975, int(r["n"]) - 1)) ** 2)
+        e, v = np.array(effects), np.array(variances)
+        w = 1 / v
+        q = np.sum(w * (e - np.sum(w * e) / np.sum(w)) ** 2)
+        tau2 = max(0.0, (q - 1) / (np.sum(w) - np.sum(w ** 2) / np.sum(w)))
+        w_re = 1 / (v + tau2)
+        assert float(pooled["effect"]) == pytest.approx(np.sum(w_re * e) / np.sum(w_re), rel=1e-6)
+
+
+def test_the_poisson_question_scores_derivative_fits_up_to_their_free_part(tmp_path):
+    """Fits to the gradient alone and the Laplacian alone, every activation at its tuned scale,
+    compared on the reconstruction up to a constant per frame and up to an affine function, and
+    set against the SIREN paper's finding."""
+    out = tmp_path / "out"
+    assert main(["--experiment", "poisson", "--confirm-seeds", "2", "--no-video", "--out",
+                 str(out), *TINY[2:]]) == 0
+    table = list(csv.DictReader(open(out / "results" / "comparisons.csv")))
+    poisson = [r for r in table if r["question"] == "poisson"]
+    assert {(r["setting"], r["metric"]) for r in poisson} == {
+        ("grad", "psnr_up_to_frame_constants"), ("laplacian", "psnr_up_to_affine")}
+    assert len(poisson) == 2 * 6 and all(r["seeds"] == "1 2" for r in poisson)
+    report = (out / "results" / "REPORT.md").read_text()
+    assert "(Poisson) SIREN paper" in report and "from the laplacian alone, psnr_up_to_affine" \
+        in report and "10,000 steps" in report
 
 
 def test_dry_run_lists_runs_and_trains_nothing(tmp_path, capsys):

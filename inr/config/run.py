@@ -254,6 +254,10 @@ PROFILES: dict[str, dict] = {
     "quick": {"data": {"size": 64, "frames": 8},
               "model": {"width": 64, "depth": 3},
               "train": {"steps": 300, "batch": "points", "points": 2048, "eval_every": 100}},
+    # a scale check on the CPU: 128^2, width 128 x 3, 1000 steps (about 15 s a run batched)
+    "medium": {"data": {"size": 128, "frames": 8},
+               "model": {"width": 128, "depth": 3},
+               "train": {"steps": 1000, "batch": "points", "points": 2048, "eval_every": 250}},
     # the original project's sizes (GPU): 256^2, 10 frames, width 512 x 3, 1000 steps, a frame a step
     "paper": {"data": {"size": 256, "frames": 10},
               "model": {"width": 512, "depth": 3},

@@ -11,10 +11,10 @@ from inr.data.batches import TrainingData
 from inr.data.heat import (DIFFUSION_METHODS, DiffusionSequence, coordinate_grid, cosine_basis,
                            default_times, diffuse, neumann_gradient, neumann_laplacian,
                            pixel_centres, pixel_spacing, stable_step)
-from inr.data.images import (MIN_IMAGE_SIDE, PIXEL_RANGE, ImageError, frame_shape, load_image,
-                             resize_image)
+from inr.data.images import (BUNDLED_IMAGES, MIN_IMAGE_SIDE, PIXEL_RANGE, ImageError,
+                             centred_square, frame_shape, load_image, resize_image, resolve_image)
 
-__all__ = ["DIFFUSION_METHODS", "MIN_IMAGE_SIDE", "PIXEL_RANGE", "DiffusionSequence",
-           "ImageError", "TrainingData", "coordinate_grid", "cosine_basis", "default_times",
-           "diffuse", "frame_shape", "load_image", "neumann_gradient", "neumann_laplacian",
-           "pixel_centres", "pixel_spacing", "resize_image", "stable_step"]
+__all__ = ["BUNDLED_IMAGES", "DIFFUSION_METHODS", "MIN_IMAGE_SIDE", "PIXEL_RANGE", "DiffusionSequence",
+           "ImageError", "TrainingData", "centred_square", "coordinate_grid", "cosine_basis",
+           "default_times", "diffuse", "frame_shape", "load_image", "neumann_gradient", "neumann_laplacian",
+           "pixel_centres", "pixel_spacing", "resize_image", "resolve_image", "stable_step"]

@@ -18,12 +18,40 @@ class ImageError(ValueError):
     """A missing, unreadable or unusable image; the message names the file and the problem."""
 
 
+# scikit-image's bundled 2-D photographs, textures and documents, by the name of its loader
+# (skimage.data.<name>): files inside the installed package, so nothing is downloaded
+BUNDLED_IMAGES = {"astronaut": "astronaut.png", "brick": "brick.png", "camera": "camera.png",
+                  "cell": "cell.png", "chelsea": "chelsea.png", "coffee": "coffee.png",
+                  "coins": "coins.png", "grass": "grass.png", "gravel": "gravel.png",
+                  "horse": "horse.png", "moon": "moon.png", "page": "page.png",
+                  "text": "text.png"}
+
+
+def resolve_image(name_or_path: str | Path) -> Path:
+    """An image file: `name_or_path` itself where it is a file, else the file of one of
+    scikit-image's bundled images (BUNDLED_IMAGES); a one-line ImageError otherwise."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path.resolve()
+    name = str(name_or_path)
+    if name in BUNDLED_IMAGES:
+        import skimage.data
+
+        bundled = Path(skimage.data.__file__).parent / BUNDLED_IMAGES[name]
+        if bundled.is_file():
+            return bundled
+        raise ImageError(f"{name}: scikit-image's bundled file {bundled} is missing")
+    raise ImageError(f"unknown image {name!r}: no such file, and not one of scikit-image's "
+                     f"bundled images ({', '.join(BUNDLED_IMAGES)})")
+
+
 # ----------------------------------------------------------------------------- images
 
 def load_image(path: str | Path, size: int | Sequence[int] | None = None) -> np.ndarray:
     """Read a grayscale or RGB(A) image as float64 luminance in [0, 1], shape (H, W).
 
-    size: None (keep), an int N (N x N) or (H, W); resampled with anti-aliasing.
+    size: None (keep), an int N (N x N) or (H, W); resampled with anti-aliasing. For an int
+    size a non-square image is first cropped to its centred square, so nothing is stretched.
     RGB is converted with scikit-image's rgb2gray (ITU-R 709 luma); alpha is dropped.
     """
     path = Path(path)
@@ -51,7 +79,17 @@ def load_image(path: str | Path, size: int | Sequence[int] | None = None) -> np.
         raise ImageError(
             f"{path}: image of {image.shape[0]}x{image.shape[1]} px is smaller than "
             f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}")
+    if size is not None and np.isscalar(size):
+        image = centred_square(image)
     return resize_image(image, size, name=str(path)) if size is not None else image
+
+
+def centred_square(image: np.ndarray) -> np.ndarray:
+    """The largest centred square of (H, W) (the image itself when square)."""
+    h, w = image.shape
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[top:top + side, left:left + side]
 
 
 def frame_shape(image: str | Path,

@@ -18,8 +18,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from inr.report.contrasts import (ORIGINAL, Test, all_tests,
-                                  counted_stage, detectable_text, direction_word, effect_text)
+from inr.report.contrasts import (ORIGINAL, POOLED, Test, all_tests, counted_stage, cross_key,
+                                  detectable_text, direction_word, effect_text, images_of)
 from inr.report.rows import asking, betas, weight_vector
 from inr.stats import (Configuration, Ranking, Summary, configurations, p_text, pareto_front,
                        rank, summarize)
@@ -71,7 +71,7 @@ def label(config: Configuration) -> str:
 def short_label(config: Configuration, question: str) -> str:
     """The part of a configuration's label that varies within its question."""
     row = config.first
-    if question == Question.ACTIVATION:
+    if question in (Question.ACTIVATION, Question.POISSON):
         scale = scale_text(row)
         return row["activation"] + (f" ({scale})" if scale else "")
     if question == Question.LEARNING_RATE:
@@ -163,7 +163,9 @@ def question_sections(rows: list[dict], tests: list[Test] | None = None) -> list
     titles = {Question.ACTIVATION: "Which activation (each at its tuned scale)?",
               Question.LEARNING_RATE: "Which schedule (each at its tuned learning rate)?",
               Question.WEIGHTS: "Which loss weights (pixel, grad, laplacian, dt)?",
-              Question.PIXEL_LOSS: "Which pixel loss (each at its tuned weight)?"}
+              Question.PIXEL_LOSS: "Which pixel loss (each at its tuned weight)?",
+              Question.POISSON: "Poisson reconstruction: from the gradient alone, from the "
+                                "Laplacian alone (each activation at its tuned scale)?"}
     for question, title in titles.items():
         own = [t for t in tests if t.question == question and t.family != ORIGINAL
                and not t.family.startswith(f"{ORIGINAL}/")]
@@ -208,9 +210,77 @@ def scope_of_question(rows: list[dict], question: str) -> list[str]:
     return lines
 
 
+def per_image(rows: list[dict], tests: list[Test]) -> list[tuple[str, list[dict], list[Test]]]:
+    """(image, its rows, its tests) for each image of the rows."""
+    return [(image, [r for r in rows if (r.get("image") or "") == image],
+             [t for t in tests if t.image == image]) for image in images_of(rows)]
+
+
+def cross_image_lines(tests: list[Test], images: list[str]) -> list[str]:
+    """For each comparison made on several images: on how many it is ahead and separated, in
+    the words "k of n images"; a conclusion separated both ways is named a reversal."""
+    groups: dict[tuple, list[tuple[Test, bool]]] = {}
+    pooled = {(t.question, t.setting, t.metric, *sorted((cross_key(t.a, t.question),
+                                                          cross_key(t.b, t.question)))): t
+              for t in tests if t.image == POOLED}
+    for t in tests:
+        if t.kind != "t" or t.exploratory or t.family.startswith(ORIGINAL) or t.image == POOLED:
+            continue
+        a, b = cross_key(t.a, t.question), cross_key(t.b, t.question)
+        flip = a > b
+        key = (t.question, t.setting, t.metric, *((b, a) if flip else (a, b)))
+        groups.setdefault(key, []).append((t, flip))
+    lines = []
+    for (question, setting, metric, a, b), members in groups.items():
+        if len(members) < 2:
+            continue
+        ahead = [t.image for t, flip in members
+                 if (direction_word(t) == "ahead") != flip and math.isfinite(t.p)]
+        sep_ahead = [t.image for t, flip in members
+                     if t.separated and (direction_word(t) == "ahead") != flip]
+        sep_behind = [t.image for t, flip in members
+                      if t.separated and (direction_word(t) == "ahead") == flip]
+        if 2 * len(ahead) < len(members):  # name first the side ahead on most images
+            a, b = b, a
+            ahead = [t.image for t, _ in members if t.image not in ahead and math.isfinite(t.p)]
+            sep_ahead, sep_behind = sep_behind, sep_ahead
+        where = f", trained on {setting}" if setting else ""
+        text = (f"{question}{where}: {a} ahead of {b} on {metric} on {len(ahead)} of "
+                f"{len(members)} images (separated on {len(sep_ahead)})")
+        if sep_ahead and sep_behind:
+            text += (f"; REVERSES between images: separated behind on "
+                     f"{', '.join(sep_behind)}")
+        elif 0 < len(ahead) < len(members):
+            text += f": {', '.join(ahead)} only"
+        together = pooled.get((question, setting, metric, *sorted((a, b))))
+        if together is not None:
+            text += (f"; pooled ({cross_key(together.a, question)} against "
+                     f"{cross_key(together.b, question)}) {effect_text(together)}, "
+                     f"{'separated' if together.separated else 'not separated'} "
+                     f"({p_text(together.p_holm).replace('p', 'Holm p', 1)}; "
+                     f"{together.note})")
+        lines.append(text)
+    if lines:
+        lines.append(f"{len(images)} images ({', '.join(images)}) generalise to these images "
+                     "only; each image's tests are Holm-corrected in its own families "
+                     "(the `family` column of comparisons.csv).")
+    return lines
+
+
 def conclusion_lines(rows: list[dict], tests: list[Test] | None = None) -> list[str]:
     """The computed answers as sentences, question by question (the notebook and REPORT.md
-    print them); then the test used."""
+    print them), image by image and across images where there are several; then the test
+    used."""
+    tests = all_tests(rows) if tests is None else tests
+    images = images_of(rows)
+    if len(images) > 1:
+        lines = []
+        for image, own_rows, own_tests in per_image(rows, tests):
+            lines.append(f"On {image}:")
+            lines += [f"  {line}" for line in conclusion_lines(own_rows, own_tests)[:-1]]
+        lines.append(f"Across the {len(images)} images:")
+        lines += [f"  {line}" for line in cross_image_lines(tests, images)]
+        return lines + [f"Test: {TEST_WORDS}."]
     lines = []
     for section in question_sections(rows, tests):
         lines.append(f"{section.title}")
@@ -240,6 +310,12 @@ def compare_with_original(rows: list[dict], tests: list[Test] | None = None) -> 
     (a) SIREN beats ELU, (b) constant lr 1e-7 best for MSE and exponential best for SSIM,
     (c) best weights (1, 0.01, 0.001, 0), each from its tests in the `original` family."""
     tests = all_tests(rows) if tests is None else tests
+    if len(images_of(rows)) > 1:
+        lines = []
+        for image, own_rows, own_tests in per_image(rows, tests):
+            lines.append(f"On {image}:")
+            lines += [f"  {line}" for line in compare_with_original(own_rows, own_tests)[:-1]]
+        return lines + compare_with_original([], [])[-1:]
     mine = [t for t in tests if t.family == ORIGINAL or t.family.startswith(f"{ORIGINAL}/")]
     lines = []
     duels = [t for t in mine if t.question == Question.ACTIVATION]
@@ -265,7 +341,31 @@ def compare_with_original(rows: list[dict], tests: list[Test] | None = None) -> 
         lines.append("(b) Original: constant lr 1e-7 is best for MSE, exponential decay for "
                      "SSIM. Here: -> not tested: no learning-rate runs.")
     lines += _weights_verdict(rows, [t for t in mine if t.question == Question.WEIGHTS])
+    lines += siren_poisson_lines(rows, tests)
     lines.append(f"Test: {TEST_WORDS}; (c): intersection-union tests, Holm across the vectors.")
+    return lines
+
+
+SIREN_POISSON = ("SIREN paper: SIREN reconstructs an image from its gradient alone (32.91 dB) "
+                 "or its Laplacian alone (14.95 dB) where ReLU- and tanh-like networks fail")
+
+
+def siren_poisson_lines(rows: list[dict], tests: list[Test]) -> list[str]:
+    """The SIREN paper's Poisson finding set against the poisson question's sine-elu tests,
+    setting by setting, with the setting's difference from the paper's."""
+    duels = [t for t in tests if t.question == Question.POISSON
+             and {t.a["activation"], t.b["activation"]} == {"sine", "elu"}]
+    if not asking(rows, Question.POISSON):
+        return []
+    if not duels:
+        return [f"(Poisson) {SIREN_POISSON}. Here: -> not tested: no sine and elu fits."]
+    first = duels[0].a.first
+    lines = [f"(Poisson) {SIREN_POISSON}. Here (at {first['size']:g} px, {first['steps']:g} "
+             f"steps, width {first['width']:g}, a diffusion sequence, against the paper's "
+             "256 px, 10,000 steps and one image; ELU stands for the ReLU-like networks):"]
+    lines += [f"      from the {t.setting} alone, {t.metric}: "
+              f"{test_sentence(t, Question.POISSON)} -> {_word(t, t.a['activation'] == 'sine')}"
+              for t in duels]
     return lines
 
 

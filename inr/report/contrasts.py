@@ -19,27 +19,36 @@ Each question's contrasts (family = the question's name, Holm-corrected together
                     (intersection-union test); family weights/equivalence: each such vector
                     within +-EQUIVALENCE_MARGIN_DB of pixel-only in PSNR (TOST)
     pixel_loss      each pixel-loss arm (at its tuned weight) against MSE, on each field trained
+    poisson         at each setting (the gradient alone, the Laplacian alone), each pair of
+                    activations on the reconstruction scored up to its free part
     original        the three verdicts on the original's claims (inr.report.analysis): SIREN
                     against ELU at each setting and field, the two lr claims, and (c) the
                     dominance tests against the original's best
 
 The metric of a field is named in advance (inr.vocabulary.PRIMARY_METRIC). A family marked
 exploratory is printed but separates nothing. Intervals are 95% and unadjusted.
+
+With several images (the rows' `image`), every question is tested on each image apart, in
+families '<family>/<image>', and each comparison made on several images is also pooled across
+them (`pooled_tests`, family '<question>/all', image 'all').
 """
 from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from inr.report.rows import asking
+import numpy as np
+
 from inr.stats import (ALPHA, Comparison, Configuration, compare, configurations,
                        detectable_effect, dominance, equivalence, holm, pooled_sd)
 from inr.stats.inference import one_sided, transform_of
 from inr.stats.selection import arm_of, named_in_advance, selection_score, trained_terms
-from inr.vocabulary import (ORIGINAL_BEST, ORIGINAL_LR_CLAIMS, PIXEL_ONLY, PRIMARY_METRIC,
-                            Question, Stage, Status, higher_is_better)
+from inr.vocabulary import (ORIGINAL_BEST, ORIGINAL_LR_CLAIMS, PIXEL_ONLY, POISSON_METRIC,
+                            PRIMARY_METRIC, Question, Stage, Status, higher_is_better)
 
 ORIGINAL = "original"  # the family of the verdicts on the original project's claims
 EXPLORATORY = "exploratory"
@@ -68,11 +77,12 @@ class Test:
     detectable: float = math.nan
     setting: str = ""  # what the compared configurations were trained on, where it varies
     margin: float = math.nan
+    image: str = ""  # the image both were trained on
     note: str = field(default="")
 
     @property
     def exploratory(self) -> bool:
-        return self.family.endswith(EXPLORATORY)
+        return f"/{EXPLORATORY}" in f"/{self.family}"
 
 
 # ----------------------------------------------------------------------------- which seeds
@@ -135,6 +145,26 @@ def activation_tests(rows: list[dict]) -> list[Test]:
             for term in terms:
                 tests.append(_t(Question.ACTIVATION, _family(Question.ACTIVATION, biased), a, b,
                                 PRIMARY_METRIC[term], stage, setting))
+    return tests
+
+
+def poisson_tests(rows: list[dict]) -> list[Test]:
+    """The SIREN paper's Poisson question: at each setting (gradient alone, Laplacian alone),
+    each pair of activations (each at its tuned scale) on the reconstruction scored up to what
+    the loss leaves free (inr.vocabulary.POISSON_METRIC)."""
+    rows = asking(rows, Question.POISSON)
+    stage, tests = counted_stage(rows), []
+    for setting in dict.fromkeys(r["weights"] for r in rows):
+        terms = [t for t in trained_terms(next(r for r in rows if r["weights"] == setting))
+                 if t in POISSON_METRIC]
+        if len(terms) != 1:
+            continue
+        configs = configurations([r for r in rows if r["weights"] == setting])
+        chosen, biased = chosen_per_arm(configs, stage, Question.POISSON)
+        by_act = sorted(chosen.values(), key=lambda c: _act_rank(c["activation"]))
+        tests += [_t(Question.POISSON, _family(Question.POISSON, biased), a, b,
+                     POISSON_METRIC[terms[0]], stage, setting)
+                  for a, b in itertools.combinations(by_act, 2)]
     return tests
 
 
@@ -303,7 +333,7 @@ def correct(tests: list[Test]) -> list[Test]:
         families.setdefault(t.family, []).append(t)
     for family, members in families.items():
         size = sum(math.isfinite(t.p) for t in members)
-        adjusted = holm([t.p for t in members]) if not family.endswith(EXPLORATORY) \
+        adjusted = holm([t.p for t in members]) if not members[0].exploratory \
             else [math.nan] * len(members)
         for t, p in zip(members, adjusted):
             t.p_holm, t.family_size = p, size
@@ -316,11 +346,94 @@ def correct(tests: list[Test]) -> list[Test]:
     return tests
 
 
+def cross_key(config: Configuration, question: str) -> str:
+    """What a configuration stands for across images (its tuned scale, weight or lr may differ
+    per image): the activation, the schedule, the pixel loss, the weight vector."""
+    row = config.first
+    if question in (Question.ACTIVATION, Question.POISSON):
+        return row["activation"]
+    if question == Question.LEARNING_RATE:
+        return row["scheduler"]
+    if question == Question.PIXEL_LOSS:
+        return row.get("arm") or row["weights"]
+    return "(" + ", ".join(f"{row[f'beta_{t}']:g}" for t in ("pixel", "grad", "laplacian", "dt")) \
+        + ")"
+
+
+POOLED = "all"  # the image column of a test pooled across images
+
+
+def pooled_tests(tests: list[Test]) -> list[Test]:
+    """Each paired comparison made on several images, pooled with the image as a block: the
+    per-image mean differences combined by random effects (DerSimonian-Laird, statsmodels'
+    combine_effects), its 95% interval and a two-sided z-test, and Cochran's Q test of
+    heterogeneity between images with I² in the note. Family '<question>/all'."""
+    from scipy import stats as scipy_stats
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    groups: dict[tuple, list[tuple[Test, float]]] = {}
+    for t in tests:
+        c = t.comparison
+        if t.kind != "t" or t.exploratory or t.family.startswith(ORIGINAL) or not c.paired \
+                or not (math.isfinite(c.sd_diff) and c.sd_diff > 0):
+            continue
+        a, b = cross_key(t.a, t.question), cross_key(t.b, t.question)
+        sign = -1.0 if a > b else 1.0
+        key = (t.question, t.setting, t.metric, *sorted((a, b)))
+        groups.setdefault(key, []).append((t, sign))
+    pooled = []
+    for (question, setting, metric, a, b), members in groups.items():
+        if len({t.image for t, _ in members}) < 2:
+            continue
+        effects = np.array([sign * t.comparison.effect for t, sign in members])
+        variances = np.array([t.comparison.sd_diff ** 2 / t.comparison.n for t, _ in members])
+        with warnings.catch_warnings():  # statsmodels' other estimates (HKSJ) may take a sqrt
+            warnings.simplefilter("ignore", RuntimeWarning)  # of a negative: not used here
+            result = combine_effects(effects, variances, method_re="dl")
+            row = result.summary_frame().loc["random effect"]
+        effect, sd = float(row["eff"]), float(row["sd_eff"])
+        p = float(2 * scipy_stats.norm.sf(abs(effect / sd))) if sd > 0 else math.nan
+        if not math.isfinite(p):
+            continue
+        heterogeneity = result.test_homogeneity()
+        first, sign = members[0]
+        ordered = (first.a, first.b) if sign > 0 else (first.b, first.a)
+        comparison = Comparison(metric, first.comparison.transform, True,
+                                tuple(t.image for t, _ in members), len(members), math.nan,
+                                math.nan, effect, float(row["ci_low"]), float(row["ci_upp"]),
+                                p, math.nan, math.nan)
+        pooled.append(Test(question, f"{question}/{POOLED}", metric, *ordered, comparison, p=p,
+                           setting=setting, image=POOLED,
+                           note=f"random effects over {len(members)} images; heterogeneity: "
+                                f"Q = {float(heterogeneity.statistic):.3g}, "
+                                f"p = {float(heterogeneity.pvalue):.2g}, "
+                                f"I² = {max(0.0, float(result.i2)):.0%}"))
+    return pooled
+
+
+def images_of(rows: list[dict]) -> list[str]:
+    """The images of the rows (their `image` column), in first-seen order."""
+    return list(dict.fromkeys(r.get("image") or "" for r in rows))
+
+
 def all_tests(rows: list[dict]) -> list[Test]:
-    """Every test of the rows' questions, corrected (`correct`)."""
-    acts, weights = activation_tests(rows), weights_tests(rows)
-    tests = acts + lr_tests(rows) + weights + pixel_loss_tests(rows)
-    return correct(tests + original_tests(rows, acts, weights))
+    """Every test of the rows' questions, image by image, corrected (`correct`). With several
+    images each image's families are its own ('<family>/<image>'): a conclusion is tested on
+    each image, and inr.report.analysis counts on how many it holds."""
+    images, tests = images_of(rows), []
+    for image in images:
+        own = [r for r in rows if (r.get("image") or "") == image]
+        acts, weights = activation_tests(own), weights_tests(own)
+        found = acts + lr_tests(own) + weights + pixel_loss_tests(own) + poisson_tests(own)
+        found += original_tests(own, acts, weights)
+        for t in found:
+            t.image = image
+            if len(images) > 1:
+                t.family = f"{t.family}/{image}"
+        tests += found
+    if len(images) > 1:
+        tests += pooled_tests(tests)
+    return correct(tests)
 
 
 # ----------------------------------------------------------------------------- the CSV
@@ -328,7 +441,7 @@ def all_tests(rows: list[dict]) -> list[Test]:
 COLUMNS = ("question", "family", "metric", "a", "b", "n", "seeds", "paired", "transform",
            "mean_a", "mean_b", "effect", "effect_ci_low", "effect_ci_high", "p", "p_holm",
            "separated", "family_size", "test", "setting", "correlation", "detectable_effect",
-           "margin", "note")
+           "margin", "note", "image")
 
 
 def _number(x: float) -> float | str:
@@ -355,7 +468,7 @@ def csv_rows(tests: list[Test]) -> list[dict]:
                      "TOST (paired)"}[t.kind],
             "setting": t.setting, "correlation": _number(c.correlation),
             "detectable_effect": _number(t.detectable), "margin": _number(t.margin),
-            "note": t.note})
+            "note": t.note, "image": t.image})
     return out
 
 

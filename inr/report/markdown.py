@@ -18,14 +18,15 @@ from pathlib import Path
 from inr.artefacts.rundir import summary_line
 from inr.io import write_text_atomic
 from inr.report.analysis import (TOP, Configuration, compare_with_original, conclusion_lines,
-                                 diverged_count, question_sections, reference_name, scope_line,
-                                 short_label, vector_text)
+                                 diverged_count, per_image, question_sections, reference_name,
+                                 scope_line, short_label, vector_text)
 from inr.report.contrasts import COLUMNS, Test, csv_rows
 from inr.report.plots import PARETO_FILE, PIXEL_LOSS_PARETO_FILE
 from inr.report.rows import asking, ranked
 from inr.stats import Ranking, p_text, rank
 from inr.stats.selection import trained_terms
-from inr.vocabulary import FIELDS, MSE_TERMS, PRIMARY_METRIC, Question, Stage, Status
+from inr.vocabulary import (FIELDS, MSE_TERMS, POISSON_METRIC, PRIMARY_METRIC, Question, Stage,
+                            Status)
 
 CONTEXT = ("psnr", "grad_mse", "laplacian_mse", "dt_mse", "pde_residual")  # beside a ranking
 COMPARISONS_FILE = "comparisons.csv"
@@ -105,6 +106,7 @@ DESCRIBE = {
                        "effective weights β·σ²": _effective},
     Question.PIXEL_LOSS: {"pixel loss": lambda c: c["weights"]},
 }
+DESCRIBE[Question.POISSON] = DESCRIBE[Question.ACTIVATION]
 
 
 def _target_scales(rows) -> list[str]:
@@ -199,7 +201,7 @@ def comparison_table(rows: list[dict], names: dict[str, str] | None = None) -> l
             verdict = "better on both" if r["separated"] == "true" else "not shown better on both"
         elif r["separated"] == "true":
             verdict = "separated"
-        elif r["family"].endswith("exploratory"):
+        elif "/exploratory" in f"/{r['family']}":
             verdict = "exploratory"
         elif not math.isfinite(p):
             verdict = "not tested"
@@ -229,16 +231,41 @@ def _screening_tables(rows, question: str, results: Path | None) -> list[str]:
             lines += [f"Best {TOP} by {metric}:", ""]
             lines += ranking_lines(rank(screened, metric), DESCRIBE[question], results)
         return lines
-    if question == Question.ACTIVATION:
+    if question in (Question.ACTIVATION, Question.POISSON):
         for setting in dict.fromkeys(r["weights"] for r in screened):
             own = [r for r in screened if r["weights"] == setting]
             terms = trained_terms(own[0]) or ["pixel"]
-            metric = PRIMARY_METRIC[terms[0]]
+            metric = (POISSON_METRIC.get(terms[0], "psnr") if question == Question.POISSON
+                      else PRIMARY_METRIC[terms[0]])
             lines += [f"Trained on {setting}, by {metric}:", ""]
             lines += ranking_lines(rank(own, metric), DESCRIBE[question], results, top=None)
         return lines
     lines += ranking_lines(rank(screened, "psnr"), DESCRIBE[question], results,
                            top=None if question == Question.PIXEL_LOSS else TOP)
+    return lines
+
+
+def _question_lines(section, number: int, level: str, rows: list[dict], table_rows: list[dict],
+                    names: dict, links: Path | None) -> list[str]:
+    """One question's part of REPORT.md: its families' tables (from comparisons.csv), its
+    screening order and its figures."""
+    question = section.question
+    lines = [f"{level} {number}. {section.title}", ""]
+    own = [r for r in table_rows if r["question"] == question
+           and not r["family"].startswith("original")]
+    for family in dict.fromkeys(r["family"] for r in own):
+        members = [r for r in own if r["family"] == family]
+        lines += [f"Family `{family}` ({members[0]['family_size']} tests):", ""]
+        lines += comparison_table(members, names) + [""]
+    lines += _screening_tables(rows, question, links)
+    if question == Question.WEIGHTS:
+        lines += _unsupervised_pixels(asking(rows, question), links)
+        lines += [f"Diverged: {diverged_count(rows, question)} runs.", "",
+                  f"![Pareto view]({PARETO_FILE})", ""]
+    if question == Question.PIXEL_LOSS:
+        lines += ["Each pixel loss at each of its weights, pixels against derivatives "
+                  "(screening and confirmation seeds together):", "",
+                  f"![Pixel losses: fronts]({PIXEL_LOSS_PARETO_FILE})", ""]
     return lines
 
 
@@ -271,24 +298,16 @@ def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
     if rows:
         lines += ["## Against the original project's conclusions", "", "```",
                   *compare_with_original(rows, tests), "```", ""]
-    for i, section in enumerate(question_sections(rows, tests), 1):
-        question = section.question
-        lines += [f"## {i}. {section.title}", ""]
-        own = [r for r in table_rows if r["question"] == question
-               and not r["family"].startswith("original")]
-        for family in dict.fromkeys(r["family"] for r in own):
-            members = [r for r in own if r["family"] == family]
-            lines += [f"Family `{family}` ({members[0]['family_size']} tests):", ""]
-            lines += comparison_table(members, names) + [""]
-        lines += _screening_tables(rows, question, links)
-        if question == Question.WEIGHTS:
-            lines += _unsupervised_pixels(asking(rows, question), links)
-            lines += [f"Diverged: {diverged_count(rows, question)} runs.", "",
-                      f"![Pareto view]({PARETO_FILE})", ""]
-        if question == Question.PIXEL_LOSS:
-            lines += ["Each pixel loss at each of its weights, pixels against derivatives "
-                      "(screening and confirmation seeds together):", "",
-                      f"![Pixel losses: fronts]({PIXEL_LOSS_PARETO_FILE})", ""]
+    images = per_image(rows, tests)
+    for image, own_rows, own_tests in images:
+        level = "##"
+        if len(images) > 1:
+            lines += [f"## On {image}", ""]
+            level = "###"
+        for i, section in enumerate(question_sections(own_rows, own_tests), 1):
+            lines += _question_lines(section, i, level, own_rows,
+                                     [r for r in table_rows if r["image"] == image], names,
+                                     links)
     original = [r for r in table_rows if r["family"].startswith("original")]
     if original:
         lines += ["## The tests behind the verdicts on the original", ""]

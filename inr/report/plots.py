@@ -218,7 +218,8 @@ def plot_pareto(data: FigureData, what: str = "a weight vector",
 
 
 PLOTTERS = {Question.LEARNING_RATE: plot_learning_rates, Question.ACTIVATION: plot_activations,
-            Question.WEIGHTS: plot_weights, Question.PIXEL_LOSS: plot_pixel_losses}
+            Question.WEIGHTS: plot_weights, Question.PIXEL_LOSS: plot_pixel_losses,
+            Question.POISSON: plot_activations}
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
@@ -231,7 +232,25 @@ def save_figure(fig: Figure, path: Path) -> Path:
 def plot_all(rows: list[dict], results: Path) -> list[Path]:
     """One PNG per experiment whose question has a plot, the Pareto views of the loss weights
     (pareto.png) and of the pixel losses (pareto-pixel-losses.png), and all of them in
-    report.pdf."""
+    report.pdf. With several images, each image gets its own set, named '<name>-<image>.png'."""
+    images = list(dict.fromkeys(r.get("image") or "" for r in rows))
+    figures = []
+    for image in images:
+        own = [r for r in rows if (r.get("image") or "") == image]
+        suffix = f"-{image}" if len(images) > 1 else ""
+        figures += [(f"{Path(name).stem}{suffix}.png", fig) for name, fig in _figures(own)]
+    paths = [save_figure(fig, results / name) for name, fig in figures]
+    if figures:
+        with atomic_path(results / "report.pdf") as tmp:
+            with PdfPages(tmp) as pdf:
+                for _, fig in figures:
+                    pdf.savefig(fig)
+        paths.append(results / "report.pdf")
+    return paths
+
+
+def _figures(rows: list[dict]) -> list[tuple[str, Figure]]:
+    """The figures of one image's rows, with their file names."""
     subsets = {name: (question, of(rows, name))
                for name, question in experiment_questions(rows).items() if question in PLOTTERS}
     figures = [(f"{name}.png", PLOTTERS[question](figure_data(subset)))
@@ -243,11 +262,4 @@ def plot_all(rows: list[dict], results: Path) -> list[Path]:
         fronts = figure_data(asking(rows, Question.PIXEL_LOSS), PLOT_METRICS, pareto=True)
         figures.append((PIXEL_LOSS_PARETO_FILE,
                         plot_pareto(fronts, "a pixel loss at one weight", label_all=True)))
-    paths = [save_figure(fig, results / name) for name, fig in figures]
-    if figures:
-        with atomic_path(results / "report.pdf") as tmp:
-            with PdfPages(tmp) as pdf:
-                for _, fig in figures:
-                    pdf.savefig(fig)
-        paths.append(results / "report.pdf")
-    return paths
+    return figures

@@ -84,7 +84,7 @@ def arm_of(row: dict, question: str) -> str:
     its `arm` label, so that a run another experiment planned first joins its arm too."""
     if question == Question.LEARNING_RATE:
         return row.get("scheduler") or ""
-    if question == Question.ACTIVATION:
+    if question in (Question.ACTIVATION, Question.POISSON):
         return f"{row.get('weights') or ''}/{row.get('activation') or ''}"
     if question == Question.PIXEL_LOSS:
         return row.get("arm") or row.get("weights") or ""

@@ -59,24 +59,27 @@ def confirmation_choice(rows: list[dict], question: str, top: int) -> list[str]:
 
 
 def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int) -> list[PlannedRun]:
-    """The confirmation stage of the screened `runs`: for each question, replicates (inr.sweep.
-    planning.replicate) of its chosen and reference configurations on `seeds` fresh seeds,
-    those after the largest screening seed of the sweep."""
+    """The confirmation stage of the screened `runs`: for each question and each image,
+    replicates (inr.sweep.planning.replicate) of its chosen and reference configurations on
+    `seeds` fresh seeds, those after the largest screening seed of the sweep."""
     if seeds < 1 or not runs:
         return []
     fresh = max(r.config.train.seed for r in runs) + 1
     records = {r.name: r.folder().read() for r in runs}
     firsts = {r.name: r for r in runs if r.name == r.config.output.configuration}
-    planned, extra = {r.name for r in runs}, []
+    planned, extra, chosen = {r.name for r in runs}, [], []
+    images = list(dict.fromkeys(r.config.data.image for r in runs))
     for question in dict.fromkeys(q for r in runs for q in r.questions if q):
-        rows = [row_of(records[r.name]) for r in runs
-                if question in r.questions and records[r.name]]
-        for key in confirmation_choice(rows, question, top):
-            for seed in range(fresh, fresh + seeds):
-                run = replicate(firsts[key], seed, Stage.CONFIRMATION)
-                if run.name not in planned:
-                    planned.add(run.name)
-                    extra.append(run)
+        for image in images:  # each image chooses for itself
+            rows = [row_of(records[r.name]) for r in runs if question in r.questions
+                    and r.config.data.image == image and records[r.name]]
+            chosen += confirmation_choice(rows, question, top)
+    for key in dict.fromkeys(chosen):
+        for seed in range(fresh, fresh + seeds):
+            run = replicate(firsts[key], seed, Stage.CONFIRMATION)
+            if run.name not in planned:
+                planned.add(run.name)
+                extra.append(run)
     return extra
 
 

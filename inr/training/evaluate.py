@@ -9,6 +9,10 @@ Metrics (one value per model, coordinate units of inr.data):
                     one per frame (inr.training.metrics.psnr_up_to_constant): a fit without a pixel term
                     is free up to these (gradient alone: one per frame; with dt: one in all;
                     Laplacian alone: up to harmonic functions, which neither removes)
+    psnr_up_to_affine
+                    after removing each frame's best affine function of the position
+                    (inr.training.metrics.psnr_up_to_affine): a Laplacian-only fit's free part,
+                    as far as the affine harmonic functions go
     ssim            mean pixel SSIM over frames (skimage-equivalent, data range 1)
     grad_ssim, laplacian_ssim, dt_ssim
                     mean SSIM of |grad|, Δ and ∂t over frames, each frame with the max - min of
@@ -24,7 +28,8 @@ import torch
 from inr.data import PIXEL_RANGE, TrainingData
 from inr.model.derivatives import derivatives
 from inr.model.networks import CoordinateMLP
-from inr.training.metrics import (gradient_magnitude, psnr_from_mse, psnr_up_to_constant,
+from inr.training.metrics import (gradient_magnitude, psnr_from_mse, psnr_up_to_affine,
+                                  psnr_up_to_constant,
                          relative_pde_residual, ssim)
 from inr.vocabulary import FIELD_OF_TERM, FIELDS, MSE_TERMS, mse_metric
 
@@ -79,6 +84,7 @@ def metrics_of(pred: dict, truth: dict, diffusivity: float) -> dict[str, torch.T
     out["psnr_up_to_constant"] = psnr_up_to_constant(pred["value"], truth["value"], PIXEL_RANGE)
     out["psnr_up_to_frame_constants"] = psnr_up_to_constant(pred["value"], truth["value"],
                                                             PIXEL_RANGE, per_frame=True)
+    out["psnr_up_to_affine"] = psnr_up_to_affine(pred["value"], truth["value"], PIXEL_RANGE)
     out["ssim"] = ssim(pred["value"], truth["value"], PIXEL_RANGE).mean(-1)
     true_mag, pred_mag = gradient_magnitude(truth["grad"]), gradient_magnitude(pred["grad"])
     out["grad_ssim"] = ssim(pred_mag, true_mag, frame_ranges(true_mag)).mean(-1)

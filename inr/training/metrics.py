@@ -36,6 +36,8 @@ Which one to use:
   mapped terms are clamped at STABLE_EPS only against the infinite slope of x^w at 0. A
   clamp on the unmapped terms (the metric's form) would zero the gradient of every negative
   term, and with it the whole loss of an anti-correlated prediction.
+- `psnr_up_to_affine` removes each frame's best affine function of the position (a
+  Laplacian-only fit's free part, at least the affine share of it).
 - `psnr` in dB, over the last two dims by default; `psnr_up_to_constant` removes the free
   constant(s) a derivative-only fit cannot see; `relative_pde_residual` asks whether learned
   derivatives form a heat flow.
@@ -281,6 +283,26 @@ def psnr_up_to_constant(pred: Tensor, target: Tensor, data_range: float | Tensor
     dims = (-2, -1) if per_frame else tuple(range(1, diff.dim()))
     diff = diff - diff.mean(dim=dims, keepdim=True)
     return psnr_from_mse(diff.pow(2).flatten(1).mean(1), data_range)
+
+
+def psnr_up_to_affine(pred: Tensor, target: Tensor, data_range: float | Tensor) -> Tensor:
+    """PSNR after removing from each frame the affine function a + b x + c y of the pixel
+    position that best fits (pred - target) by least squares, (M, T, H, W) -> (M,) in dB.
+
+    A Laplacian-only fit is free up to harmonic functions; the affine ones are those every
+    grid carries, so this is a lower bound on what the fit got right up to its free part (it
+    removes at least what psnr_up_to_constant per frame removes). The fit does not depend on
+    how the positions are scaled. target may lack the model dim.
+    """
+    diff = (pred - target).flatten(-2)  # (M, T, H*W)
+    h, w = pred.shape[-2:]
+    y, x = torch.meshgrid(torch.linspace(-1, 1, h, dtype=diff.dtype, device=diff.device),
+                          torch.linspace(-1, 1, w, dtype=diff.dtype, device=diff.device),
+                          indexing="ij")
+    basis = torch.stack([torch.ones_like(x).flatten(), x.flatten(), y.flatten()], dim=1)
+    q, _ = torch.linalg.qr(basis)  # (H*W, 3), orthonormal columns
+    residual = diff - (diff @ q) @ q.T
+    return psnr_from_mse(residual.pow(2).flatten(1).mean(1), data_range)
 
 
 def relative_pde_residual(dt: Tensor, laplacian: Tensor, diffusivity: float) -> Tensor:
