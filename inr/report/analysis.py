@@ -18,8 +18,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from inr.report.contrasts import (ORIGINAL, POOLED, Test, all_tests, counted_stage, cross_key,
+from inr.report.contrasts import (ORIGINAL, POOLED, Test, all_tests, counted_stage,
+                                  cross_group_key, cross_image_groups, cross_key,
                                   detectable_text, direction_word, effect_text, images_of)
+from inr.config import PROFILES, profile_config
 from inr.report.rows import asking, betas, weight_vector
 from inr.stats import (Configuration, Ranking, Summary, configurations, p_text, pareto_front,
                        rank, summarize)
@@ -31,6 +33,8 @@ ORIGINAL_WEIGHTS = REFERENCE_WEIGHTS[ORIGINAL_BEST]  # the original project's re
 TEST_WORDS = ("paired t-test on matched seeds (log MSE for errors, dB for PSNR), Holm-corrected "
               "within each question's family; separated: Holm-adjusted p < 0.05; intervals 95%, "
               "unadjusted")
+ORIGINAL_TEST_LINE = (f"Test: {TEST_WORDS}; (c): intersection-union tests, Holm across the "
+                      "vectors.")
 
 
 def reference_name(row: dict) -> str | None:
@@ -219,17 +223,8 @@ def per_image(rows: list[dict], tests: list[Test]) -> list[tuple[str, list[dict]
 def cross_image_lines(tests: list[Test], images: list[str]) -> list[str]:
     """For each comparison made on several images: on how many it is ahead and separated, in
     the words "k of n images"; a conclusion separated both ways is named a reversal."""
-    groups: dict[tuple, list[tuple[Test, bool]]] = {}
-    pooled = {(t.question, t.setting, t.metric, *sorted((cross_key(t.a, t.question),
-                                                          cross_key(t.b, t.question)))): t
-              for t in tests if t.image == POOLED}
-    for t in tests:
-        if t.kind != "t" or t.exploratory or t.family.startswith(ORIGINAL) or t.image == POOLED:
-            continue
-        a, b = cross_key(t.a, t.question), cross_key(t.b, t.question)
-        flip = a > b
-        key = (t.question, t.setting, t.metric, *((b, a) if flip else (a, b)))
-        groups.setdefault(key, []).append((t, flip))
+    groups = cross_image_groups(tests)
+    pooled = {cross_group_key(t)[0]: t for t in tests if t.image == POOLED}
     lines = []
     for (question, setting, metric, a, b), members in groups.items():
         if len(members) < 2:
@@ -252,7 +247,7 @@ def cross_image_lines(tests: list[Test], images: list[str]) -> list[str]:
                      f"{', '.join(sep_behind)}")
         elif 0 < len(ahead) < len(members):
             text += f": {', '.join(ahead)} only"
-        together = pooled.get((question, setting, metric, *sorted((a, b))))
+        together = pooled.get((question, setting, metric, *sorted((a, b))))  # a, b may swap
         if together is not None:
             text += (f"; pooled ({cross_key(together.a, question)} against "
                      f"{cross_key(together.b, question)}) {effect_text(together)}, "
@@ -315,7 +310,7 @@ def compare_with_original(rows: list[dict], tests: list[Test] | None = None) -> 
         for image, own_rows, own_tests in per_image(rows, tests):
             lines.append(f"On {image}:")
             lines += [f"  {line}" for line in compare_with_original(own_rows, own_tests)[:-1]]
-        return lines + compare_with_original([], [])[-1:]
+        return lines + [ORIGINAL_TEST_LINE]
     mine = [t for t in tests if t.family == ORIGINAL or t.family.startswith(f"{ORIGINAL}/")]
     lines = []
     duels = [t for t in mine if t.question == Question.ACTIVATION]
@@ -342,7 +337,7 @@ def compare_with_original(rows: list[dict], tests: list[Test] | None = None) -> 
                      "SSIM. Here: -> not tested: no learning-rate runs.")
     lines += _weights_verdict(rows, [t for t in mine if t.question == Question.WEIGHTS])
     lines += siren_poisson_lines(rows, tests)
-    lines.append(f"Test: {TEST_WORDS}; (c): intersection-union tests, Holm across the vectors.")
+    lines.append(ORIGINAL_TEST_LINE)
     return lines
 
 
@@ -393,15 +388,14 @@ def _weights_verdict(rows: list[dict], dominance: list[Test]) -> list[str]:
 
 # ----------------------------------------------------------------------------- scope
 
-def profile_of(row: dict) -> str:
-    """The profile (inr.config.PROFILES) whose size, frames, width and steps a row has, or
-    'custom'."""
-    from inr.config import PROFILES, profile_config
+PROFILE_SHAPE = ("size", "frames", "width", "steps")  # the settings that name a profile
 
+
+def profile_of(shape: tuple) -> str:
+    """The profile (inr.config.PROFILES) with this (size, frames, width, steps), or 'custom'."""
     for name in PROFILES:
         cfg = profile_config(name)
-        if (cfg.data.size, cfg.data.frames, cfg.model.width, cfg.train.steps) == tuple(
-                row.get(k) for k in ("size", "frames", "width", "steps")):
+        if (cfg.data.size, cfg.data.frames, cfg.model.width, cfg.train.steps) == shape:
             return name
     return "custom"
 
@@ -415,26 +409,22 @@ def scope_line(rows: list[dict]) -> str:
     def distinct(key):
         return sorted({str(r.get(key)) for r in rows if r.get(key) not in (None, "")})
 
-    first = rows[0]
-    images = distinct("image")
-    per_stage = []
+    configs, per_stage = configurations(rows), []
     for stage in dict.fromkeys(r.get("stage") or "unlabelled" for r in rows):
         counts = [len({r["seed"] for r in c.rows if (r.get("stage") or "unlabelled") == stage})
-                  for c in configurations(rows)]
+                  for c in configs]
         counts = [n for n in counts if n]
         spread = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
         per_stage.append(f"{stage}: {len(counts)} configurations, {spread} seed(s) each")
-    profiles = sorted({profile_of(r) for r in rows})
+    shapes = {tuple(r.get(k) for k in PROFILE_SHAPE) for r in rows}
+    profiles = sorted({profile_of(shape) for shape in shapes})
     return (f"Scope: {', '.join(profiles)} profile, "
-            f"image {', '.join(images) or 'as recorded'}, {', '.join(distinct('size'))} px, "
-            f"{', '.join(distinct('frames'))} frames, {', '.join(distinct('steps'))} steps, "
-            f"width {', '.join(distinct('width'))} x {depth_text(rows)}, MS-SSIM at {ms_ssim_scales(first)} scales; "
-            f"{'; '.join(per_stage)}; correction: Holm within each question's family.")
-
-
-def depth_text(rows: list[dict]) -> str:
-    depths = sorted({str(r.get("depth")) for r in rows if r.get("depth") not in (None, "")})
-    return f"{', '.join(depths) or '?'} hidden layers"
+            f"image {', '.join(distinct('image')) or 'as recorded'}, "
+            f"{', '.join(distinct('size'))} px, {', '.join(distinct('frames'))} frames, "
+            f"{', '.join(distinct('steps'))} steps, width {', '.join(distinct('width'))} x "
+            f"{', '.join(distinct('depth')) or '?'} hidden layers, MS-SSIM at "
+            f"{ms_ssim_scales(rows[0])} scales; {'; '.join(per_stage)}; correction: Holm "
+            "within each question's family.")
 
 
 def ms_ssim_scales(row: dict) -> str:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from inr.report.rows import asking
@@ -46,9 +45,10 @@ import numpy as np
 from inr.stats import (ALPHA, Comparison, Configuration, compare, configurations,
                        detectable_effect, dominance, equivalence, holm, pooled_sd)
 from inr.stats.inference import one_sided, transform_of
-from inr.stats.selection import arm_of, named_in_advance, selection_score, trained_terms
+from inr.stats.selection import (best_per_arm, mean_selection_score, named_in_advance,
+                                 trained_terms)
 from inr.vocabulary import (ORIGINAL_BEST, ORIGINAL_LR_CLAIMS, PIXEL_ONLY, POISSON_METRIC,
-                            PRIMARY_METRIC, Question, Stage, Status, higher_is_better)
+                            PRIMARY_METRIC, Question, Stage, higher_is_better)
 
 ORIGINAL = "original"  # the family of the verdicts on the original project's claims
 EXPLORATORY = "exploratory"
@@ -94,36 +94,19 @@ def counted_stage(rows: list[dict]) -> str | None:
         else None
 
 
-def values(config: Configuration, metric: str, stage: str | None) -> dict[int, float]:
-    return config.by_seed(metric, stage)
-
-
 def chosen_per_arm(configs: list[Configuration], stage: str | None,
                    question: str) -> tuple[dict, bool]:
     """{arm: the configuration that stands for it} and whether that involved a choice on the
-    tested seeds. An arm stands by the member its screening ranks first (`screening_best`), as
-    the sweep chose it for confirmation; without a confirmation stage, an arm of several members
-    was chosen on the seeds its tests use (exploratory)."""
-    arms: dict[str, list[Configuration]] = {}
-    for c in configs:
-        arms.setdefault(arm_of(c.first, question) or c.key, []).append(c)
-    chosen = {arm: screening_best(members) for arm, members in arms.items()}
-    return chosen, stage is None and any(len(m) > 1 for m in arms.values())
-
-
-def screening_best(configs: Sequence[Configuration]) -> Configuration | None:
-    """The configuration the screening ranks first (lowest mean selection score over its
-    screening seeds)."""
-    def score(c):
-        kept = [selection_score(r) for r in c.rows if r["status"] == Status.COMPLETED
-                and r.get("stage") != Stage.CONFIRMATION]
-        kept = [s for s in kept if math.isfinite(s)]
-        return sum(kept) / len(kept) if kept else math.inf
-    return min(configs, key=score) if configs else None
+    tested seeds. An arm stands by the member its screening ranks first (inr.stats.selection.
+    best_per_arm), as the sweep chose it for confirmation; without a confirmation stage, an arm
+    of several members was chosen on the seeds its tests use (exploratory)."""
+    chosen = best_per_arm(configs, question)
+    several = len(chosen) < len(configs)
+    return chosen, stage is None and several
 
 
 def _t(question, family, a, b, metric, stage, setting="") -> Test:
-    comparison = compare(values(a, metric, stage), values(b, metric, stage), metric)
+    comparison = compare(a.by_seed(metric, stage), b.by_seed(metric, stage), metric)
     return Test(question, family, metric, a, b, comparison, p=comparison.p, setting=setting)
 
 
@@ -133,39 +116,36 @@ def _family(question: str, biased: bool) -> str:
 
 # ----------------------------------------------------------------------------- the questions
 
-def activation_tests(rows: list[dict]) -> list[Test]:
-    rows = asking(rows, Question.ACTIVATION)
+def activation_pairs(rows: list[dict], question: str, metrics_of) -> list[Test]:
+    """At each weight setting of `question`'s rows, each pair of activations (each at its
+    tuned scale) on each metric of metrics_of(the setting's trained terms)."""
+    rows = asking(rows, question)
     stage, tests = counted_stage(rows), []
     for setting in dict.fromkeys(r["weights"] for r in rows):
         configs = configurations([r for r in rows if r["weights"] == setting])
-        chosen, biased = chosen_per_arm(configs, stage, Question.ACTIVATION)
+        chosen, biased = chosen_per_arm(configs, stage, question)
         by_act = sorted(chosen.values(), key=lambda c: _act_rank(c["activation"]))
-        terms = trained_terms(configs[0].first) if configs else []
-        for a, b in itertools.combinations(by_act, 2):
-            for term in terms:
-                tests.append(_t(Question.ACTIVATION, _family(Question.ACTIVATION, biased), a, b,
-                                PRIMARY_METRIC[term], stage, setting))
+        metrics = metrics_of(trained_terms(configs[0].first))
+        tests += [_t(question, _family(question, biased), a, b, metric, stage, setting)
+                  for a, b in itertools.combinations(by_act, 2) for metric in metrics]
     return tests
+
+
+def activation_tests(rows: list[dict]) -> list[Test]:
+    """Each pair of activations at each setting, on each field the setting trains."""
+    return activation_pairs(rows, Question.ACTIVATION,
+                            lambda terms: [PRIMARY_METRIC[t] for t in terms])
 
 
 def poisson_tests(rows: list[dict]) -> list[Test]:
     """The SIREN paper's Poisson question: at each setting (gradient alone, Laplacian alone),
     each pair of activations (each at its tuned scale) on the reconstruction scored up to what
-    the loss leaves free (inr.vocabulary.POISSON_METRIC)."""
-    rows = asking(rows, Question.POISSON)
-    stage, tests = counted_stage(rows), []
-    for setting in dict.fromkeys(r["weights"] for r in rows):
-        terms = [t for t in trained_terms(next(r for r in rows if r["weights"] == setting))
-                 if t in POISSON_METRIC]
-        if len(terms) != 1:
-            continue
-        configs = configurations([r for r in rows if r["weights"] == setting])
-        chosen, biased = chosen_per_arm(configs, stage, Question.POISSON)
-        by_act = sorted(chosen.values(), key=lambda c: _act_rank(c["activation"]))
-        tests += [_t(Question.POISSON, _family(Question.POISSON, biased), a, b,
-                     POISSON_METRIC[terms[0]], stage, setting)
-                  for a, b in itertools.combinations(by_act, 2)]
-    return tests
+    the loss leaves free (inr.vocabulary.POISSON_METRIC); a setting that trains both or neither
+    of those fields has no test."""
+    def metrics_of(terms):
+        scored = [POISSON_METRIC[t] for t in terms if t in POISSON_METRIC]
+        return scored if len(scored) == 1 else []
+    return activation_pairs(rows, Question.POISSON, metrics_of)
 
 
 def _act_rank(activation: str) -> int:
@@ -227,7 +207,7 @@ def weights_tests(rows: list[dict]) -> list[Test]:
         for vector in [*both, refs.get(ORIGINAL_BEST)]:
             if vector is None or vector.key == refs[PIXEL_ONLY].key:
                 continue
-            a, b = values(vector, "psnr", stage), values(refs[PIXEL_ONLY], "psnr", stage)
+            a, b = vector.by_seed("psnr", stage), refs[PIXEL_ONLY].by_seed("psnr", stage)
             test = Test(Question.WEIGHTS, f"{family}/equivalence" if not biased else family,
                         "psnr", vector, refs[PIXEL_ONLY], compare(a, b, "psnr"),
                         kind="equivalence", margin=EQUIVALENCE_MARGIN_DB)
@@ -244,8 +224,8 @@ def dominance_tests(vectors: list[Configuration], claimed: Configuration, stage:
     for vector in vectors:
         if vector.key == claimed.key:
             continue
-        a = {m: values(vector, m, stage) for m in metrics}
-        b = {m: values(claimed, m, stage) for m in metrics}
+        a = {m: vector.by_seed(m, stage) for m in metrics}
+        b = {m: claimed.by_seed(m, stage) for m in metrics}
         test = Test(question, family, "+".join(metrics), vector, claimed,
                     compare(a[metrics[0]], b[metrics[0]], metrics[0]), kind="dominance")
         test.p = dominance(a, b)
@@ -311,7 +291,7 @@ def lr_claim_tests(rows: list[dict]) -> list[Test]:
         else:
             claimed = chosen.get(kind)
             rivals = [c for c in arms if c["scheduler"] != kind]
-        best = screening_best(rivals)
+        best = min(rivals, key=mean_selection_score) if rivals else None
         if claimed is None or best is None:
             continue
         test = _t(Question.LEARNING_RATE, family, claimed, best, metric, stage)
@@ -363,6 +343,25 @@ def cross_key(config: Configuration, question: str) -> str:
 POOLED = "all"  # the image column of a test pooled across images
 
 
+def cross_group_key(test: Test) -> tuple[tuple, bool]:
+    """(what a comparison is across images: question, setting, metric and the two sides'
+    cross_key in sorted order; whether the test's a and b come in the other order)."""
+    a, b = cross_key(test.a, test.question), cross_key(test.b, test.question)
+    return (test.question, test.setting, test.metric, *sorted((a, b))), a > b
+
+
+def cross_image_groups(tests: list[Test]) -> dict[tuple, list[tuple[Test, bool]]]:
+    """The confirmatory per-image t-tests grouped by `cross_group_key`: {key: [(test, flipped)]}
+    (the verdicts on the original and pooled tests left out)."""
+    groups: dict[tuple, list[tuple[Test, bool]]] = {}
+    for t in tests:
+        if t.kind != "t" or t.exploratory or t.family.startswith(ORIGINAL) or t.image == POOLED:
+            continue
+        key, flip = cross_group_key(t)
+        groups.setdefault(key, []).append((t, flip))
+    return groups
+
+
 def pooled_tests(tests: list[Test]) -> list[Test]:
     """Each paired comparison made on several images, pooled with the image as a block: the
     per-image mean differences combined by random effects (DerSimonian-Laird, statsmodels'
@@ -371,16 +370,10 @@ def pooled_tests(tests: list[Test]) -> list[Test]:
     from scipy import stats as scipy_stats
     from statsmodels.stats.meta_analysis import combine_effects
 
-    groups: dict[tuple, list[tuple[Test, float]]] = {}
-    for t in tests:
-        c = t.comparison
-        if t.kind != "t" or t.exploratory or t.family.startswith(ORIGINAL) or not c.paired \
-                or not (math.isfinite(c.sd_diff) and c.sd_diff > 0):
-            continue
-        a, b = cross_key(t.a, t.question), cross_key(t.b, t.question)
-        sign = -1.0 if a > b else 1.0
-        key = (t.question, t.setting, t.metric, *sorted((a, b)))
-        groups.setdefault(key, []).append((t, sign))
+    groups = {key: [(t, -1.0 if flip else 1.0) for t, flip in members
+                    if t.comparison.paired and math.isfinite(t.comparison.sd_diff)
+                    and t.comparison.sd_diff > 0]
+              for key, members in cross_image_groups(tests).items()}
     pooled = []
     for (question, setting, metric, a, b), members in groups.items():
         if len({t.image for t, _ in members}) < 2:

@@ -10,9 +10,11 @@ larger. Lower is better.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
+from inr.stats.summary import Configuration
 from inr.vocabulary import (FIELD_OF_TERM, MSE_TERMS, ORIGINAL_LR_CLAIMS, PERCEPTUAL_TERMS,
-                            Question, mse_metric)
+                            Question, Stage, Status, mse_metric)
 
 
 BARELY = 0.01  # a term with less than this share of the effective MSE weight is not judged
@@ -89,3 +91,22 @@ def arm_of(row: dict, question: str) -> str:
     if question == Question.PIXEL_LOSS:
         return row.get("arm") or row.get("weights") or ""
     return ""
+
+
+def mean_selection_score(config: Configuration) -> float:
+    """A configuration's mean selection score over its completed screening runs (a
+    confirmation run never takes part in a choice); inf where none has a finite score."""
+    scores = [selection_score(r) for r in config.rows if r["status"] == Status.COMPLETED
+              and r.get("stage") != Stage.CONFIRMATION]
+    scores = [s for s in scores if math.isfinite(s)]
+    return sum(scores) / len(scores) if scores else math.inf
+
+
+def best_per_arm(configs: Iterable[Configuration], question: str) -> dict[str, Configuration]:
+    """{arm (`arm_of`; a configuration without one is its own): the member with the lowest
+    mean selection score}, arms in first-seen order: what the screening chooses in each arm,
+    for the sweep's confirmation stage and for the report alike."""
+    arms: dict[str, list[Configuration]] = {}
+    for c in configs:
+        arms.setdefault(arm_of(c.first, question) or c.key, []).append(c)
+    return {arm: min(members, key=mean_selection_score) for arm, members in arms.items()}

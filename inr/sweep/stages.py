@@ -21,10 +21,10 @@ from collections.abc import Callable
 
 from inr.artefacts.rundir import row_of
 from inr.stats import configurations, rank
-from inr.stats.selection import arm_of, named_in_advance, selection_score
+from inr.stats.selection import best_per_arm, mean_selection_score, named_in_advance
 from inr.sweep.engine import SweepOutcome
 from inr.sweep.planning import PlannedRun, replicate
-from inr.vocabulary import HEADLINE_METRICS, Question, Stage, Status
+from inr.vocabulary import HEADLINE_METRICS, Question, Stage
 
 # the defaults of a sweep's confirmation (README, "Power"): the top 2 vectors by each headline
 # metric, and every chosen or reference configuration on 5 fresh seeds
@@ -33,15 +33,10 @@ CONFIRM_TOP, CONFIRM_SEEDS = 2, 5
 
 def best_of_arms(rows: list[dict], question: str) -> list[str]:
     """The configuration with the lowest mean selection score in each arm of `question`
-    (inr.stats.selection.arm_of), in first-seen order of the arms."""
-    arms: dict[str, list] = {}
-    for config in configurations(rows):
-        scores = [selection_score(r) for r in config.rows if r["status"] == Status.COMPLETED]
-        scores = [s for s in scores if math.isfinite(s)]
-        if scores:
-            arms.setdefault(arm_of(config.first, question), []).append(
-                (sum(scores) / len(scores), config.key))
-    return [min(members)[1] for members in arms.values()]
+    (inr.stats.selection.best_per_arm), in first-seen order of the arms; an arm without a
+    finite score chooses nothing."""
+    best = best_per_arm(configurations(rows), question).values()
+    return [c.key for c in best if math.isfinite(mean_selection_score(c))]
 
 
 def confirmation_choice(rows: list[dict], question: str, top: int) -> list[str]:
@@ -66,14 +61,15 @@ def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int) -> list[Plan
         return []
     fresh = max(r.config.train.seed for r in runs) + 1
     records = {r.name: r.folder().read() for r in runs}
+    rows = {name: row_of(saved) for name, saved in records.items() if saved}
     firsts = {r.name: r for r in runs if r.name == r.config.output.configuration}
     planned, extra, chosen = {r.name for r in runs}, [], []
     images = list(dict.fromkeys(r.config.data.image for r in runs))
     for question in dict.fromkeys(q for r in runs for q in r.questions if q):
         for image in images:  # each image chooses for itself
-            rows = [row_of(records[r.name]) for r in runs if question in r.questions
-                    and r.config.data.image == image and records[r.name]]
-            chosen += confirmation_choice(rows, question, top)
+            asked = [rows[r.name] for r in runs if question in r.questions
+                     and r.config.data.image == image and r.name in rows]
+            chosen += confirmation_choice(asked, question, top)
     for key in dict.fromkeys(chosen):
         for seed in range(fresh, fresh + seeds):
             run = replicate(firsts[key], seed, Stage.CONFIRMATION)
