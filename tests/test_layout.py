@@ -59,3 +59,23 @@ def test_only_the_output_tree_spells_its_folder_names():
                 assert value not in ("ray_results", ".sweep.lock"), (path, value)
                 assert not any(value.startswith(f"{name}/") for name in TREE_NAMES) \
                     or "\n" in value, (path, value)
+
+
+def test_a_configuration_has_one_name_across_images_in_every_layout():
+    """across_images(run_name(cfg on image I), I) is the same for every image, and differs
+    between configurations; a name without its image is refused."""
+    import pytest
+
+    from inr.artefacts.tree import LAYOUTS, across_images, run_name
+    from inr.config import profile_config
+    base = profile_config("quick")
+    for layout in LAYOUTS:
+        names = {across_images(run_name(layout, "grad", base.replace(data={"image": f"/x/{i}.png"})),
+                               i) for i in ("camera", "moon", "text")}
+        assert len(names) == 1 and "*" in names.pop()
+        other = base.replace(data={"image": "/x/moon.png"}, schedule={"lr": 3e-4})
+        if layout != "activation":  # the activation layout names no lr
+            assert across_images(run_name(layout, "grad", other), "moon") != across_images(
+                run_name(layout, "grad", base.replace(data={"image": "/x/moon.png"})), "moon")
+    with pytest.raises(ValueError, match="does not name image 'moon'"):
+        across_images("camera/experiments/1_0_0_0/sine_constant_0.0001", "moon")

@@ -12,7 +12,7 @@ from scipy import stats
 
 from inr.report.contrasts import correct, weights_tests
 from inr.stats.selection import named_in_advance, selection_score, trained_terms
-from inr.sweep.stages import best_of_arms, confirmation_choice
+from inr.sweep.stages import confirmation_choice
 from inr.vocabulary import ORIGINAL_BEST, PIXEL_ONLY, Question, Stage
 
 FAMILIES, DRAWN, TOP, FRESH = 300, 12, 2, 5
@@ -124,7 +124,51 @@ def test_an_arm_is_tuned_by_the_fields_its_loss_weighs_and_claims_are_named_in_a
     arms = [{**run, "configuration": "a1", "arm": "a"},
             {**run, "configuration": "a2", "arm": "a", "grad_mse": run["grad_mse"] / 10},
             {**run, "configuration": "b1", "arm": "b"}]
-    assert best_of_arms(arms, Question.PIXEL_LOSS) == ["a2", "b1"]
+    assert confirmation_choice(arms, Question.PIXEL_LOSS, 2) == ["a2", "b1"]
     assert named_in_advance({"scheduler": "constant", "lr": 1e-7}, Question.LEARNING_RATE)
     assert not named_in_advance({"scheduler": "constant", "lr": 1e-4}, Question.LEARNING_RATE)
     assert named_in_advance({"reference": PIXEL_ONLY}, Question.WEIGHTS)
+
+
+def test_several_images_choose_once_on_all_of_them_by_the_mean_of_their_log_errors():
+    """Image a prefers v1 by a factor of 2, image b prefers v2 by a factor of 100: the pooled
+    choice is the vector with the smaller mean of ln(MSE) over the images (numpy, below), and
+    the same vector is chosen on both images; each image alone would choose its own."""
+    grads = {"a": {"v1": 0.01, "v2": 0.02, "v3": 0.5}, "b": {"v1": 0.3, "v2": 0.003, "v3": 0.4}}
+    rows = []
+    for image, by_vector in grads.items():
+        for vector, grad in by_vector.items():
+            key = f"{image}/experiments/{vector}/sine_constant_0.0001"
+            psnr = {"v1": 31.0, "v2": 30.0, "v3": 29.0}[vector]
+            rows.append({**row(key, 0, Stage.SCREENING, psnr, grad), "image": image})
+    pooled = {v: np.mean([math.log(grads[i][v]) for i in grads]) for v in ("v1", "v2", "v3")}
+    best = min(pooled, key=pooled.get)
+    assert best == "v2"
+    chosen = confirmation_choice(rows, Question.WEIGHTS, 1)  # by pixel_mse, then by grad_mse
+    assert chosen == [f"{i}/experiments/{v}/sine_constant_0.0001"
+                      for v in ("v1", best) for i in grads]
+    alone = [confirmation_choice([r for r in rows if r["image"] == i], Question.WEIGHTS, 1)[-1]
+             for i in grads]
+    assert alone == ["a/experiments/v1/sine_constant_0.0001",
+                     "b/experiments/v2/sine_constant_0.0001"]
+
+
+def test_vectors_an_experiment_file_names_are_tested_on_all_their_seeds_not_exploratory():
+    """Without a confirmation stage, vectors named in advance (role 'reference', as
+    experiments/medium/weights.toml plans them) are tested in the family 'weights'; random
+    draws ranked on the same seeds stay exploratory."""
+    rng = np.random.default_rng(7)
+
+    def rows_of(role):
+        out = []
+        for name, reference in (("v", ""), (PIXEL_ONLY, PIXEL_ONLY)):
+            for seed in range(3):
+                r = row(name, seed, Stage.SCREENING, 30 + rng.normal(), 0.02, reference)
+                out.append({**r, "role": "reference" if reference else role})
+        return out
+    named = {t.family for t in weights_tests(rows_of("reference"))}
+    drawn = {t.family for t in weights_tests(rows_of("drawn"))}
+    assert named == {"weights"} and drawn == {"weights/exploratory"}
+    # and the sweep chooses nothing among named vectors: no confirmation stage for them
+    assert confirmation_choice(rows_of("reference"), Question.WEIGHTS, 2) == []
+    assert confirmation_choice(rows_of("drawn"), Question.WEIGHTS, 2)[0] == "v"

@@ -128,6 +128,21 @@ def run_name(layout: str, weights_label: str | None, cfg: RunConfig) -> str:
     return f"{image}/experiments/{betas_name(cfg)}/{act}_{sched}_{lr}"
 
 
+def across_images(name: str, image: str) -> str:
+    """A run or configuration name with its image (the stem, as `run_name` writes it) replaced
+    by '*': what the same configuration is called on every image, e.g.
+    'camera/experiments/1_0_0_0/sine_constant_0.0001' -> '*/experiments/1_0_0_0/...' and
+    'sine/camera_experiments_grad' -> 'sine/*_experiments_grad'."""
+    parts = name.split("/")
+    if parts[0] == image:
+        parts[0] = "*"
+    elif len(parts) > 1 and parts[1].startswith(f"{image}_experiments_"):
+        parts[1] = "*" + parts[1][len(image):]
+    else:
+        raise ValueError(f"run {name!r} does not name image {image!r} where its layout puts it")
+    return "/".join(parts)
+
+
 def replicate_name(configuration: str, seed: int) -> str:
     """The name of a configuration's run with another seed."""
     return f"{configuration}_seed{seed}"

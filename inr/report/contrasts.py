@@ -48,7 +48,7 @@ from inr.stats.inference import one_sided, transform_of
 from inr.stats.selection import (best_per_arm, mean_selection_score, named_in_advance,
                                  trained_terms)
 from inr.vocabulary import (ORIGINAL_BEST, ORIGINAL_LR_CLAIMS, PIXEL_ONLY, POISSON_METRIC,
-                            PRIMARY_METRIC, Question, Stage, higher_is_better)
+                            PRIMARY_METRIC, Question, Role, Stage, higher_is_better)
 
 ORIGINAL = "original"  # the family of the verdicts on the original project's claims
 EXPLORATORY = "exploratory"
@@ -99,7 +99,11 @@ def chosen_per_arm(configs: list[Configuration], stage: str | None,
     """{arm: the configuration that stands for it} and whether that involved a choice on the
     tested seeds. An arm stands by the member its screening ranks first (inr.stats.selection.
     best_per_arm), as the sweep chose it for confirmation; without a confirmation stage, an arm
-    of several members was chosen on the seeds its tests use (exploratory)."""
+    of several members was chosen on the seeds its tests use (exploratory). With a confirmation
+    stage only the members it trained can stand for their arm (a sweep over several images
+    chooses on all of them together, so an image's own best member may not be among them)."""
+    if stage is not None:
+        configs = [c for c in configs if c.by_seed("psnr", stage)] or configs
     chosen = best_per_arm(configs, question)
     several = len(chosen) < len(configs)
     return chosen, stage is None and several
@@ -170,15 +174,18 @@ def references(rows: list[dict]) -> dict[str, Configuration]:
 
 
 def confirmed_vectors(rows: list[dict]) -> tuple[list[Configuration], str | None, bool]:
-    """The drawn vectors the weights question tests, the stage of their seeds, and whether the
-    tests are exploratory: the confirmed ones, or without a confirmation stage every vector
-    with at least two seeds (then chosen by no one, but ranked on the same seeds)."""
+    """The non-reference vectors the weights question tests, the stage of their seeds, and
+    whether the tests are exploratory: the confirmed ones, or without a confirmation stage every
+    vector with at least two seeds; those are exploratory when random draws are among them
+    (ranked on the seeds that test them), not when an experiment file named every vector in
+    advance (experiments/medium/weights.toml)."""
     rows = asking(rows, Question.WEIGHTS)
     stage = counted_stage(rows)
-    drawn = [c for c in configurations(rows) if not c.first.get("reference")]
+    vectors = [c for c in configurations(rows) if not c.first.get("reference")]
     if stage is not None:
-        return [c for c in drawn if len(c.by_seed("psnr", stage)) > 0], stage, False
-    return [c for c in drawn if len(c.by_seed("psnr")) >= 2], None, True
+        return [c for c in vectors if len(c.by_seed("psnr", stage)) > 0], stage, False
+    vectors = [c for c in vectors if len(c.by_seed("psnr")) >= 2]
+    return vectors, None, any(c.first.get("role") != Role.REFERENCE for c in vectors)
 
 
 def judged_terms(config: Configuration) -> list[str]:
@@ -327,8 +334,9 @@ def correct(tests: list[Test]) -> list[Test]:
 
 
 def cross_key(config: Configuration, question: str) -> str:
-    """What a configuration stands for across images (its tuned scale, weight or lr may differ
-    per image): the activation, the schedule, the pixel loss, the weight vector."""
+    """What a configuration stands for across images: the activation, the schedule, the pixel
+    loss, the weight vector (a sweep chooses its tuned scale, weight or lr on all images
+    together, inr.sweep.stages; runs chosen per image may differ in them)."""
     row = config.first
     if question in (Question.ACTIVATION, Question.POISSON):
         return row["activation"]

@@ -6,57 +6,103 @@ stages resume. The choice is a policy over the screening's run records, so a res
 chooses the same runs; each run's record says its stage and role (inr.vocabulary.Stage, Role).
 
 What the screening chooses, per question:
-    weights              the `top` vectors by each headline metric (inr.vocabulary)
+    weights              the `top` vectors by each headline metric (inr.vocabulary), where
+                         random vectors were drawn (vectors an experiment file names: none)
     activation, pixel_loss, learning_rate
                          in each arm (an activation at a weight setting, a pixel loss, a
                          schedule) the member with the best mean selection score
                          (inr.stats.selection): its tuned scale, weight or lr
-and every configuration named in advance (inr.stats.selection.named_in_advance). A question whose experiment tunes nothing
-makes no choice and has no confirmation stage: its screening seeds are matched and all count.
+and every configuration named in advance (inr.stats.selection.named_in_advance). A sweep over
+several images chooses once, on all of them together, and confirms the same configurations on
+every image (`confirmation_choice`). A question whose experiment tunes nothing makes no choice
+and has no confirmation stage: its screening seeds are matched and all count.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 
+import numpy as np
+
 from inr.artefacts.rundir import row_of
-from inr.stats import configurations, rank
-from inr.stats.selection import best_per_arm, mean_selection_score, named_in_advance
+from inr.artefacts.tree import across_images
+from inr.stats import configurations
+from inr.stats.inference import transform_of
+from inr.stats.selection import arm_of, mean_selection_score, named_in_advance
+from inr.stats.summary import Configuration
 from inr.sweep.engine import SweepOutcome
 from inr.sweep.planning import PlannedRun, replicate
-from inr.vocabulary import HEADLINE_METRICS, Question, Stage
+from inr.vocabulary import HEADLINE_METRICS, Question, Role, Stage, higher_is_better
 
 # the defaults of a sweep's confirmation (README, "Power"): the top 2 vectors by each headline
 # metric, and every chosen or reference configuration on 5 fresh seeds
 CONFIRM_TOP, CONFIRM_SEEDS = 2, 5
 
 
-def best_of_arms(rows: list[dict], question: str) -> list[str]:
-    """The configuration with the lowest mean selection score in each arm of `question`
-    (inr.stats.selection.best_per_arm), in first-seen order of the arms; an arm without a
-    finite score chooses nothing."""
-    best = best_per_arm(configurations(rows), question).values()
-    return [c.key for c in best if math.isfinite(mean_selection_score(c))]
+def _pooled_score(config: Configuration, metric: str) -> float:
+    """A configuration's screening mean of `metric` on the tested scale (the log of an error,
+    PSNR as it is), the score that pools over images: a mean of logs is unmoved by how large an
+    image's errors are, so no image outweighs the others."""
+    summary = config.summary(metric)
+    log = transform_of(metric) == "log"
+    if summary.n == 0 or not math.isfinite(summary.mean) or (log and summary.mean <= 0):
+        return math.nan
+    return math.log(summary.mean) if log else summary.mean
 
 
 def confirmation_choice(rows: list[dict], question: str, top: int) -> list[str]:
     """The configurations of one question's screening rows that its confirmation trains: the
     chosen ones (module doc) and those named in advance, in that order, each once; [] for a
-    question that chooses nothing."""
-    if question == Question.WEIGHTS:
-        chosen = [c.key for metric in HEADLINE_METRICS for c, _ in rank(rows, metric).entries[:top]]
+    question that chooses nothing.
+
+    Rows of several images (their `image` column) choose together: a configuration is the same
+    configuration on every image (inr.artefacts.tree.across_images), its score is the mean over
+    the images of its score on each (the log of the headline metric for the weights question,
+    the mean selection score for an arm), and the configurations chosen are trained on every
+    image. So every image confirms the same vectors, scales, weights and lrs, and the report can
+    say on how many images one configuration holds. With one image this is that image's own
+    ranking."""
+    images = list(dict.fromkeys(r.get("image", "") for r in rows))
+    by_image: dict[str, dict[str, Configuration]] = {}
+    for image in images:
+        configs = configurations([r for r in rows if r.get("image", "") == image])
+        by_image[image] = {c.key if len(images) == 1 else across_images(c.key, image): c
+                           for c in configs}
+    common = [k for k in next(iter(by_image.values()), {})
+              if all(k in configs for configs in by_image.values())]
+
+    def pooled(score) -> dict[str, float]:
+        return {k: float(np.mean([score(configs[k]) for configs in by_image.values()]))
+                for k in common}
+
+    if question == Question.WEIGHTS and any(r.get("role") not in (Role.REFERENCE, Role.TUNED)
+                                            for r in rows):  # random draws (or older records)
+        chosen = []
+        for metric in HEADLINE_METRICS:
+            scores = {k: s for k, s in pooled(lambda c: _pooled_score(c, metric)).items()
+                      if math.isfinite(s)}
+            chosen += sorted(scores, key=scores.get, reverse=higher_is_better(metric))[:top]
     elif any(r["arm"] for r in rows):  # the experiment tuned something (planning.tuned_axis)
-        chosen = best_of_arms(rows, question)
-    else:
+        scores = pooled(mean_selection_score)
+        arms: dict[str, list[str]] = {}
+        for k in common:
+            first = next(iter(by_image.values()))[k].first
+            arms.setdefault(arm_of(first, question) or k, []).append(k)
+        chosen = [min(members, key=scores.get) for members in arms.values()]
+        chosen = [k for k in chosen if math.isfinite(scores[k])]
+    else:  # every configuration was named in advance, or nothing was tuned: no choice
         return []
-    chosen += [c.key for c in configurations(rows) if named_in_advance(c.first, question)]
-    return list(dict.fromkeys(chosen))
+    keys = [configs[k].key for k in chosen for configs in by_image.values()]
+    keys += [c.key for configs in by_image.values() for c in configs.values()
+             if named_in_advance(c.first, question)]
+    return list(dict.fromkeys(keys))
 
 
 def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int) -> list[PlannedRun]:
-    """The confirmation stage of the screened `runs`: for each question and each image,
-    replicates (inr.sweep.planning.replicate) of its chosen and reference configurations on
-    `seeds` fresh seeds, those after the largest screening seed of the sweep."""
+    """The confirmation stage of the screened `runs`: for each question, replicates
+    (inr.sweep.planning.replicate) of its chosen and reference configurations, chosen on all
+    images together (`confirmation_choice`), on `seeds` fresh seeds, those after the largest
+    screening seed of the sweep."""
     if seeds < 1 or not runs:
         return []
     fresh = max(r.config.train.seed for r in runs) + 1
@@ -64,12 +110,9 @@ def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int) -> list[Plan
     rows = {name: row_of(saved) for name, saved in records.items() if saved}
     firsts = {r.name: r for r in runs if r.name == r.config.output.configuration}
     planned, extra, chosen = {r.name for r in runs}, [], []
-    images = list(dict.fromkeys(r.config.data.image for r in runs))
     for question in dict.fromkeys(q for r in runs for q in r.questions if q):
-        for image in images:  # each image chooses for itself
-            asked = [rows[r.name] for r in runs if question in r.questions
-                     and r.config.data.image == image and r.name in rows]
-            chosen += confirmation_choice(asked, question, top)
+        asked = [rows[r.name] for r in runs if question in r.questions and r.name in rows]
+        chosen += confirmation_choice(asked, question, top)
     for key in dict.fromkeys(chosen):
         for seed in range(fresh, fresh + seeds):
             run = replicate(firsts[key], seed, Stage.CONFIRMATION)
