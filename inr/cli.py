@@ -18,7 +18,8 @@ from inr.model.networks import ACTIVATION_CHOICES
 from inr.report import build_report
 from inr.report.markdown import best_table
 from inr.sweep.engine import ENGINES, MAX_MODELS, check_engine, run_sweep
-from inr.sweep.experiments import Experiment, available, load_experiment
+from inr.sweep.experiments import (Experiment, available, experiment_files, load_experiment,
+                                   sets)
 from inr.sweep.planning import plan
 from inr.sweep.ray_backend import RayOptions, run_sweep_ray
 from inr.sweep.stages import CONFIRM_SEEDS, CONFIRM_TOP, run_confirmed
@@ -51,7 +52,9 @@ def parser() -> argparse.ArgumentParser:
                       "best (1, 0.01, 0.001, 0); then a confirmation stage (--confirm-seeds)")
     what.add_argument("--experiment", action="append", default=[], metavar="NAME",
                       help=f"an experiment from experiments/ ({', '.join(available())}), "
-                      f"'{EXPERIMENT_ALL}' for every one, or a path to a .toml; repeatable")
+                      f"'{EXPERIMENT_ALL}' for every one, a path to a .toml, or a set of "
+                      f"experiments (a folder of them: {', '.join(sets())}; README, 'Study'); "
+                      "repeatable")
     what.add_argument("--report", action="store_true",
                       help="only rebuild results/ (summary.csv, plots, REPORT.md) from the runs")
     what.add_argument("--curate", metavar="DIR",
@@ -96,7 +99,8 @@ def parser() -> argparse.ArgumentParser:
                          help="screen every configuration with R matched seeds: --seed, --seed "
                          "+ 1, ...; a replicate's folder adds _seed<s>. Where an experiment "
                          "chooses nothing (no tuned grid, no random weights) all R count in "
-                         "the tests (default: 1)")
+                         "the tests; an experiment file's own `seeds` takes precedence "
+                         "(default: 1)")
     setting.add_argument("--confirm", type=int, default=CONFIRM_TOP, metavar="K",
                          help="loss-weight sweeps: the screening chooses the top K vectors by "
                          f"pixel_mse and by grad_mse for confirmation (default: {CONFIRM_TOP})")
@@ -199,7 +203,7 @@ def images_of(args: argparse.Namespace) -> list[str]:
 def experiments_of(args: argparse.Namespace) -> list[Experiment]:
     names = []
     for name in args.experiment:
-        names += list(available()) if name == EXPERIMENT_ALL else [name]
+        names += list(available()) if name == EXPERIMENT_ALL else experiment_files(name)
     if args.random_weights is not None:
         if args.random_weights < 1:
             raise ValueError(f"--random-weights needs N >= 1, got {args.random_weights}")

@@ -61,8 +61,9 @@ class Stage:
 
 class Role:
     """Why a configuration was planned (its record's `role`): drawn (a random loss-weight
-    vector), reference (named in advance: a reference vector or a claim), tuned (a point of a
-    grid from which the screening chooses)."""
+    vector), reference (named in advance: a reference vector, a claim of the original, or a
+    setting an experiment file names and no screening chooses among), tuned (a point of a grid
+    from which the screening chooses)."""
     DRAWN = "drawn"
     REFERENCE = "reference"
     TUNED = "tuned"

@@ -195,6 +195,29 @@ def test_a_two_image_sweep_answers_per_image_and_across_images(tmp_path):
     assert {"camera", "moon"} <= {r["image"] for r in table}
     assert all(r["family"].endswith("/" + r["image"]) for r in table)
     assert (out / "results" / "pareto-moon.png").is_file()
+    assert (out / "results" / "images.png").is_file()  # the strip, and one figure per question
+    assert (out / "results" / "random-weights.png").is_file()
+    # chosen once on both images together: the same vectors confirmed on each
+    confirmed = lambda image: {r["name"].split("/")[2] for r in rows  # noqa: E731
+                               if r["image"] == image and r["stage"] == "confirmation"}
+    assert confirmed("camera") == confirmed("moon") and len(confirmed("camera")) >= 3
+    # one figure per question with a column of panels per image, and the strip of the images
+    from inr.data import load_image, resolve_image
+    from inr.report.analysis import PLOT_METRICS, figure_data
+    from inr.report.plots import _image_entry, plot_across_images, plot_images
+    from inr.report.rows import of, read_summary
+    saved = read_summary(out / "results" / "summary.csv")
+    own = {i: [r for r in saved if r["image"] == i] for i in ("camera", "moon")}
+    fig = plot_across_images("weights", {i: figure_data(of(own[i], "random-weights"))
+                                         for i in own})
+    assert len(fig.axes) == 2 * len(PLOT_METRICS)
+    assert [ax.get_title().split(":")[0] for ax in fig.axes[:2]] == ["camera", "moon"]
+    entries = [_image_entry(own[i]) for i in own]
+    size = int(own["moon"][0]["size"])
+    assert np.array_equal(entries[1]["pixels"], load_image(resolve_image("moon"), size))
+    assert entries[1]["variance_laplacian"] == own["moon"][0]["variance_laplacian"]
+    strip = plot_images(entries)
+    assert f"σ² Laplacian = {entries[1]['variance_laplacian']:.3g}" in strip.axes[1].get_title()
     # a pooled row: DerSimonian-Laird random effects of the per-image paired effects, by hand
     assert any(r["image"] == "all" and r["family"] == "weights/all" for r in table)
     for pooled in (r for r in table if r["image"] == "all"):
@@ -244,6 +267,37 @@ def test_dry_run_lists_runs_and_trains_nothing(tmp_path, capsys):
     # constant 1e-4 is one of the learning-rate runs: one folder, trained once)
     assert "28 runs (0 done)" in printed and "sine_cyclic_0.0001" in printed
     assert not (out / "runs").exists()
+
+
+def test_an_experiment_set_runs_each_of_its_files_with_the_seeds_each_file_asks(tmp_path,
+                                                                                 capsys):
+    """--experiment study: every file of experiments/study on each image; a file's `seeds`
+    replicates its configurations (all counted: nothing tuned), the others screen on one."""
+    import tomllib
+    study = {p.stem: tomllib.loads(p.read_text())
+             for p in (Path(__file__).parents[1] / "experiments" / "study").glob("*.toml")}
+    assert set(study) == {"activations", "poisson", "learning-rates", "losses", "random-weights"}
+    acts, losses = study["activations"], study["losses"]
+    per_image = (4 * len(acts["grid"]["weights"]) * acts["seeds"]  # Poisson: the same runs
+                 + len(study["learning-rates"]["grid"]["lr"])
+                 * len(study["learning-rates"]["grid"]["schedule"])
+                 + len(losses["grid"]["weights"]) * losses["seeds"]
+                 + study["random-weights"]["random_weights"]["count"] + 2
+                 - 1)  # the original's best at constant 1e-4: a reference and an lr grid point
+    assert main(["--experiment", "study", "--images", "camera,moon", "--dry-run",
+                 "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{2 * per_image} runs (0 done)" in printed
+    assert "gauss-s3/moon_experiments_grad_seed3" in printed
+    assert "gauss-s3/moon_experiments_grad_seed4" not in printed
+    assert "moon/losses/mse+ms_ssim/sine_constant_0.0001_seed3" in printed
+    assert "moon/experiments/1_0_0_0/sine_constant_0.0001\n" in printed  # one screening seed
+    assert "moon/experiments/1_0_0_0/sine_constant_0.0001_seed1" not in printed
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\nseeds = 0\n[[grid.weights]]\nname = "p"\npixel = 1.0\n')
+    assert main(["--experiment", str(bad), "--dry-run", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "seeds must be a whole number >= 1, got 0" in err and err.count("\n") == 1
 
 
 def _ratios(v):

@@ -19,6 +19,12 @@ An experiment file holds:
                                    weight of a named setting may be a list: the setting is
                                    then an arm tuned over those values (runs "<name>_<value>")
     [random_weights]               count, choices: N random (pixel, grad, Laplacian, dt) vectors
+    seeds                          matched seeds each configuration is screened with (default:
+                                   the sweep's --seeds); for an experiment that tunes nothing,
+                                   whose seeds all count
+
+A folder of experiment files (experiments/study, experiments/medium) is a set of experiments run
+together: `--experiment study` runs every file in it (`experiment_files`).
 
 Runs are named by the experiment's layout (inr.artefacts.tree). What a sweep's screening tunes
 (`inr.sweep.planning.tuned_axis`): the scale table, a listed weight, or the lr within each
@@ -47,11 +53,30 @@ class Experiment:
     grid: dict
     random_weights: dict | None
     path: Path
+    seeds: int | None = None
 
 
 def available() -> dict[str, Path]:
     """Experiment name -> file, from experiments/*.toml."""
     return {p.stem: p for p in sorted(EXPERIMENTS_DIR.glob("*.toml"))}
+
+
+def sets() -> dict[str, Path]:
+    """Experiment-set name -> folder, from the folders of experiments/ that hold .toml files."""
+    return {p.name: p for p in sorted(EXPERIMENTS_DIR.iterdir())
+            if p.is_dir() and any(p.glob("*.toml"))}
+
+
+def experiment_files(name_or_path: str) -> list[str]:
+    """The experiments a name stands for: an experiment-set folder (by name or path) gives each
+    .toml file in it, in name order; anything else is one experiment (`load_experiment`)."""
+    folder = sets().get(name_or_path) or Path(name_or_path)
+    if folder.is_dir():
+        files = sorted(str(p) for p in folder.glob("*.toml"))
+        if not files:
+            raise ValueError(f"{folder}: no experiment files (*.toml) in this folder")
+        return files
+    return [name_or_path]
 
 
 def load_experiment(name_or_path: str | Path) -> Experiment:
@@ -61,7 +86,7 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
         known = available()
         if str(name_or_path) not in known:
             raise ValueError(f"unknown experiment {name_or_path!r}; choose from "
-                             f"{', '.join(known)} or give a .toml path")
+                             f"{', '.join([*known, *sets()])} or give a .toml path")
         path = known[str(name_or_path)]
     if not path.is_file():
         raise ValueError(f"{path}: no such experiment file")
@@ -73,7 +98,7 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
     if layout not in LAYOUTS:
         raise ValueError(f"{path}: unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     unknown = sorted(set(raw) - {"name", "description", "layout", "question", "base", "grid",
-                                 "random_weights"})
+                                 "random_weights", "seeds"})
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}")
     question = raw.get("question") or infer_question(layout, raw.get("grid", {}),
@@ -81,8 +106,12 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
     if question is not None and question not in QUESTIONS:
         raise ValueError(f"{path}: unknown question {question!r}; choose from "
                          f"{', '.join(QUESTIONS)}")
+    seeds = raw.get("seeds")
+    if seeds is not None and (not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1):
+        raise ValueError(f"{path}: seeds must be a whole number >= 1, got {seeds!r}")
     return Experiment(raw.get("name", path.stem), raw.get("description", ""), layout, question,
-                      raw.get("base", {}), raw.get("grid", {}), raw.get("random_weights"), path)
+                      raw.get("base", {}), raw.get("grid", {}), raw.get("random_weights"), path,
+                      seeds)
 
 
 def infer_question(layout: str, grid: dict, random_weights: dict | None) -> str | None:

@@ -116,8 +116,9 @@ def _scales(exp: Experiment, activation: str) -> list[float | None]:
 
 def tuned_axis(exp: Experiment) -> str | None:
     """The axis the screening of `exp` tunes within each arm: 'scale', 'weights' (a weight
-    setting with a list of values), 'lr' (with a schedule axis); None for none."""
-    if "scale" in exp.grid:
+    setting with a list of values), 'lr' (with a schedule axis); None for none. A scale table
+    that gives each activation one value fixes the scales and tunes nothing."""
+    if any(isinstance(v, list) and len(v) > 1 for v in exp.grid.get("scale", {}).values()):
         return "scale"
     if any(isinstance(v, list) for s in exp.grid.get("weights", []) for v in s.values()):
         return "weights"
@@ -178,12 +179,15 @@ def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
 
 def role_of(labels: dict, cfg: RunConfig, question: str | None) -> str:
     """Why a run is planned (inr.vocabulary.Role): a reference vector or a claim of the original
-    named in advance, a random draw, or a grid point the screening chooses from."""
+    named in advance, a random draw, a grid point the screening chooses from (its arm), or a
+    setting the experiment file names outright (named in advance too)."""
     row = {"reference": cfg.output.reference, "scheduler": cfg.schedule.kind,
            "lr": cfg.schedule.display_lr}
     if question and named_in_advance(row, question):
         return Role.REFERENCE
-    return Role.DRAWN if labels.get("drawn") else Role.TUNED
+    if labels.get("drawn"):
+        return Role.DRAWN
+    return Role.TUNED if labels.get("arm") else Role.REFERENCE
 
 
 def replicate(run: PlannedRun, seed: int, stage: str | None = None) -> PlannedRun:
@@ -216,7 +220,8 @@ def plan(experiments: Iterable[Experiment], base: RunConfig, out: Path,
     `out`; a run whose weights equal a reference vector up to scale is labelled with its name.
 
     seed: the weight draw's seed and the first run seed; seeds: how many seeds each
-    configuration trains with (seed, seed + 1, ...; see `replicate`).
+    configuration trains with (seed, seed + 1, ...; see `replicate`) where its experiment
+    does not say (its `seeds`).
     """
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
@@ -236,7 +241,8 @@ def plan(experiments: Iterable[Experiment], base: RunConfig, out: Path,
             cfg = cfg.replace(output={"role": role_of(labels, cfg, exp.question)})
             cfg.validate()
             first = PlannedRun(exp.name, name, cfg, tree, [exp.name], [exp.question or ""])
-            for planned in [first] + [replicate(first, seed + r) for r in range(1, seeds)]:
+            for planned in [first] + [replicate(first, seed + r)
+                                      for r in range(1, exp.seeds or seeds)]:
                 _add(planned, exp, seen, runs)
     return runs
 
