@@ -243,7 +243,8 @@ def finished_records(tree: OutputTree) -> list[tuple[RunDir, dict]]:
 
 # ----------------------------------------------------------------------------- flat rows
 
-TEXT_COLUMNS = ("name", "configuration", "experiments", "questions", "status", "image", "activation",
+TEXT_COLUMNS = ("name", "configuration", "experiments", "questions", "status", "image",
+                "image_file", "activation",
                 "scheduler", "normalize", "weights", "reference", "arm", "stage", "role",
                 "derivative_method",
                 "derivative_fallback", "video")
@@ -279,6 +280,7 @@ def row_of(saved: dict, folder: str = "") -> dict:
            "seed": labels.get("seed", cfg.get("train", {}).get("seed")),
            "steps": cfg.get("train", {}).get("steps"),
            "image": Path(cfg.get("data", {}).get("image") or "").stem,
+           "image_file": cfg.get("data", {}).get("image") or "",
            "size": cfg.get("data", {}).get("size"),
            "frames": cfg.get("data", {}).get("frames")}
     for key in (*METRICS, *(HELDOUT_PREFIX + m for m in METRICS)):

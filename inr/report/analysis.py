@@ -369,8 +369,9 @@ def _weights_verdict(rows: list[dict], dominance: list[Test]) -> list[str]:
     if not asking(rows, Question.WEIGHTS):
         return [f"{claim} Here: -> not tested: no loss-weight runs."]
     if not dominance:
-        return [f"{claim} Here: -> not tested: no confirmed vector and original-best runs on "
-                "shared seeds."]
+        return [f"{claim} Here: -> not tested: no confirmed vector trains both pixels and the "
+                "gradient (each term at least 1% of the effective weight) on seeds shared with "
+                "original-best, so none can be shown better on both."]
     shown = [t for t in dominance if t.separated]
     if shown:
         detail, verdict = (", ".join(short_label(t.a, Question.WEIGHTS) for t in shown)

@@ -118,13 +118,31 @@ def _target_scales(rows) -> list[str]:
             seen[key] = [r[f"variance_{f}"] for f in FIELDS]
     if not seen:
         return []
-    return ["## Target scales", "",
-            "Each field's target variance over the training frames (the gradient's: the sum of "
-            "its two components'). A weight β acts on its term's MSE, so on the error relative "
-            "to the target's scale with the effective weight β·σ² (loss.normalize = none, the "
-            "default) or β (normalize = variance).", ""] + \
+    lines = ["## Target scales", "",
+             "Each field's target variance over the training frames (the gradient's: the sum of "
+             "its two components'). A weight β acts on its term's MSE, so on the error relative "
+             "to the target's scale with the effective weight β·σ² (loss.normalize = none, the "
+             "default) or β (normalize = variance).", ""] + \
         markdown_table(["image", "size", "frames", *(f"σ² {f}" for f in FIELDS)],
                        [[str(k[0]), f"{k[1]:g}", f"{k[2]:g}", *v] for k, v in seen.items()]) + [""]
+    if len({k[0] for k in seen}) > 1:
+        spans = [f"{f} {max(v[i] for v in seen.values()) / min(v[i] for v in seen.values()):.3g}x"
+                 for i, f in enumerate(FIELDS) if min(v[i] for v in seen.values()) > 0]
+        normalize = sorted({r["normalize"] for r in rows})
+        lines += [f"Across the images each variance spans a factor of: {', '.join(spans)}. So "
+                  "with raw weights (normalize = none) one weight vector sets different "
+                  "effective weights on each image, and the report prints them (β·σ²) beside "
+                  "every vector. This sweep's normalize: " + ", ".join(normalize) + ".", ""]
+    return lines
+
+
+def _figure_lines(results: Path) -> list[str]:
+    """Links to the plots beside REPORT.md."""
+    names = sorted(p.name for p in results.glob("*.png"))
+    if not names:
+        return []
+    return ["## Figures", "", "Beside this file: " +
+            ", ".join(f"[{n}]({n})" for n in names) + ".", ""]
 
 
 RECONSTRUCTION = ("psnr", "psnr_up_to_constant", "psnr_up_to_frame_constants")
@@ -298,6 +316,7 @@ def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
     if rows:
         lines += ["## Against the original project's conclusions", "", "```",
                   *compare_with_original(rows, tests), "```", ""]
+    lines += _figure_lines(results)
     images = per_image(rows, tests)
     for image, own_rows, own_tests in images:
         level = "##"

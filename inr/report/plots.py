@@ -1,6 +1,8 @@
 """The report's plots: one figure per experiment, drawn by what the experiment asks, saved as
 results/<experiment>.png, the Pareto view of the loss weights (results/pareto.png), and all of
-them together in results/report.pdf. Each seed is a dot; a configuration's mean is a bar marker
+them together in results/report.pdf. A sweep over several images draws each experiment with a
+column of panels per image, a Pareto view per image, and a strip of the images with their target
+variances (results/images.png). Each seed is a dot; a configuration's mean is a bar marker
 with its 95% t-interval (on the log scale for errors: a geometric mean). Every MSE gets a log
 axis.
 
@@ -20,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from scipy import stats
 
+from inr.data import load_image
 from inr.io import atomic_path
 from inr.report.analysis import (PARETO_AXES, PLOT_METRICS, TOP, FigureData, figure_data,
                                  reference_name)
@@ -100,25 +103,21 @@ def _stats(data: FigureData, configs, metric: str) -> tuple[np.ndarray, np.ndarr
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
-def plot_learning_rates(data: FigureData) -> Figure:
-    fig, axes = _grid("Learning rates x schedulers")
+def draw_learning_rates(ax: Axes, data: FigureData, metric: str) -> None:
+    """Each schedule's mean `metric` against the lr, its seeds as dots."""
     configs = data.configs
-    for ax, metric in zip(axes, PLOT_METRICS):
-        for k, sched in enumerate(sorted({c["scheduler"] for c in configs})):
-            own = sorted((c for c in configs if c["scheduler"] == sched), key=lambda c: c["lr"])
-            means = [mean_interval(c.values(metric), not higher_is_better(metric))[0]
-                     for c in own]
-            ax.plot([c["lr"] for c in own], means, "-", color=COLOURS[k % len(COLOURS)],
-                    label=sched)
-            for c in own:
-                values = c.values(metric)
-                ax.plot([c["lr"]] * len(values), values, ".", color=COLOURS[k % len(COLOURS)],
-                        alpha=0.5, ms=4)
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate (max lr for cyclic)")
-        label_axis(ax, metric)
-    axes[0].legend()
-    return fig
+    for k, sched in enumerate(sorted({c["scheduler"] for c in configs})):
+        own = sorted((c for c in configs if c["scheduler"] == sched), key=lambda c: c["lr"])
+        means = [mean_interval(c.values(metric), not higher_is_better(metric))[0] for c in own]
+        ax.plot([c["lr"] for c in own], means, "-", color=COLOURS[k % len(COLOURS)],
+                label=sched)
+        for c in own:
+            values = c.values(metric)
+            ax.plot([c["lr"]] * len(values), values, ".", color=COLOURS[k % len(COLOURS)],
+                    alpha=0.5, ms=4)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (max lr for cyclic)")
+    label_axis(ax, metric)
 
 
 def _stands_for(configs, activation: str, weights: str):
@@ -128,52 +127,113 @@ def _stands_for(configs, activation: str, weights: str):
     return max(own, key=lambda c: len(c.rows)) if own else None
 
 
-def plot_activations(data: FigureData) -> Figure:
-    fig, axes = _grid("Activations under each weight setting, each at its tuned scale")
+def draw_activations(ax: Axes, data: FigureData, metric: str) -> None:
+    """At each weight setting, each activation's seeds and mean with its interval."""
     configs = data.configs
     weights = list(dict.fromkeys(c["weights"] for c in configs))
     acts = list(dict.fromkeys(c["activation"] for c in configs))
     width = 0.8 / max(1, len(acts))
-    for ax, metric in zip(axes, PLOT_METRICS):
-        for k, act in enumerate(acts):
-            for i, w in enumerate(weights):
-                config = _stands_for(configs, act, w)
-                if config is not None:
-                    seed_dots(ax, i + k * width, config, metric, COLOURS[k % len(COLOURS)],
-                              act if i == 0 else None)
-        ax.set_xticks(np.arange(len(weights)) + 0.4 - width / 2, weights, rotation=20)
-        label_axis(ax, metric)
-    axes[0].legend()
-    return fig
+    for k, act in enumerate(acts):
+        for i, w in enumerate(weights):
+            config = _stands_for(configs, act, w)
+            if config is not None:
+                seed_dots(ax, i + k * width, config, metric, COLOURS[k % len(COLOURS)],
+                          act if i == 0 else None)
+    ax.set_xticks(np.arange(len(weights)) + 0.4 - width / 2, weights, rotation=20)
+    label_axis(ax, metric)
 
 
-def plot_weights(data: FigureData) -> Figure:
-    fig, axes = _grid(f"Loss weights (pixel, grad, laplacian, dt): best {TOP} (green) and "
-                      f"worst {TOP} (red) per metric")
-    for ax, metric in zip(axes, PLOT_METRICS):
-        order = [c for c, _ in data.rankings[metric].entries]
-        pick = order if len(order) <= 2 * TOP else order[:TOP] + order[-TOP:]
-        y = np.arange(len(pick))[::-1]
-        for i, (yi, c) in enumerate(zip(y, pick)):
-            good = i < min(TOP, len(order) - TOP) or len(order) <= TOP
-            seed_dots(ax, yi, c, metric, "tab:green" if good else "tab:red", horizontal=True)
-        ax.set_yticks(y, [betas(c.first) for c in pick], fontsize=7)
-        ax.grid(axis="x", alpha=0.3)
-        label_axis(ax, metric, axis="x")
-    return fig
+def draw_weights(ax: Axes, data: FigureData, metric: str) -> None:
+    """The best and worst TOP vectors by `metric`, seeds and mean with interval, best green."""
+    order = [c for c, _ in data.rankings[metric].entries]
+    pick = order if len(order) <= 2 * TOP else order[:TOP] + order[-TOP:]
+    y = np.arange(len(pick))[::-1]
+    for i, (yi, c) in enumerate(zip(y, pick)):
+        good = i < min(TOP, len(order) - TOP) or len(order) <= TOP
+        seed_dots(ax, yi, c, metric, "tab:green" if good else "tab:red", horizontal=True)
+    ax.set_yticks(y, [betas(c.first) for c in pick], fontsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    label_axis(ax, metric, axis="x")
 
 
-def plot_pixel_losses(data: FigureData) -> Figure:
-    fig, axes = _grid("Pixel losses, each at each of its weights (derivative terms fixed)")
+def draw_pixel_losses(ax: Axes, data: FigureData, metric: str) -> None:
+    """Each pixel loss at each of its weights, coloured by arm."""
     configs = data.configs
+    arms = list(dict.fromkeys(c["arm"] or c["weights"] for c in configs))
+    for i, c in enumerate(configs):
+        seed_dots(ax, i, c, metric, COLOURS[arms.index(c["arm"] or c["weights"]) % len(COLOURS)])
+    ax.set_xticks(np.arange(len(configs)), [c["weights"] for c in configs], rotation=45,
+                  fontsize=7)
+    label_axis(ax, metric)
+
+
+# what each question's figure draws on one axis, and its title
+DRAWERS = {Question.LEARNING_RATE: draw_learning_rates, Question.ACTIVATION: draw_activations,
+           Question.WEIGHTS: draw_weights, Question.PIXEL_LOSS: draw_pixel_losses,
+           Question.POISSON: draw_activations}
+TITLES = {Question.LEARNING_RATE: "Learning rates x schedulers",
+          Question.ACTIVATION: "Activations under each weight setting, each at its tuned scale",
+          Question.POISSON: "Activations under each weight setting, each at its tuned scale",
+          Question.WEIGHTS: f"Loss weights (pixel, grad, laplacian, dt): best {TOP} (green) and "
+                            f"worst {TOP} (red) per metric",
+          Question.PIXEL_LOSS: "Pixel losses, each at each of its weights (derivative terms "
+                               "fixed)"}
+LEGENDS = {Question.LEARNING_RATE, Question.ACTIVATION, Question.POISSON}  # colours to name
+
+
+def plot_question(question: str, data: FigureData) -> Figure:
+    """One image's figure of a question: an axis per metric of PLOT_METRICS."""
+    fig, axes = _grid(TITLES[question])
     for ax, metric in zip(axes, PLOT_METRICS):
-        arms = list(dict.fromkeys(c["arm"] or c["weights"] for c in configs))
-        for i, c in enumerate(configs):
-            seed_dots(ax, i, c, metric,
-                      COLOURS[arms.index(c["arm"] or c["weights"]) % len(COLOURS)])
-        ax.set_xticks(np.arange(len(configs)), [c["weights"] for c in configs], rotation=45,
-                      fontsize=7)
-        label_axis(ax, metric)
+        DRAWERS[question](ax, data, metric)
+    if question in LEGENDS:
+        axes[0].legend()
+    return fig
+
+
+def plot_across_images(question: str, data: dict[str, FigureData]) -> Figure:
+    """A question on several images: a column of panels per image (rows: PLOT_METRICS), each
+    seed a dot and each mean with its 95% interval, so an answer can be read across images."""
+    images = list(data)
+    fig = Figure(figsize=(4.2 * len(images), 2.9 * len(PLOT_METRICS)), layout="constrained")
+    axes = np.asarray(fig.subplots(len(PLOT_METRICS), len(images), squeeze=False))
+    fig.suptitle(f"{TITLES[question]}, on each image (columns; dots: seeds; bars: mean and "
+                 "95% interval)")
+    for j, image in enumerate(images):
+        for i, metric in enumerate(PLOT_METRICS):
+            DRAWERS[question](axes[i, j], data[image], metric)
+            axes[i, j].set_title(f"{image}: {metric_title(metric)}", fontsize=9)
+        if question in LEGENDS:
+            axes[0, j].legend(fontsize=7)
+    return fig
+
+
+IMAGES_FILE = "images.png"  # the strip of a multi-image sweep's images
+VARIANCE_LABELS = (("value", "pixel"), ("grad", "grad"), ("laplacian", "Laplacian"),
+                   ("dt", "dt"))
+
+
+def plot_images(images: list[dict]) -> Figure:
+    """A strip of the images a sweep ran on, each titled with its target variances (the
+    variance of each field of its sequence, in network coordinates), which set the effective
+    weight of a raw weight vector on that image.
+
+    images: [{"image": name, "pixels": (H, W) array in [0, 1] or None, "variance_<field>":
+    float, ...}], as `plot_all` reads them from the rows and the image files."""
+    fig = Figure(figsize=(3.2 * len(images), 4.6), layout="constrained")
+    axes = np.asarray(fig.subplots(1, len(images), squeeze=False))[0]
+    fig.suptitle("The images at the sweep's size (before diffusion) and the variance of each "
+                 "target over the frames")
+    for ax, entry in zip(axes, images):
+        if entry.get("pixels") is not None:
+            ax.imshow(entry["pixels"], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            ax.text(0.5, 0.5, "image file not found", ha="center", va="center")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        variances = "\n".join(f"σ² {label} = {entry[f'variance_{field}']:.3g}"
+                              for field, label in VARIANCE_LABELS)
+        ax.set_title(f"{entry['image']}\n{variances}", fontsize=9)
     return fig
 
 
@@ -217,11 +277,6 @@ def plot_pareto(data: FigureData, what: str = "a weight vector",
     return fig
 
 
-PLOTTERS = {Question.LEARNING_RATE: plot_learning_rates, Question.ACTIVATION: plot_activations,
-            Question.WEIGHTS: plot_weights, Question.PIXEL_LOSS: plot_pixel_losses,
-            Question.POISSON: plot_activations}
-
-
 def save_figure(fig: Figure, path: Path) -> Path:
     """Save a figure atomically (PNG at PNG_DPI)."""
     with atomic_path(path) as tmp:
@@ -232,13 +287,24 @@ def save_figure(fig: Figure, path: Path) -> Path:
 def plot_all(rows: list[dict], results: Path) -> list[Path]:
     """One PNG per experiment whose question has a plot, the Pareto views of the loss weights
     (pareto.png) and of the pixel losses (pareto-pixel-losses.png), and all of them in
-    report.pdf. With several images, each image gets its own set, named '<name>-<image>.png'."""
+    report.pdf. With several images, each experiment's figure has a column per image
+    (`plot_across_images`), the Pareto views are per image ('pareto-<image>.png') and
+    images.png shows the images with their target variances."""
     images = list(dict.fromkeys(r.get("image") or "" for r in rows))
-    figures = []
-    for image in images:
-        own = [r for r in rows if (r.get("image") or "") == image]
-        suffix = f"-{image}" if len(images) > 1 else ""
-        figures += [(f"{Path(name).stem}{suffix}.png", fig) for name, fig in _figures(own)]
+    by_image = {image: [r for r in rows if (r.get("image") or "") == image] for image in images}
+    if len(images) == 1:
+        figures = _figures(rows) + _paretos(rows, "")
+    else:
+        figures = [(IMAGES_FILE, plot_images([_image_entry(own) for own in by_image.values()]))]
+        for name, question in experiment_questions(rows).items():
+            if question not in DRAWERS:
+                continue
+            data = {image: figure_data(of(own, name)) for image, own in by_image.items()
+                    if of(own, name)}
+            if data:
+                figures.append((f"{Path(name).stem}.png", plot_across_images(question, data)))
+        for image, own in by_image.items():
+            figures += _paretos(own, f"-{image}")
     paths = [save_figure(fig, results / name) for name, fig in figures]
     if figures:
         with atomic_path(results / "report.pdf") as tmp:
@@ -249,17 +315,36 @@ def plot_all(rows: list[dict], results: Path) -> list[Path]:
     return paths
 
 
+def _image_entry(rows: list[dict]) -> dict:
+    """One image's entry of `plot_images`: its name, its first frame at the sweep's size (None
+    where the file is gone) and its target variances, from its first row."""
+    first = rows[0]
+    try:
+        size = first.get("size")
+        pixels = load_image(first["image_file"], int(size) if size == size and size else None)
+    except (KeyError, OSError, ValueError):
+        pixels = None
+    return {"image": first["image"], "pixels": pixels,
+            **{f"variance_{f}": first.get(f"variance_{f}", float("nan"))
+               for f, _ in VARIANCE_LABELS}}
+
+
 def _figures(rows: list[dict]) -> list[tuple[str, Figure]]:
-    """The figures of one image's rows, with their file names."""
+    """The experiments' figures of one image's rows, with their file names."""
     subsets = {name: (question, of(rows, name))
-               for name, question in experiment_questions(rows).items() if question in PLOTTERS}
-    figures = [(f"{name}.png", PLOTTERS[question](figure_data(subset)))
-               for name, (question, subset) in subsets.items() if subset]
+               for name, question in experiment_questions(rows).items() if question in DRAWERS}
+    return [(f"{name}.png", plot_question(question, figure_data(subset)))
+            for name, (question, subset) in subsets.items() if subset]
+
+
+def _paretos(rows: list[dict], suffix: str) -> list[tuple[str, Figure]]:
+    """The Pareto views of one image's rows, their file names ending in `suffix`."""
+    figures = []
     if asking(rows, Question.WEIGHTS):
         pareto = figure_data(asking(rows, Question.WEIGHTS), PLOT_METRICS, pareto=True)
-        figures.append((PARETO_FILE, plot_pareto(pareto)))
+        figures.append((f"{Path(PARETO_FILE).stem}{suffix}.png", plot_pareto(pareto)))
     if asking(rows, Question.PIXEL_LOSS):
         fronts = figure_data(asking(rows, Question.PIXEL_LOSS), PLOT_METRICS, pareto=True)
-        figures.append((PIXEL_LOSS_PARETO_FILE,
+        figures.append((f"{Path(PIXEL_LOSS_PARETO_FILE).stem}{suffix}.png",
                         plot_pareto(fronts, "a pixel loss at one weight", label_all=True)))
     return figures
