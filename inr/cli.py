@@ -60,6 +60,10 @@ def parser() -> argparse.ArgumentParser:
     what.add_argument("--curate", metavar="DIR",
                       help="with --report: write the report into DIR instead, without video "
                       "links (for a copy that is committed, e.g. results/curated/quick)")
+    what.add_argument("--against", metavar="CSV",
+                      help="with --report: check in REPORT.md whether the verdicts of another "
+                      "report's comparisons.csv hold here, test by test (e.g. the medium "
+                      "profile against results/curated/quick/comparisons.csv)")
     what.add_argument("--dry-run", action="store_true",
                       help="list the runs, whether they are done, and where they write; train nothing")
     setting = p.add_argument_group("settings (override the profile)")
@@ -219,10 +223,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.workers < 1:
             raise ValueError(f"--workers needs at least 1, got {args.workers}")
         _check_out(out)
-        if args.curate and not args.report:
-            raise ValueError("--curate DIR goes with --report")
+        if (args.curate or args.against) and not args.report:
+            raise ValueError("--curate and --against go with --report")
+        if args.against and not Path(args.against).is_file():
+            raise ValueError(f"--against {args.against}: no such comparisons.csv")
         if args.report:
-            built = build_report(OutputTree(out), args.curate, video_links=not args.curate)
+            built = build_report(OutputTree(out), args.curate, video_links=not args.curate,
+                                 against=Path(args.against) if args.against else None)
             print(f"report: {len(built['rows'])} runs -> {built['report']}")
             return 0
         exps = experiments_of(args)

@@ -168,7 +168,8 @@ def test_vectors_an_experiment_file_names_are_tested_on_all_their_seeds_not_expl
         return out
     named = {t.family for t in weights_tests(rows_of("reference"))}
     drawn = {t.family for t in weights_tests(rows_of("drawn"))}
-    assert named == {"weights"} and drawn == {"weights/exploratory"}
+    assert "weights" in named and not any("exploratory" in f for f in named)
+    assert drawn == {"weights/exploratory"}
     # and the sweep chooses nothing among named vectors: no confirmation stage for them
     assert confirmation_choice(rows_of("reference"), Question.WEIGHTS, 2) == []
-    assert confirmation_choice(rows_of("drawn"), Question.WEIGHTS, 2)[0] == "v"
+    assert "v" in confirmation_choice(rows_of("drawn"), Question.WEIGHTS, 2)

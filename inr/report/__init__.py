@@ -21,12 +21,13 @@ from inr.report.rows import collect, write_summary
 
 
 def build_report(out: OutputTree | Path, results: Path | None = None,
-                 video_links: bool = True) -> dict:
+                 video_links: bool = True, against: Path | None = None) -> dict:
     """summary.csv, comparisons.csv, plots and REPORT.md in `results` (default: the tree's results/) from the
     runs of the output tree `out` (or the tree at that folder); returns {"rows", "summary",
     "plots", "report"}. REPORT.md links each run's video relative to its own folder where the
     video exists; video_links=False leaves them out (a curated copy is committed without the
-    videos)."""
+    videos); against: another report's comparisons.csv whose verdicts REPORT.md checks
+    (inr.report.scale_check)."""
     # the plots (matplotlib's PDF backend) load only here, when a report is built
     from inr.report.markdown import write_markdown
     from inr.report.plots import plot_all
@@ -37,5 +38,5 @@ def build_report(out: OutputTree | Path, results: Path | None = None,
     results.mkdir(parents=True, exist_ok=True)
     write_summary(rows, results / "summary.csv")
     plots = plot_all(rows, results) if rows else []
-    report = write_markdown(rows, results, video_links)
+    report = write_markdown(rows, results, video_links, against=against)
     return {"rows": rows, "summary": results / "summary.csv", "plots": plots, "report": report}

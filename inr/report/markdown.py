@@ -23,6 +23,7 @@ from inr.report.analysis import (TOP, Configuration, compare_with_original, conc
 from inr.report.contrasts import COLUMNS, Test, csv_rows
 from inr.report.plots import PARETO_FILE, PIXEL_LOSS_PARETO_FILE
 from inr.report.rows import asking, ranked
+from inr.report.scale_check import scale_check_lines
 from inr.stats import Ranking, p_text, rank
 from inr.stats.selection import trained_terms
 from inr.vocabulary import (FIELDS, MSE_TERMS, POISSON_METRIC, PRIMARY_METRIC, Question, Stage,
@@ -288,11 +289,13 @@ def _question_lines(section, number: int, level: str, rows: list[dict], table_ro
 
 
 def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
-                   tests: list[Test] | None = None) -> Path:
+                   tests: list[Test] | None = None, against: Path | None = None) -> Path:
     """results/REPORT.md (and results/comparisons.csv, which it prints from): scope,
     conclusions, the comparison with the original, one section per question that the runs
     answer with its tests and its screening order, the target scales; with video_links, a
-    link to each ranked configuration's video."""
+    link to each ranked configuration's video; with `against` (another report's
+    comparisons.csv, e.g. the quick profile's), whether each verdict it shares holds here
+    (inr.report.scale_check)."""
     from inr.report.contrasts import all_tests
 
     tests = all_tests(rows) if tests is None else tests
@@ -316,6 +319,12 @@ def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
     if rows:
         lines += ["## Against the original project's conclusions", "", "```",
                   *compare_with_original(rows, tests), "```", ""]
+    if against is not None:
+        lines += ["## Against another report: do its verdicts hold here?", "",
+                  f"Each confirmatory test this report shares with `{against}` (the same question, "
+                  "setting, metric and pair), and whether its verdict holds here.", "", "```",
+                  *scale_check_lines(table_rows, read_comparisons(against), str(against)),
+                  "```", ""]
     lines += _figure_lines(results)
     images = per_image(rows, tests)
     for image, own_rows, own_tests in images:
