@@ -217,3 +217,28 @@ def test_video_links_are_relative_to_the_report_and_absent_where_they_would_poin
     built = build_report(tmp_path, curated, video_links=False)
     assert built["report"] == curated / "REPORT.md" and (curated / "summary.csv").is_file()
     assert "[video]" not in built["report"].read_text()
+
+
+def test_random_effects_pooling_matches_statsmodels_and_falls_back_to_fixed_when_images_agree():
+    """DerSimonian-Laird: with real heterogeneity (tau² > 0) the pool equals statsmodels'
+    combine_effects; where the images agree more than their noise predicts (Q < k - 1),
+    tau² is 0 and the pool is the fixed-effect (inverse-variance) mean, with a finite interval
+    (statsmodels leaves tau² negative there and gives no standard error)."""
+    import numpy as np
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    from inr.report.contrasts import random_effects
+    effects, variances = np.array([-1.0, 0.5, 2.0, -0.2]), np.array([0.04, 0.09, 0.05, 0.02])
+    pool = random_effects(effects, variances)
+    frame = combine_effects(effects, variances, method_re="dl").summary_frame()
+    assert pool["tau2"] > 0
+    assert pool["effect"] == pytest.approx(frame.loc["random effect", "eff"], rel=1e-12)
+    assert pool["se"] == pytest.approx(frame.loc["random effect", "sd_eff"], rel=1e-12)
+    agree, noisy = np.array([-0.69, -0.56, -0.82]), np.array([0.95, 0.14, 0.097])
+    pool = random_effects(agree, noisy)
+    w = 1 / noisy
+    assert pool["tau2"] == 0 and pool["i2"] == 0
+    assert pool["effect"] == pytest.approx(np.sum(w * agree) / np.sum(w), rel=1e-12)
+    assert pool["se"] == pytest.approx(np.sqrt(1 / np.sum(w)), rel=1e-12)
+    assert np.isnan(combine_effects(agree, noisy, method_re="dl").summary_frame()
+                    .loc["random effect", "sd_eff"])

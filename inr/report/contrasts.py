@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from dataclasses import dataclass, field
 
 from inr.report.rows import asking
@@ -370,14 +369,36 @@ def cross_image_groups(tests: list[Test]) -> dict[tuple, list[tuple[Test, bool]]
     return groups
 
 
+def random_effects(effects: np.ndarray, variances: np.ndarray) -> dict:
+    """DerSimonian-Laird random-effects pooling of k per-image effects with their variances:
+    {effect, se, ci_low, ci_high (95%, normal), p (two-sided z), q, q_p (Cochran's Q, chi2 on
+    k - 1), i2, tau2}. tau² = max(0, (Q - (k - 1)) / c): where the images agree more than their
+    within-image noise predicts (Q < k - 1) it is 0 and the pool is the fixed-effect mean.
+    (statsmodels' combine_effects(method_re="dl") leaves tau² negative there, giving a negative
+    weight and a nan standard error, so the most consistent comparisons went unpooled.)"""
+    from scipy import stats as scipy_stats
+
+    w = 1.0 / variances
+    fixed = float(np.sum(w * effects) / np.sum(w))
+    q = float(np.sum(w * (effects - fixed) ** 2))
+    k = effects.size
+    c = float(np.sum(w) - np.sum(w ** 2) / np.sum(w))
+    tau2 = max(0.0, (q - (k - 1)) / c) if c > 0 else 0.0
+    w_re = 1.0 / (variances + tau2)
+    effect = float(np.sum(w_re * effects) / np.sum(w_re))
+    se = float(np.sqrt(1.0 / np.sum(w_re)))
+    z = scipy_stats.norm.ppf(0.975)
+    return {"effect": effect, "se": se, "ci_low": effect - z * se, "ci_high": effect + z * se,
+            "p": float(2 * scipy_stats.norm.sf(abs(effect / se))) if se > 0 else math.nan,
+            "q": q, "q_p": float(scipy_stats.chi2.sf(q, k - 1)),
+            "i2": max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0, "tau2": tau2}
+
+
 def pooled_tests(tests: list[Test]) -> list[Test]:
     """Each paired comparison made on several images, pooled with the image as a block: the
-    per-image mean differences combined by random effects (DerSimonian-Laird, statsmodels'
-    combine_effects), its 95% interval and a two-sided z-test, and Cochran's Q test of
-    heterogeneity between images with I² in the note. Family '<question>/all'."""
-    from scipy import stats as scipy_stats
-    from statsmodels.stats.meta_analysis import combine_effects
-
+    per-image mean differences combined by random effects (`random_effects`), its 95% interval
+    and a two-sided z-test, and Cochran's Q test of heterogeneity between images with I² in the
+    note. Family '<question>/all'."""
     groups = {key: [(t, -1.0 if flip else 1.0) for t, flip in members
                     if t.comparison.paired and math.isfinite(t.comparison.sd_diff)
                     and t.comparison.sd_diff > 0]
@@ -388,27 +409,20 @@ def pooled_tests(tests: list[Test]) -> list[Test]:
             continue
         effects = np.array([sign * t.comparison.effect for t, sign in members])
         variances = np.array([t.comparison.sd_diff ** 2 / t.comparison.n for t, _ in members])
-        with warnings.catch_warnings():  # statsmodels' other estimates (HKSJ) may take a sqrt
-            warnings.simplefilter("ignore", RuntimeWarning)  # of a negative: not used here
-            result = combine_effects(effects, variances, method_re="dl")
-            row = result.summary_frame().loc["random effect"]
-        effect, sd = float(row["eff"]), float(row["sd_eff"])
-        p = float(2 * scipy_stats.norm.sf(abs(effect / sd))) if sd > 0 else math.nan
-        if not math.isfinite(p):
+        pool = random_effects(effects, variances)
+        if not math.isfinite(pool["p"]):
             continue
-        heterogeneity = result.test_homogeneity()
         first, sign = members[0]
         ordered = (first.a, first.b) if sign > 0 else (first.b, first.a)
         comparison = Comparison(metric, first.comparison.transform, True,
                                 tuple(t.image for t, _ in members), len(members), math.nan,
-                                math.nan, effect, float(row["ci_low"]), float(row["ci_upp"]),
-                                p, math.nan, math.nan)
-        pooled.append(Test(question, f"{question}/{POOLED}", metric, *ordered, comparison, p=p,
-                           setting=setting, image=POOLED,
+                                math.nan, pool["effect"], pool["ci_low"], pool["ci_high"],
+                                pool["p"], math.nan, math.nan)
+        pooled.append(Test(question, f"{question}/{POOLED}", metric, *ordered, comparison,
+                           p=pool["p"], setting=setting, image=POOLED,
                            note=f"random effects over {len(members)} images; heterogeneity: "
-                                f"Q = {float(heterogeneity.statistic):.3g}, "
-                                f"p = {float(heterogeneity.pvalue):.2g}, "
-                                f"I² = {max(0.0, float(result.i2)):.0%}"))
+                                f"Q = {pool['q']:.3g}, p = {pool['q_p']:.2g}, "
+                                f"I² = {pool['i2']:.0%}"))
     return pooled
 
 
