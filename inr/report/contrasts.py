@@ -51,6 +51,7 @@ from inr.vocabulary import (ORIGINAL_BEST, ORIGINAL_LR_CLAIMS, PIXEL_ONLY, POISS
 
 ORIGINAL = "original"  # the family of the verdicts on the original project's claims
 EXPLORATORY = "exploratory"
+PAIRED_T = "paired t"  # the `test` column of a paired t-test's row in comparisons.csv
 EQUIVALENCE_MARGIN_DB = 0.5
 HEADLINE_TERMS = ("pixel", "grad")  # what the weights question tests its vectors on
 ACTIVATION_ORDER = ("sine", "finer", "gauss", "elu")
@@ -81,7 +82,12 @@ class Test:
 
     @property
     def exploratory(self) -> bool:
-        return f"/{EXPLORATORY}" in f"/{self.family}"
+        return is_exploratory(self.family)
+
+
+def is_exploratory(family: str) -> bool:
+    """Whether a family (a Test's, or a comparisons.csv row's) is exploratory."""
+    return f"/{EXPLORATORY}" in f"/{family}"
 
 
 # ----------------------------------------------------------------------------- which seeds
@@ -478,7 +484,7 @@ def csv_rows(tests: list[Test]) -> list[dict]:
             "effect_ci_high": _number(c.ci_high), "p": _number(t.p),
             "p_holm": _number(t.p_holm), "separated": str(t.separated).lower(),
             "family_size": t.family_size,
-            "test": {"t": "paired t" if c.paired else "Welch t", "dominance":
+            "test": {"t": PAIRED_T if c.paired else "Welch t", "dominance":
                      "intersection-union (paired one-sided t)", "equivalence":
                      "TOST (paired)"}[t.kind],
             "setting": t.setting, "correlation": _number(c.correlation),

@@ -20,7 +20,7 @@ from inr.io import write_text_atomic
 from inr.report.analysis import (TOP, Configuration, compare_with_original, conclusion_lines,
                                  diverged_count, per_image, question_sections, reference_name,
                                  scope_line, short_label, vector_text)
-from inr.report.contrasts import COLUMNS, Test, csv_rows
+from inr.report.contrasts import COLUMNS, ORIGINAL, Test, csv_rows
 from inr.report.plots import PARETO_FILE, PIXEL_LOSS_PARETO_FILE
 from inr.report.rows import asking, ranked
 from inr.report.scale_check import scale_check_lines
@@ -271,7 +271,7 @@ def _question_lines(section, number: int, level: str, rows: list[dict], table_ro
     question = section.question
     lines = [f"{level} {number}. {section.title}", ""]
     own = [r for r in table_rows if r["question"] == question
-           and not r["family"].startswith("original")]
+           and not r["family"].startswith(ORIGINAL)]
     for family in dict.fromkeys(r["family"] for r in own):
         members = [r for r in own if r["family"] == family]
         lines += [f"Family `{family}` ({members[0]['family_size']} tests):", ""]
@@ -336,7 +336,7 @@ def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
             lines += _question_lines(section, i, level, own_rows,
                                      [r for r in table_rows if r["image"] == image], names,
                                      links)
-    original = [r for r in table_rows if r["family"].startswith("original")]
+    original = [r for r in table_rows if r["family"].startswith(ORIGINAL)]
     if original:
         lines += ["## The tests behind the verdicts on the original", ""]
         lines += comparison_table(original, names) + [""]

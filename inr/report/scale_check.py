@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from inr.report.contrasts import ORIGINAL, PAIRED_T, POOLED, is_exploratory
 from inr.vocabulary import Question, higher_is_better
 
 SAME_ACTIVATION_QUESTIONS = (Question.ACTIVATION, Question.POISSON)
@@ -25,9 +26,8 @@ def _what(name: str, question: str) -> str:
 
 
 def _confirmatory(row: dict) -> bool:
-    family = row["family"]
-    return (row.get("test") == "paired t" and "exploratory" not in family.split("/")
-            and not family.startswith("original") and row.get("image") != "all")
+    return (row.get("test") == PAIRED_T and not is_exploratory(row["family"])
+            and not row["family"].startswith(ORIGINAL) and row.get("image") != POOLED)
 
 
 def _key(row: dict) -> tuple:

@@ -27,7 +27,7 @@ import numpy as np
 from inr.artefacts.rundir import row_of
 from inr.artefacts.tree import across_images
 from inr.stats import configurations
-from inr.stats.inference import transform_of
+from inr.stats.inference import on_tested_scale, transform_of
 from inr.stats.selection import arm_of, mean_selection_score, named_in_advance
 from inr.stats.summary import Configuration
 from inr.sweep.engine import SweepOutcome
@@ -43,11 +43,11 @@ def _pooled_score(config: Configuration, metric: str) -> float:
     """A configuration's screening mean of `metric` on the tested scale (the log of an error,
     PSNR as it is), the score that pools over images: a mean of logs is unmoved by how large an
     image's errors are, so no image outweighs the others."""
-    summary = config.summary(metric)
-    log = transform_of(metric) == "log"
-    if summary.n == 0 or not math.isfinite(summary.mean) or (log and summary.mean <= 0):
+    summary, transform = config.summary(metric), transform_of(metric)
+    if summary.n == 0 or not math.isfinite(summary.mean) or (transform == "log"
+                                                              and summary.mean <= 0):
         return math.nan
-    return math.log(summary.mean) if log else summary.mean
+    return float(on_tested_scale([summary.mean], transform)[0])
 
 
 def confirmation_choice(rows: list[dict], question: str, top: int) -> list[str]:
