@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from inr.stats import compare, detectable_effect, dominance, equivalence, holm, pooled_sd
+from inr.stats import (compare, detectable_effect, dominance, holm, noninferiority,
+                       noninferiority_power, pooled_sd)
 from inr.stats.inference import one_sided
 from inr.stats.summary import p_text, uncertain
 
@@ -110,15 +111,34 @@ def test_pooled_sd_weights_each_paired_comparison_by_its_degrees_of_freedom():
     assert pooled_sd([one, two]) == pytest.approx(expected, rel=1e-12)
 
 
-def test_equivalence_is_statsmodels_tost_and_dominance_is_the_larger_one_sided_p():
+def test_noninferiority_p_and_power_against_a_hand_computation():
+    """H0: a loses at least the margin (mean(a - b) <= -margin dB); the t statistic and its
+    upper tail written out in numpy; an error metric flips the sign (log scale); the power where
+    a equals b is the noncentral t's upper tail at noncentrality margin / sd * sqrt(n)."""
     x, y = [36.9, 37.2, 35.0, 36.1, 36.6], [36.7, 37.0, 35.3, 35.9, 36.5]
-    assert equivalence(by_seed(x), by_seed(y), "psnr", 0.5) == \
-        pytest.approx(0.006165291246308088, rel=1e-9)
-    # TOST by hand: the larger of the two one-sided p-values against -0.5 and +0.5
     d = np.subtract(x, y)
-    se = d.std(ddof=1) / math.sqrt(5)
-    by_hand = max(stats.t.sf((d.mean() + 0.5) / se, 4), stats.t.cdf((d.mean() - 0.5) / se, 4))
-    assert equivalence(by_seed(x), by_seed(y), "psnr", 0.5) == pytest.approx(by_hand, rel=1e-9)
+    t = (d.mean() + 1.0) / (d.std(ddof=1) / math.sqrt(5))
+    assert noninferiority(by_seed(x), by_seed(y), "psnr", 1.0) == \
+        pytest.approx(stats.t.sf(t, 4), rel=1e-12)
+    # an error: a non-inferior when ln(a) - ln(b) < +margin
+    ea, eb = [0.011, 0.013, 0.010, 0.012], [0.010, 0.012, 0.011, 0.010]
+    dl = np.log(ea) - np.log(eb)
+    t = (0.5 - dl.mean()) / (dl.std(ddof=1) / 2)
+    assert noninferiority(by_seed(ea), by_seed(eb), "grad_mse", 0.5) == \
+        pytest.approx(stats.t.sf(t, 3), rel=1e-12)
+    # a loses 3 dB on every seed: far from non-inferior at a 1 dB margin
+    assert noninferiority(by_seed([30.0, 31.0, 29.5]), by_seed([33.0, 34.1, 32.4]), "psnr",
+                          1.0) > 0.99
+    crit = stats.t.ppf(0.95, 4)
+    assert noninferiority_power(0.5, 5) == pytest.approx(
+        stats.nct.sf(crit, 4, 0.5 * math.sqrt(5)), rel=1e-12)
+    # a margin of one sd at 4 seeds: about a third; many sds: nearly sure
+    assert 0.2 < noninferiority_power(1.0, 4) < 0.6 < noninferiority_power(4.0, 4)
+    assert math.isnan(noninferiority_power(1.0, 1))
+
+
+def test_dominance_is_the_larger_one_sided_p():
+    x, y = [36.9, 37.2, 35.0, 36.1, 36.6], [36.7, 37.0, 35.3, 35.9, 36.5]
     assert one_sided(by_seed(x), by_seed(y), "psnr") == \
         pytest.approx(0.22782976997898138, rel=1e-9)
     grad_a, grad_b = [0.010, 0.012, 0.011, 0.009, 0.010], [0.03, 0.035, 0.028, 0.031, 0.03]

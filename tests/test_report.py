@@ -118,9 +118,14 @@ def test_comparisons_are_scipys_paired_tests_on_the_fresh_seeds_with_statsmodels
     assert [float(r["p_holm"]) for r in family] == pytest.approx(list(holm), rel=1e-12)
     assert all(r["family_size"] == str(len(family)) for r in family)
     assert [r["separated"] == "true" for r in family] == [p < 0.05 for p in holm]
-    # the chosen vector is ahead of the original's best on both fields: dominance shown
-    dominance = [r for r in table if r["family"] == "weights/dominance"]
+    # the chosen vector is ahead of the original's best on both fields: dominance shown, in the
+    # weights family itself (one family, one verdict per test)
+    dominance = [r for r in family if r["test"].startswith("intersection")]
     assert len(dominance) == 1 and dominance[0]["a"] == key[chosen]
+    # chosen on the screening seed, tested on the fresh ones; references were chosen by no one
+    assert row["chosen_on"] == "cameraman @ 0" and row["tested_on"] == "cameraman @ 1 2 3 4"
+    refs = next(r for r in family if r["a"] == key[original] and r["b"] == key[pixel_only])
+    assert refs["chosen_on"] == "-"
     report = built["report"].read_text()
     for line in conclusion_lines(built["rows"]):
         assert line in report
@@ -218,27 +223,3 @@ def test_video_links_are_relative_to_the_report_and_absent_where_they_would_poin
     assert built["report"] == curated / "REPORT.md" and (curated / "summary.csv").is_file()
     assert "[video]" not in built["report"].read_text()
 
-
-def test_random_effects_pooling_matches_statsmodels_and_falls_back_to_fixed_when_images_agree():
-    """DerSimonian-Laird: with real heterogeneity (tau² > 0) the pool equals statsmodels'
-    combine_effects; where the images agree more than their noise predicts (Q < k - 1),
-    tau² is 0 and the pool is the fixed-effect (inverse-variance) mean, with a finite interval
-    (statsmodels leaves tau² negative there and gives no standard error)."""
-    import numpy as np
-    from statsmodels.stats.meta_analysis import combine_effects
-
-    from inr.report.contrasts import random_effects
-    effects, variances = np.array([-1.0, 0.5, 2.0, -0.2]), np.array([0.04, 0.09, 0.05, 0.02])
-    pool = random_effects(effects, variances)
-    frame = combine_effects(effects, variances, method_re="dl").summary_frame()
-    assert pool["tau2"] > 0
-    assert pool["effect"] == pytest.approx(frame.loc["random effect", "eff"], rel=1e-12)
-    assert pool["se"] == pytest.approx(frame.loc["random effect", "sd_eff"], rel=1e-12)
-    agree, noisy = np.array([-0.69, -0.56, -0.82]), np.array([0.95, 0.14, 0.097])
-    pool = random_effects(agree, noisy)
-    w = 1 / noisy
-    assert pool["tau2"] == 0 and pool["i2"] == 0
-    assert pool["effect"] == pytest.approx(np.sum(w * agree) / np.sum(w), rel=1e-12)
-    assert pool["se"] == pytest.approx(np.sqrt(1 / np.sum(w)), rel=1e-12)
-    assert np.isnan(combine_effects(agree, noisy, method_re="dl").summary_frame()
-                    .loc["random effect", "sd_eff"])

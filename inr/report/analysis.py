@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 from inr.report.contrasts import (ORIGINAL, POOLED, Test, all_tests, counted_stage,
                                   cross_group_key, cross_image_groups, cross_key,
-                                  detectable_text, direction_word, effect_text, images_of)
+                                  detectable_text, direction_word, effect_text, held_out_images,
+                                  grid_choices, images_of, prediction_text,
+                                  repeated_settings)
 from inr.config import PROFILES, profile_config
 from inr.report.rows import asking, betas, weight_vector
 from inr.stats import (Configuration, Ranking, Summary, configurations, p_text, pareto_front,
@@ -33,8 +35,9 @@ ORIGINAL_WEIGHTS = REFERENCE_WEIGHTS[ORIGINAL_BEST]  # the original project's re
 TEST_WORDS = ("paired t-test on matched seeds (log MSE for errors, dB for PSNR), Holm-corrected "
               "within each question's family; separated: Holm-adjusted p < 0.05; intervals 95%, "
               "unadjusted")
-ORIGINAL_TEST_LINE = (f"Test: {TEST_WORDS}; (c): intersection-union tests, Holm across the "
-                      "vectors.")
+ORIGINAL_TEST_LINE = (f"Test: {TEST_WORDS}. Each verdict reads its comparison's one test: (a) the "
+                      "activation family's, (c) the weights family's intersection-union tests; "
+                      "(b) the original family's.")
 
 
 def reference_name(row: dict) -> str | None:
@@ -107,11 +110,13 @@ def test_sentence(test: Test, question: str) -> str:
     pairing = f"{c.n} paired seeds" if c.paired else f"Welch, seeds not matched, n={c.n}"
     adjusted = (p_text(test.p_holm).replace("p", "Holm p", 1) if math.isfinite(test.p_holm)
                 else p_text(test.p))
-    if test.kind == "equivalence":
-        within = test.separated and not test.exploratory
+    if test.kind == "noninferiority":
+        shown = test.separated and not test.exploratory
+        power = f"; power {test.power:.0%} were they equal" if math.isfinite(test.power) else ""
         return (f"{short_label(test.a, question)} against {short_label(test.b, question)} on "
-                f"psnr: {effect_text(test)} ({pairing}); within ±{test.margin:g} dB "
-                f"(TOST): {'shown' if within else 'not shown'} ({adjusted})")
+                f"psnr: {effect_text(test)} ({pairing}); loses less than {test.margin:g} dB "
+                f"(non-inferiority, one-sided): {'shown' if shown else 'not shown'} "
+                f"({adjusted}{power})")
     if test.kind == "dominance":
         return (f"{short_label(test.a, question)} better than {short_label(test.b, question)} "
                 f"on both psnr and grad_mse (intersection-union; {test.note}): "
@@ -206,6 +211,13 @@ def scope_of_question(rows: list[dict], question: str) -> list[str]:
             note = f"the {dominant[0]} term carries {dominant[1]:.0%} of the effective weight"
             if name not in notes.setdefault(note, []):
                 notes[note].append(name)
+    repeats = repeated_settings(rows, question)
+    if repeats:
+        lines.append("Tested once: " + "; ".join(
+            f"{setting} trains the same fields in the same proportions as {earlier}, so its "
+            f"tests would repeat those of {earlier}" for setting, earlier in repeats.items())
+            + ".")
+    lines += edge_lines(rows, question)
     if notes and question != Question.WEIGHTS:
         lines.append("Judged on the fields whose term carries at least 1% of the effective "
                      "weight; where one term dominates: " +
@@ -214,17 +226,33 @@ def scope_of_question(rows: list[dict], question: str) -> list[str]:
     return lines
 
 
+EDGE_WORDS = "at the edge of its grid: the optimum may lie beyond"
+
+
+def edge_lines(rows: list[dict], question: str) -> list[str]:
+    """One line per tuned arm whose chosen value is at an end of its grid (EDGE_WORDS)."""
+    edges = [c for c in grid_choices(rows, question) if c.edge]
+    if not edges:
+        return []
+    return ["Chosen " + "; ".join(
+        f"{c.arm}: {c.column} {c.chosen:g}, the {c.edge} of {', '.join(f'{v:g}' for v in c.grid)}"
+        for c in edges) + f" ({EDGE_WORDS})."]
+
+
 def per_image(rows: list[dict], tests: list[Test]) -> list[tuple[str, list[dict], list[Test]]]:
     """(image, its rows, its tests) for each image of the rows."""
     return [(image, [r for r in rows if (r.get("image") or "") == image],
              [t for t in tests if t.image == image]) for image in images_of(rows)]
 
 
-def cross_image_lines(tests: list[Test], images: list[str]) -> list[str]:
-    """For each comparison made on several images: on how many it is ahead and separated, in
-    the words "k of n images"; a conclusion separated both ways is named a reversal."""
-    groups = cross_image_groups(tests)
+def cross_image_lines(tests: list[Test], images: list[str], held_out: bool) -> list[str]:
+    """For each comparison made on several of `images`: on how many it is ahead and separated
+    ("on these images": k of n), a conclusion separated both ways named a reversal; then the
+    pooled random-effects estimate with its HKSJ interval (the mean over images like these)
+    and its prediction interval ("for a new image like these")."""
+    groups = cross_image_groups(tests, images)
     pooled = {cross_group_key(t)[0]: t for t in tests if t.image == POOLED}
+    kind = "held-out images" if held_out else "images"
     lines = []
     for (question, setting, metric, a, b), members in groups.items():
         if len(members) < 2:
@@ -241,7 +269,7 @@ def cross_image_lines(tests: list[Test], images: list[str]) -> list[str]:
             sep_ahead, sep_behind = sep_behind, sep_ahead
         where = f", trained on {setting}" if setting else ""
         text = (f"{question}{where}: {a} ahead of {b} on {metric} on {len(ahead)} of "
-                f"{len(members)} images (separated on {len(sep_ahead)})")
+                f"{len(members)} {kind} (separated on {len(sep_ahead)})")
         if sep_ahead and sep_behind:
             text += (f"; REVERSES between images: separated behind on "
                      f"{', '.join(sep_behind)}")
@@ -249,16 +277,25 @@ def cross_image_lines(tests: list[Test], images: list[str]) -> list[str]:
             text += f": {', '.join(ahead)} only"
         together = pooled.get((question, setting, metric, *sorted((a, b))))  # a, b may swap
         if together is not None:
+            new_image = prediction_text(together)
             text += (f"; pooled ({cross_key(together.a, question)} against "
                      f"{cross_key(together.b, question)}) {effect_text(together)}, "
-                     f"{'separated' if together.separated else 'not separated'} "
-                     f"({p_text(together.p_holm).replace('p', 'Holm p', 1)}; "
-                     f"{together.note})")
+                     f"{verdict_of(together)}"
+                     + (f"; for a new image like these: {new_image}" if new_image else "")
+                     + f" ({together.note})")
         lines.append(text)
     if lines:
-        lines.append(f"{len(images)} images ({', '.join(images)}) generalise to these images "
-                     "only; each image's tests are Holm-corrected in its own families "
-                     "(the `family` column of comparisons.csv).")
+        lines.append(
+            f"On these {len(images)} {kind} ({', '.join(images)}): k of n counts the images "
+            "where a side is ahead, each image's tests Holm-corrected in its own families. "
+            "Pooled: random effects with the Hartung-Knapp-Sidik-Jonkman interval (t on k - 1 "
+            "degrees of freedom), the mean effect over images like these; the prediction "
+            "interval is where the effect on one new image like these would fall (95%).")
+        lines.append("These images took no part in any choice (scales, learning rates, "
+                     "pixel-loss weights, confirmed vectors were chosen on the development "
+                     "images)." if held_out else
+                     "Not held out: the same images chose the configurations and test them "
+                     "(on fresh seeds), so these cross-image verdicts are not held out.")
     return lines
 
 
@@ -273,8 +310,11 @@ def conclusion_lines(rows: list[dict], tests: list[Test] | None = None) -> list[
         for image, own_rows, own_tests in per_image(rows, tests):
             lines.append(f"On {image}:")
             lines += [f"  {line}" for line in conclusion_lines(own_rows, own_tests)[:-1]]
-        lines.append(f"Across the {len(images)} images:")
-        lines += [f"  {line}" for line in cross_image_lines(tests, images)]
+        held_out = held_out_images(rows)
+        lines.append(f"Across the {len(held_out)} held-out images:" if held_out
+                     else f"Across the {len(images)} images:")
+        lines += [f"  {line}" for line in cross_image_lines(tests, held_out or images,
+                                                             bool(held_out))]
         return lines + [f"Test: {TEST_WORDS}."]
     lines = []
     for section in question_sections(rows, tests):
@@ -313,7 +353,8 @@ def compare_with_original(rows: list[dict], tests: list[Test] | None = None) -> 
         return lines + [ORIGINAL_TEST_LINE]
     mine = [t for t in tests if t.family == ORIGINAL or t.family.startswith(f"{ORIGINAL}/")]
     lines = []
-    duels = [t for t in mine if t.question == Question.ACTIVATION]
+    duels = [t for t in tests if t.question == Question.ACTIVATION and t.kind == "t"
+             and {t.a["activation"], t.b["activation"]} == {"sine", "elu"}]
     if duels:
         words = [_word(t, t.a["activation"] == "sine") for t in duels]
         agree, differ = words.count("agrees"), words.count("differs")
@@ -335,7 +376,8 @@ def compare_with_original(rows: list[dict], tests: list[Test] | None = None) -> 
     else:
         lines.append("(b) Original: constant lr 1e-7 is best for MSE, exponential decay for "
                      "SSIM. Here: -> not tested: no learning-rate runs.")
-    lines += _weights_verdict(rows, [t for t in mine if t.question == Question.WEIGHTS])
+    lines += _weights_verdict(rows, [t for t in tests if t.question == Question.WEIGHTS
+                                     and t.kind == "dominance"])
     lines += siren_poisson_lines(rows, tests)
     lines.append(ORIGINAL_TEST_LINE)
     return lines

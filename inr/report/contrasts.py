@@ -14,23 +14,30 @@ Each question's contrasts (family = the question's name, Holm-corrected together
     learning_rate   each pair of schedules (each at its tuned lr), on each field trained
     weights         each confirmed vector against each reference vector, and the references
                     against each other, on pixels (PSNR) and the gradient (log MSE), each where
-                    the vector's loss trains that field; family weights/dominance: each
-                    confirmed vector that trains both better than the original's best on both
-                    (intersection-union test); family weights/equivalence: each such vector
-                    within +-EQUIVALENCE_MARGIN_DB of pixel-only in PSNR (TOST)
+                    the vector's loss trains that field; each confirmed vector that trains both
+                    better than the original's best on both (intersection-union test); and each
+                    such vector not worse than pixel-only in PSNR by NONINFERIORITY_MARGIN_DB or
+                    more (one-sided non-inferiority test, its power printed beside it)
     pixel_loss      each pixel-loss arm (at its tuned weight) against MSE, on each field trained
     poisson         at each setting (the gradient alone, the Laplacian alone), each pair of
                     activations on the reconstruction scored up to its free part
-    original        the three verdicts on the original's claims (inr.report.analysis): SIREN
-                    against ELU at each setting and field, the two lr claims, and (c) the
-                    dominance tests against the original's best
+    original        the original's lr claims (b), the only tests its verdicts add: the verdicts
+                    (a) SIREN against ELU and (c) dominance over the original's best read the
+                    activation and weights families' own tests (inr.report.analysis), so every
+                    comparison is tested once, in one family, with one verdict
+
+A setting or a vector whose trained fields and effective weights repeat an earlier one's (the
+raw all-terms setting, 99% Laplacian, repeats Laplacian-only) is tested once (`distinct_key`).
 
 The metric of a field is named in advance (inr.vocabulary.PRIMARY_METRIC). A family marked
 exploratory is printed but separates nothing. Intervals are 95% and unadjusted.
 
 With several images (the rows' `image`), every question is tested on each image apart, in
 families '<family>/<image>', and each comparison made on several images is also pooled across
-them (`pooled_tests`, family '<question>/all', image 'all').
+them (`pooled_tests`, family '<question>/all', image 'all'): over the held-out images where the
+sweep had any (their rows' image_role; they took no part in any choice), else over all of them.
+Each test says where its configurations were chosen (`chosen_on`: the images and seeds of the
+screening that chose them, '-' where nothing was chosen) and where it is tested (`tested_on`).
 """
 from __future__ import annotations
 
@@ -42,17 +49,26 @@ from inr.report.rows import asking
 import numpy as np
 
 from inr.stats import (ALPHA, Comparison, Configuration, compare, configurations,
-                       detectable_effect, dominance, equivalence, holm, pooled_sd)
+                       detectable_effect, dominance, holm, noninferiority, noninferiority_power,
+                       pooled_sd)
 from inr.stats.inference import one_sided, transform_of
-from inr.stats.selection import (best_per_arm, mean_selection_score, named_in_advance,
-                                 trained_terms)
-from inr.vocabulary import (ORIGINAL_BEST, ORIGINAL_LR_CLAIMS, PIXEL_ONLY, POISSON_METRIC,
+from inr.stats.pooling import METHOD as POOLED_TEST
+from inr.stats.pooling import Pooled, random_effects
+from inr.stats.selection import (arm_of, best_per_arm, edge_of_grid, effective_shares,
+                                 mean_selection_score, named_in_advance, trained_terms,
+                                 tuned_column)
+from inr.vocabulary import (ORIGINAL_BEST, ORIGINAL_LR_CLAIMS, PERCEPTUAL_TERMS, PIXEL_ONLY,
+                            POISSON_METRIC,
                             PRIMARY_METRIC, Question, Role, Stage, higher_is_better)
 
 ORIGINAL = "original"  # the family of the verdicts on the original project's claims
 EXPLORATORY = "exploratory"
 PAIRED_T = "paired t"  # the `test` column of a paired t-test's row in comparisons.csv
-EQUIVALENCE_MARGIN_DB = 0.5
+# "costs no pixels": a vector loses less than this in PSNR against pixel-only, fixed before any
+# run. It is less than one seed-to-seed sd of the pixel-only runs' own PSNR (1.4 dB over seeds
+# 0-2 at the quick profile, shared/NOTES section 7): a loss smaller than redrawing the seed.
+NONINFERIORITY_MARGIN_DB = 1.0
+HELD_OUT = "held-out"  # a row's image_role when the image took no part in any choice
 HEADLINE_TERMS = ("pixel", "grad")  # what the weights question tests its vectors on
 ACTIVATION_ORDER = ("sine", "finer", "gauss", "elu")
 
@@ -60,9 +76,10 @@ ACTIVATION_ORDER = ("sine", "finer", "gauss", "elu")
 @dataclass
 class Test:
     """One test: a against b. kind: 't' (two-sided, paired or Welch), 'dominance' (a better on
-    every metric of `metric`, joined by '+'), 'equivalence' (TOST, margin on the tested scale).
-    p_holm and separated are set by `correct`; detectable: the effect its family's test could
-    have seen (see `correct`)."""
+    every metric of `metric`, joined by '+'), 'noninferiority' (a not worse than b by `margin`
+    or more, on the tested scale). p_holm and separated are set by `correct`; detectable: the
+    effect its family's test could have seen, power: a non-inferiority test's power where a and
+    b are equal (see `correct`); a pooled test (image POOLED) carries `pooled`."""
     question: str
     family: str
     metric: str
@@ -79,6 +96,10 @@ class Test:
     margin: float = math.nan
     image: str = ""  # the image both were trained on
     note: str = field(default="")
+    power: float = math.nan
+    pooled: Pooled | None = None
+    chosen_on: str = "-"  # where a or b was chosen: images and seeds of the screening
+    tested_on: str = ""  # the images and seeds of this test
 
     @property
     def exploratory(self) -> bool:
@@ -125,12 +146,48 @@ def _family(question: str, biased: bool) -> str:
 
 # ----------------------------------------------------------------------------- the questions
 
+def distinct_key(row: dict) -> tuple:
+    """What a run's loss asks, for telling repeated tests apart: the fields it trains
+    (inr.stats.selection.trained_terms) with their shares of the effective weight among them,
+    to two decimals, and its perceptual terms. Two settings with the same key train the same
+    fields in the same proportions (the raw all-terms setting, 99% Laplacian, and the Laplacian
+    alone), so their tests would repeat each other. A row without recorded effective weights
+    is distinct from every other (its configuration)."""
+    terms, shares = trained_terms(row), effective_shares(row)
+    if not shares:
+        return (row.get("configuration"),)
+    total = sum(shares.get(t, 0.0) for t in terms)
+    return (tuple(terms), tuple(round(shares.get(t, 0.0) / total, 2) if total else None
+                                for t in terms),
+            tuple((row.get(f"beta_{t}") or 0) > 0 for t in PERCEPTUAL_TERMS))
+
+
+def repeated_settings(rows: list[dict], question: str) -> dict[str, str]:
+    """{a weight setting of `question`'s rows: the earlier setting it repeats (same
+    `distinct_key`)}; such a setting is not tested again."""
+    seen, repeats = {}, {}
+    for row in asking(rows, question):
+        setting = row["weights"]
+        if setting in seen.values() or setting in repeats:
+            continue
+        key = distinct_key(row)
+        if key in seen:
+            repeats[setting] = seen[key]
+        else:
+            seen[key] = setting
+    return repeats
+
+
 def activation_pairs(rows: list[dict], question: str, metrics_of) -> list[Test]:
-    """At each weight setting of `question`'s rows, each pair of activations (each at its
-    tuned scale) on each metric of metrics_of(the setting's trained terms)."""
+    """At each weight setting of `question`'s rows (each distinct one once:
+    `repeated_settings`), each pair of activations (each at its tuned scale) on each metric of
+    metrics_of(the setting's trained terms)."""
+    repeats = repeated_settings(rows, question)
     rows = asking(rows, question)
     stage, tests = counted_stage(rows), []
     for setting in dict.fromkeys(r["weights"] for r in rows):
+        if setting in repeats:
+            continue
         configs = configurations([r for r in rows if r["weights"] == setting])
         chosen, biased = chosen_per_arm(configs, stage, question)
         by_act = sorted(chosen.values(), key=lambda c: _act_rank(c["activation"]))
@@ -155,6 +212,45 @@ def poisson_tests(rows: list[dict]) -> list[Test]:
         scored = [POISSON_METRIC[t] for t in terms if t in POISSON_METRIC]
         return scored if len(scored) == 1 else []
     return activation_pairs(rows, Question.POISSON, metrics_of)
+
+
+@dataclass(frozen=True)
+class GridChoice:
+    """What the screening chose in one arm: the column it tuned, the grid's values and the
+    chosen value, and `edge` ('lowest', 'highest') where the choice is at an end of the grid."""
+    arm: str
+    column: str
+    grid: tuple
+    chosen: float
+    edge: str | None
+
+
+def grid_choices(rows: list[dict], question: str) -> list[GridChoice]:
+    """Each tuned arm's choice (inr.stats.selection.edge_of_grid): the confirmed member where
+    the question had a confirmation stage, else the screening's best (`chosen_per_arm`)."""
+    asked = asking(rows, question)
+    screened = [r for r in asked if r.get("stage") != Stage.CONFIRMATION]
+    stage = counted_stage(asked)
+    arms: dict[str, list[Configuration]] = {}
+    for c in configurations(screened):
+        arms.setdefault(arm_of(c.first, question) or c.key, []).append(c)
+    confirmed = {r["configuration"] for r in asked if r.get("stage") == Stage.CONFIRMATION}
+    out = []
+    for arm, members in arms.items():
+        column = tuned_column(members) if len(members) > 1 else None
+        if column is None:
+            continue
+        if stage is not None:
+            chosen = next((c for c in members if c.key in confirmed), None)
+        else:
+            chosen = best_per_arm(members, question).get(arm) or \
+                next(iter(best_per_arm(members, question).values()))
+        if chosen is None:
+            continue
+        grid = tuple(sorted({float(c.first[column]) for c in members}))
+        value = float(chosen.first[column])
+        out.append(GridChoice(arm, column, grid, value, edge_of_grid(grid, value)))
+    return out
 
 
 def _act_rank(activation: str) -> int:
@@ -200,9 +296,26 @@ def judged_terms(config: Configuration) -> list[str]:
     return [t for t in HEADLINE_TERMS if t in trained]
 
 
+def repeated_vectors(vectors: list[Configuration], refs: dict[str, Configuration]
+                     ) -> dict[str, str]:
+    """{a vector's key: the reference or earlier vector it repeats (same `distinct_key`)}."""
+    seen, repeats = {}, {}
+    for config in [*refs.values(), *vectors]:
+        key = distinct_key(config.first)
+        if key in seen:
+            repeats[config.key] = seen[key]
+        else:
+            seen[key] = config.key
+    return repeats
+
+
 def weights_tests(rows: list[dict]) -> list[Test]:
+    """The weights family (module doc); a confirmed vector that repeats a reference or an
+    earlier vector (`repeated_vectors`) is tested once, as the one it repeats."""
     refs = references(rows)
     vectors, stage, biased = confirmed_vectors(rows)
+    repeats = repeated_vectors(vectors, refs)
+    vectors = [v for v in vectors if v.key not in repeats]
     family, tests = _family(Question.WEIGHTS, biased), []
     for vector in vectors:
         for name, ref in refs.items():
@@ -213,18 +326,26 @@ def weights_tests(rows: list[dict]) -> list[Test]:
                      PRIMARY_METRIC[t], stage) for t in judged_terms(refs[ORIGINAL_BEST])]
     both = [v for v in vectors if judged_terms(v) == list(HEADLINE_TERMS)]
     if ORIGINAL_BEST in refs:
-        tests += dominance_tests(both, refs[ORIGINAL_BEST], stage,
-                                 f"{family}/dominance" if not biased else family)
+        tests += dominance_tests(both, refs[ORIGINAL_BEST], stage, family)
     if PIXEL_ONLY in refs:
-        for vector in [*both, refs.get(ORIGINAL_BEST)]:
-            if vector is None or vector.key == refs[PIXEL_ONLY].key:
-                continue
-            a, b = vector.by_seed("psnr", stage), refs[PIXEL_ONLY].by_seed("psnr", stage)
-            test = Test(Question.WEIGHTS, f"{family}/equivalence" if not biased else family,
-                        "psnr", vector, refs[PIXEL_ONLY], compare(a, b, "psnr"),
-                        kind="equivalence", margin=EQUIVALENCE_MARGIN_DB)
-            test.p = equivalence(a, b, "psnr", EQUIVALENCE_MARGIN_DB)
-            tests.append(test)
+        tests += noninferiority_tests([*both, refs.get(ORIGINAL_BEST)], refs[PIXEL_ONLY], stage,
+                                      family)
+    return tests
+
+
+def noninferiority_tests(vectors: list[Configuration | None], baseline: Configuration,
+                         stage: str | None, family: str) -> list[Test]:
+    """Each vector not worse than `baseline` in PSNR by NONINFERIORITY_MARGIN_DB or more: "small
+    derivative terms cost no pixels" (one-sided; inr.stats.inference.noninferiority)."""
+    tests = []
+    for vector in vectors:
+        if vector is None or vector.key == baseline.key:
+            continue
+        a, b = vector.by_seed("psnr", stage), baseline.by_seed("psnr", stage)
+        test = Test(Question.WEIGHTS, family, "psnr", vector, baseline, compare(a, b, "psnr"),
+                    kind="noninferiority", margin=NONINFERIORITY_MARGIN_DB)
+        test.p = noninferiority(a, b, "psnr", NONINFERIORITY_MARGIN_DB)
+        tests.append(test)
     return tests
 
 
@@ -257,26 +378,6 @@ def pixel_loss_tests(rows: list[dict]) -> list[Test]:
     return [_t(Question.PIXEL_LOSS, _family(Question.PIXEL_LOSS, biased), arm, mse,
                PRIMARY_METRIC[t], stage) for name, arm in chosen.items() if name != "mse"
             for t in terms]
-
-
-def original_tests(rows: list[dict], activation_tests_: list[Test],
-                   weights_tests_: list[Test]) -> list[Test]:
-    """The tests behind the verdicts on the original's claims, in one family: (a) sine against
-    elu, (b) the lr claims, (c) dominance over the original's best."""
-    out = []
-    for t in activation_tests_:
-        if {t.a["activation"], t.b["activation"]} == {"sine", "elu"}:
-            out.append(_again(t, ORIGINAL if not t.exploratory else f"{ORIGINAL}/{EXPLORATORY}"))
-    out += lr_claim_tests(rows)
-    out += [_again(t, ORIGINAL if not t.exploratory else f"{ORIGINAL}/{EXPLORATORY}")
-            for t in weights_tests_ if t.kind == "dominance"]
-    return out
-
-
-def _again(test: Test, family: str) -> Test:
-    return Test(test.question, family, test.metric, test.a, test.b, test.comparison,
-                kind=test.kind, p=test.p, setting=test.setting, margin=test.margin,
-                note=test.note)
 
 
 def lr_claim_tests(rows: list[dict]) -> list[Test]:
@@ -319,7 +420,9 @@ def correct(tests: list[Test]) -> list[Test]:
     """Holm within each family (exploratory families: none, nothing separated), and, for
     each t-test not separated, the smallest effect its test had POWER to detect: the pooled sd
     of the paired differences of the same metric in its family times the standardised effect
-    of a paired test of its n at Holm's strictest level alpha / family size."""
+    of a paired test of its n at Holm's strictest level alpha / family size; for each
+    non-inferiority test, its power at that level where a and b are truly equal, the margin
+    over its own sd of the paired differences."""
     families: dict[str, list[Test]] = {}
     for t in tests:
         families.setdefault(t.family, []).append(t)
@@ -331,7 +434,14 @@ def correct(tests: list[Test]) -> list[Test]:
             t.p_holm, t.family_size = p, size
             t.separated = math.isfinite(p) and p < ALPHA
         for t in members:
+            if t.kind == "noninferiority" and size and t.comparison.sd_diff > 0:
+                t.power = noninferiority_power(t.margin / t.comparison.sd_diff, t.comparison.n,
+                                               ALPHA / size)
             if t.kind != "t" or t.separated or not t.comparison.paired or not size:
+                continue
+            if t.pooled is not None:  # HKSJ's t on k - 1: k values with sd se * sqrt(k)
+                t.detectable = t.pooled.se * math.sqrt(t.pooled.k) * detectable_effect(
+                    t.pooled.k, ALPHA / size)
                 continue
             same = [u.comparison for u in members if u.kind == "t" and u.metric == t.metric]
             t.detectable = pooled_sd(same) * detectable_effect(t.comparison.n, ALPHA / size)
@@ -363,52 +473,30 @@ def cross_group_key(test: Test) -> tuple[tuple, bool]:
     return (test.question, test.setting, test.metric, *sorted((a, b))), a > b
 
 
-def cross_image_groups(tests: list[Test]) -> dict[tuple, list[tuple[Test, bool]]]:
+def cross_image_groups(tests: list[Test], images: list[str] | None = None
+                       ) -> dict[tuple, list[tuple[Test, bool]]]:
     """The confirmatory per-image t-tests grouped by `cross_group_key`: {key: [(test, flipped)]}
-    (the verdicts on the original and pooled tests left out)."""
+    (the original's lr claims and pooled tests left out); only those on `images` if given."""
     groups: dict[tuple, list[tuple[Test, bool]]] = {}
     for t in tests:
         if t.kind != "t" or t.exploratory or t.family.startswith(ORIGINAL) or t.image == POOLED:
+            continue
+        if images is not None and t.image not in images:
             continue
         key, flip = cross_group_key(t)
         groups.setdefault(key, []).append((t, flip))
     return groups
 
 
-def random_effects(effects: np.ndarray, variances: np.ndarray) -> dict:
-    """DerSimonian-Laird random-effects pooling of k per-image effects with their variances:
-    {effect, se, ci_low, ci_high (95%, normal), p (two-sided z), q, q_p (Cochran's Q, chi2 on
-    k - 1), i2, tau2}. tau² = max(0, (Q - (k - 1)) / c): where the images agree more than their
-    within-image noise predicts (Q < k - 1) it is 0 and the pool is the fixed-effect mean.
-    (statsmodels' combine_effects(method_re="dl") leaves tau² negative there, giving a negative
-    weight and a nan standard error, so the most consistent comparisons went unpooled.)"""
-    from scipy import stats as scipy_stats
-
-    w = 1.0 / variances
-    fixed = float(np.sum(w * effects) / np.sum(w))
-    q = float(np.sum(w * (effects - fixed) ** 2))
-    k = effects.size
-    c = float(np.sum(w) - np.sum(w ** 2) / np.sum(w))
-    tau2 = max(0.0, (q - (k - 1)) / c) if c > 0 else 0.0
-    w_re = 1.0 / (variances + tau2)
-    effect = float(np.sum(w_re * effects) / np.sum(w_re))
-    se = float(np.sqrt(1.0 / np.sum(w_re)))
-    z = scipy_stats.norm.ppf(0.975)
-    return {"effect": effect, "se": se, "ci_low": effect - z * se, "ci_high": effect + z * se,
-            "p": float(2 * scipy_stats.norm.sf(abs(effect / se))) if se > 0 else math.nan,
-            "q": q, "q_p": float(scipy_stats.chi2.sf(q, k - 1)),
-            "i2": max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0, "tau2": tau2}
-
-
-def pooled_tests(tests: list[Test]) -> list[Test]:
-    """Each paired comparison made on several images, pooled with the image as a block: the
-    per-image mean differences combined by random effects (`random_effects`), its 95% interval
-    and a two-sided z-test, and Cochran's Q test of heterogeneity between images with I² in the
-    note. Family '<question>/all'."""
+def pooled_tests(tests: list[Test], images: list[str] | None = None) -> list[Test]:
+    """Each paired comparison made on several of `images` (default: all), pooled with the image
+    as a block: the per-image mean differences combined by random effects with the HKSJ
+    interval and t-test on k - 1 degrees of freedom, and the prediction interval for a new
+    image (inr.stats.pooling), Cochran's Q and I² in the note. Family '<question>/all'."""
     groups = {key: [(t, -1.0 if flip else 1.0) for t, flip in members
                     if t.comparison.paired and math.isfinite(t.comparison.sd_diff)
                     and t.comparison.sd_diff > 0]
-              for key, members in cross_image_groups(tests).items()}
+              for key, members in cross_image_groups(tests, images).items()}
     pooled = []
     for (question, setting, metric, a, b), members in groups.items():
         if len({t.image for t, _ in members}) < 2:
@@ -416,19 +504,18 @@ def pooled_tests(tests: list[Test]) -> list[Test]:
         effects = np.array([sign * t.comparison.effect for t, sign in members])
         variances = np.array([t.comparison.sd_diff ** 2 / t.comparison.n for t, _ in members])
         pool = random_effects(effects, variances)
-        if not math.isfinite(pool["p"]):
-            continue
         first, sign = members[0]
         ordered = (first.a, first.b) if sign > 0 else (first.b, first.a)
-        comparison = Comparison(metric, first.comparison.transform, True,
-                                tuple(t.image for t, _ in members), len(members), math.nan,
-                                math.nan, pool["effect"], pool["ci_low"], pool["ci_high"],
-                                pool["p"], math.nan, math.nan)
+        seeds = tuple(sorted({s for t, _ in members for s in t.comparison.seeds}))
+        comparison = Comparison(metric, first.comparison.transform, True, seeds, pool.k,
+                                math.nan, math.nan, pool.effect, pool.ci_low, pool.ci_high,
+                                pool.p, math.nan, math.nan)
         pooled.append(Test(question, f"{question}/{POOLED}", metric, *ordered, comparison,
-                           p=pool["p"], setting=setting, image=POOLED,
-                           note=f"random effects over {len(members)} images; heterogeneity: "
-                                f"Q = {pool['q']:.3g}, p = {pool['q_p']:.2g}, "
-                                f"I² = {pool['i2']:.0%}"))
+                           p=pool.p, setting=setting, image=POOLED, pooled=pool,
+                           chosen_on=first.chosen_on,
+                           tested_on=_where([t.image for t, _ in members], seeds),
+                           note=f"{POOLED_TEST} over {pool.k} images; heterogeneity: "
+                                f"Q = {pool.q:.3g}, p = {pool.q_p:.2g}, I² = {pool.i2:.0%}"))
     return pooled
 
 
@@ -437,23 +524,60 @@ def images_of(rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(r.get("image") or "" for r in rows))
 
 
+def held_out_images(rows: list[dict]) -> list[str]:
+    """The rows' held-out images (image_role HELD_OUT): they took no part in any choice."""
+    return list(dict.fromkeys(r.get("image") or "" for r in rows
+                              if r.get("image_role") == HELD_OUT))
+
+
+def _where(images, seeds) -> str:
+    """'camera grass @ 10': images and seeds, as chosen_on and tested_on write them."""
+    return f"{' '.join(images)} @ {' '.join(str(int(s)) for s in seeds)}"
+
+
+def chosen_where(rows: list[dict]) -> dict[str, str]:
+    """{question: the images and seeds its screening chose on} for each question whose sweep
+    chose configurations on a screening (it has a confirmation stage)."""
+    out = {}
+    for question in dict.fromkeys(q for r in rows for q in (r.get("questions") or "").split(";")
+                                  if q):
+        asked = asking(rows, question)
+        if counted_stage(asked) is None:
+            continue
+        screened = [r for r in asked if r.get("stage") != Stage.CONFIRMATION]
+        out[question] = _where(images_of(screened), sorted({int(r["seed"]) for r in screened}))
+    return out
+
+
+def _chosen_from_data(config: Configuration, question: str) -> bool:
+    return not named_in_advance(config.first, question) and \
+        config.first.get("role") != Role.REFERENCE
+
+
 def all_tests(rows: list[dict]) -> list[Test]:
     """Every test of the rows' questions, image by image, corrected (`correct`). With several
     images each image's families are its own ('<family>/<image>'): a conclusion is tested on
-    each image, and inr.report.analysis counts on how many it holds."""
+    each image, and inr.report.analysis counts on how many it holds; the pooled tests use the
+    held-out images where there are any (`held_out_images`)."""
     images, tests = images_of(rows), []
+    chosen = chosen_where(rows)
     for image in images:
         own = [r for r in rows if (r.get("image") or "") == image]
-        acts, weights = activation_tests(own), weights_tests(own)
-        found = acts + lr_tests(own) + weights + pixel_loss_tests(own) + poisson_tests(own)
-        found += original_tests(own, acts, weights)
+        found = activation_tests(own) + lr_tests(own) + weights_tests(own)
+        found += pixel_loss_tests(own) + poisson_tests(own) + lr_claim_tests(own)
         for t in found:
             t.image = image
+            t.tested_on = _where([image], t.comparison.seeds)
+            if t.exploratory:
+                t.chosen_on = t.tested_on
+            elif t.question in chosen and any(_chosen_from_data(c, t.question)
+                                              for c in (t.a, t.b)):
+                t.chosen_on = chosen[t.question]
             if len(images) > 1:
                 t.family = f"{t.family}/{image}"
         tests += found
     if len(images) > 1:
-        tests += pooled_tests(tests)
+        tests += pooled_tests(tests, held_out_images(rows) or None)
     return correct(tests)
 
 
@@ -462,7 +586,10 @@ def all_tests(rows: list[dict]) -> list[Test]:
 COLUMNS = ("question", "family", "metric", "a", "b", "n", "seeds", "paired", "transform",
            "mean_a", "mean_b", "effect", "effect_ci_low", "effect_ci_high", "p", "p_holm",
            "separated", "family_size", "test", "setting", "correlation", "detectable_effect",
-           "margin", "note", "image")
+           "margin", "note", "image", "power", "tau2", "i2", "pi_low", "pi_high", "chosen_on",
+           "tested_on")
+TEST_NAMES = {"dominance": "intersection-union (paired one-sided t)",
+              "noninferiority": "non-inferiority (paired one-sided t)"}
 
 
 def _number(x: float) -> float | str:
@@ -471,10 +598,15 @@ def _number(x: float) -> float | str:
 
 def csv_rows(tests: list[Test]) -> list[dict]:
     """One comparisons.csv row per test (COLUMNS; `effect` on the tested scale: a log ratio of
-    MSEs, or a difference in dB; empty where not computed)."""
+    MSEs, or a difference in dB; empty where not computed). A pooled row's n counts images, its
+    test is POOLED_TEST, and it gives tau2, I² and the prediction interval for a new image."""
     out = []
     for t in tests:
-        c = t.comparison
+        c, pool = t.comparison, t.pooled
+        if pool is not None:
+            test = POOLED_TEST
+        else:
+            test = TEST_NAMES.get(t.kind) or (PAIRED_T if c.paired else "Welch t")
         out.append({
             "question": t.question, "family": t.family, "metric": t.metric,
             "a": t.a.key, "b": t.b.key, "n": c.n, "seeds": " ".join(str(s) for s in c.seeds),
@@ -484,12 +616,14 @@ def csv_rows(tests: list[Test]) -> list[dict]:
             "effect_ci_high": _number(c.ci_high), "p": _number(t.p),
             "p_holm": _number(t.p_holm), "separated": str(t.separated).lower(),
             "family_size": t.family_size,
-            "test": {"t": PAIRED_T if c.paired else "Welch t", "dominance":
-                     "intersection-union (paired one-sided t)", "equivalence":
-                     "TOST (paired)"}[t.kind],
+            "test": test,
             "setting": t.setting, "correlation": _number(c.correlation),
             "detectable_effect": _number(t.detectable), "margin": _number(t.margin),
-            "note": t.note, "image": t.image})
+            "note": t.note, "image": t.image, "power": _number(t.power),
+            "tau2": _number(pool.tau2) if pool else "", "i2": _number(pool.i2) if pool else "",
+            "pi_low": _number(pool.pi_low) if pool else "",
+            "pi_high": _number(pool.pi_high) if pool else "",
+            "chosen_on": t.chosen_on, "tested_on": t.tested_on})
     return out
 
 
@@ -516,6 +650,18 @@ def effect_text(test: Test) -> str:
         text += f" [{c.ci_low:+.2g}, {c.ci_high:+.2g}]" if abs(c.effect) < 1 \
             else f" [{c.ci_low:+.1f}, {c.ci_high:+.1f}]"
     return text
+
+
+def prediction_text(test: Test) -> str:
+    """A pooled test's 95% prediction interval for a new image, on the effect's readable scale
+    ('' where there is none: not pooled, or fewer than 3 images)."""
+    pool = test.pooled
+    if pool is None or not math.isfinite(pool.pi_low):
+        return ""
+    if test.comparison.transform == "log":
+        return f"[×{_sig(math.exp(pool.pi_low))}, ×{_sig(math.exp(pool.pi_high))}]"
+    unit = " dB" if "psnr" in test.metric else ""
+    return f"[{pool.pi_low:+.1f}, {pool.pi_high:+.1f}]{unit}"
 
 
 def detectable_text(test: Test) -> str:

@@ -10,7 +10,8 @@ they are compared seed by seed:
     detectable_effect   the smallest true mean difference a paired test of n seeds finds with
                  POWER at level alpha (the noncentral t, scipy.stats.nct), in units of
                  the differences' sd
-    equivalence  two one-sided paired tests (statsmodels ttost_paired) against +-margin
+    noninferiority  a paired one-sided test that a loses less than a margin fixed in advance,
+                 and its power where a and b are truly equal
     dominance    an intersection-union test: a is better than b on every metric given, p the
                  largest of the one-sided paired p-values
 
@@ -196,19 +197,31 @@ def paired_values(a: Mapping[int, float], b: Mapping[int, float], metric: str
             on_tested_scale([b[s] for s in shared], transform))
 
 
-def equivalence(a: Mapping[int, float], b: Mapping[int, float], metric: str,
-                margin: float) -> float:
-    """p of the two one-sided paired tests (TOST) that mean(a - b) lies within +-margin on
-    the tested scale, over the shared seeds; nan with fewer than MIN_SEEDS of them."""
-    from statsmodels.stats.weightstats import ttost_paired
-
+def noninferiority(a: Mapping[int, float], b: Mapping[int, float], metric: str,
+                   margin: float) -> float:
+    """p of the paired one-sided test that a is not worse than b by `margin` or more on the
+    tested scale: H0 mean(a - b) <= -margin (for a metric where higher is better; >= +margin for
+    an error), against the alternative that a loses less than the margin. nan with fewer than
+    MIN_SEEDS shared seeds."""
     shared, x, y = paired_values(a, b, metric)
     if len(shared) < MIN_SEEDS:
         return math.nan
-    d = x - y
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    d = sign * (x - y) + margin  # > 0 where a is within the margin (or better)
     if np.std(d) == 0:
-        return 0.0 if abs(float(d[0])) < margin else 1.0
-    return float(ttost_paired(x, y, -margin, margin)[0])
+        return 0.0 if float(np.mean(d)) > 0 else 1.0
+    return float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue)
+
+
+def noninferiority_power(margin_in_sd: float, n: int, alpha: float = ALPHA) -> float:
+    """The power of the one-sided paired non-inferiority test of n seeds at level alpha when a
+    and b are truly equal: P(T > t_crit(1 - alpha)) for T noncentral t on n - 1 degrees of
+    freedom with noncentrality margin_in_sd * sqrt(n) (margin_in_sd: the margin over the sd of
+    the paired differences); nan below MIN_SEEDS seeds."""
+    if n < MIN_SEEDS or not math.isfinite(margin_in_sd):
+        return math.nan
+    crit = stats.t.ppf(1 - alpha, n - 1)
+    return float(stats.nct.sf(crit, n - 1, margin_in_sd * math.sqrt(n)))
 
 
 def one_sided(a: Mapping[int, float], b: Mapping[int, float], metric: str) -> float:

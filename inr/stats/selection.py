@@ -110,3 +110,29 @@ def best_per_arm(configs: Iterable[Configuration], question: str) -> dict[str, C
     for c in configs:
         arms.setdefault(arm_of(c.first, question) or c.key, []).append(c)
     return {arm: min(members, key=mean_selection_score) for arm, members in arms.items()}
+
+
+TUNED_COLUMNS = ("scale", "lr", "beta_pixel", "beta_grad", "beta_laplacian", "beta_dt",
+                 "beta_ssim", "beta_ms_ssim")  # what an arm's members may differ in
+
+
+def tuned_column(configs: Iterable[Configuration]) -> str | None:
+    """The row column (TUNED_COLUMNS) in which an arm's members differ: the grid the screening
+    chose from; None where they differ in none or in several."""
+    configs = list(configs)
+    varying = [col for col in TUNED_COLUMNS
+               if len({c.first.get(col) for c in configs}) > 1]
+    return varying[0] if len(varying) == 1 else None
+
+
+def edge_of_grid(grid: Iterable[float], chosen: float) -> str | None:
+    """'lowest' or 'highest' where the chosen value is at that end of a grid of at least two
+    values (the optimum may lie beyond it), None where it is interior."""
+    values = sorted(set(grid))
+    if len(values) < 2:
+        return None
+    if chosen == values[0]:
+        return "lowest"
+    if chosen == values[-1]:
+        return "highest"
+    return None
