@@ -25,7 +25,7 @@ from inr.sweep.ray_backend import RayOptions, run_sweep_ray
 from inr.sweep.stages import CONFIRM_SEEDS, CONFIRM_TOP, run_confirmed
 from inr.training.loop import train
 from inr.training.metrics import ms_ssim_levels
-from inr.vocabulary import HEADLINE_METRICS, Status
+from inr.vocabulary import HEADLINE_METRICS, ImageRole, Status
 
 EXPERIMENT_ALL = "all"
 SINGLE = OutputTree(Path("."))  # where `python -m inr.train` writes by default: ./runs/single
@@ -78,7 +78,14 @@ def parser() -> argparse.ArgumentParser:
                          help="several images, comma-separated names or files, e.g. "
                          "camera,coins,moon,grass: every experiment runs its whole grid on each "
                          "with matched seeds and the same random weight vectors, and the report "
-                         "answers per image and across images")
+                         "answers per image and across images; with --holdout-images these "
+                         "are the development images, on which every choice is made")
+    setting.add_argument("--holdout-images", metavar="LIST",
+                         help="held-out images, comma-separated names or files: they take no "
+                         "part in any choice (scales, learning rates, pixel-loss weights, "
+                         "confirmed vectors); they train only what the development images "
+                         "chose, on the confirmation's fresh seeds, and the report's "
+                         "cross-image verdicts are tested on them alone")
     setting.add_argument("--size", type=int, help="resample the image to SIZE x SIZE")
     setting.add_argument("--frames", type=int, help="number of diffusion frames")
     setting.add_argument("--width", type=int, help="hidden width of the networks")
@@ -186,22 +193,34 @@ def base_config(args: argparse.Namespace) -> RunConfig:
     return cfg.validate()
 
 
-def images_of(args: argparse.Namespace) -> list[str]:
-    """The files of --images (each checked now), or [] for a single-image sweep."""
-    if not args.images:
-        return []
-    if args.image:
-        raise ValueError("give --image or --images, not both")
-    names = [n.strip() for n in args.images.split(",") if n.strip()]
+def _image_list(option: str, text: str) -> list[Path]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        raise ValueError("--images needs at least one name or file")
+        raise ValueError(f"{option} needs at least one name or file")
     files = [resolve_image(n) for n in names]
     for f in files:
         load_image(f)
-    if len({f.stem for f in files}) < len(files):
-        raise ValueError(f"--images: two images share a name ({', '.join(f.stem for f in files)})"
-                         ": runs are named after the image")
-    return [str(f) for f in files]
+    return files
+
+
+def images_of(args: argparse.Namespace, default: str | None = None
+              ) -> tuple[list[str], list[str]]:
+    """(the development images, the held-out images) of --images and --holdout-images, each
+    checked now: ([], []) for a single-image sweep; without --images, --holdout-images holds out
+    from `default` (the --image or the profile's image)."""
+    if args.images and args.image:
+        raise ValueError("give --image or --images, not both")
+    development = _image_list("--images", args.images) if args.images else []
+    held_out = _image_list("--holdout-images", args.holdout_images) \
+        if args.holdout_images else []
+    if held_out and not development and default:
+        development = [Path(default)]
+    stems = [f.stem for f in development + held_out]
+    if len(set(stems)) < len(stems):
+        raise ValueError(f"--images and --holdout-images: an image is named twice "
+                         f"({', '.join(stems)}): runs are named after the image, and a "
+                         "held-out image cannot also choose")
+    return [str(f) for f in development], [str(f) for f in held_out]
 
 
 def experiments_of(args: argparse.Namespace) -> list[Experiment]:
@@ -258,11 +277,17 @@ def _sweep(args, exps, out: Path) -> int:
         if value is not None and value < least:
             raise ValueError(f"{option} needs at least {least}, got {value}")
     ray = _ray_options(args, out) if args.backend == "ray" else None
-    runs = []
-    for image in images_of(args) or [base.data.image]:
-        runs += plan(exps, base.replace(data={"image": image}), out,
-                     random_weights=args.random_weights, seed=args.seed,
-                     videos=not args.no_video, seeds=args.seeds)
+    development, held_out = images_of(args, base.data.image)
+
+    def planned(images: list[str], role: str | None) -> list:
+        return [run for image in images for run in plan(
+            exps, base.replace(data={"image": image}, output={"image_role": role}), out,
+            random_weights=args.random_weights, seed=args.seed, videos=not args.no_video,
+            seeds=args.seeds)]
+
+    runs = planned(development or [base.data.image],
+                   ImageRole.DEVELOPMENT if held_out else None)
+    held = planned(held_out, ImageRole.HELD_OUT)
     confirming = args.confirm_seeds > 0
     if args.dry_run:
         states = ["todo" if args.overwrite else r.folder().state(r.config) for r in runs]
@@ -276,6 +301,10 @@ def _sweep(args, exps, out: Path) -> int:
                   f"top {args.confirm} loss-weight vectors by each of "
                   f"{' and '.join(HEADLINE_METRICS)}, the best member of each tuned arm) and "
                   f"those named in advance, on {args.confirm_seeds} fresh seeds each")
+        if held_out:
+            print(f"held-out images ({', '.join(Path(f).stem for f in held_out)}): the same "
+                  "configurations on the same fresh seeds, and the runs of any question that "
+                  "chooses nothing; they take no part in the choice")
         return 0
     print(f"sweep: {len(runs)} runs ({', '.join(e.name for e in exps)}), profile "
           f"{args.profile or default_profile()}, engine {args.engine}, device "
@@ -289,7 +318,7 @@ def _sweep(args, exps, out: Path) -> int:
             execute = partial(run_sweep, engine=args.engine, max_models=args.max_models,
                               overwrite=args.overwrite, progress=not args.quiet,
                               workers=args.workers)
-        outcome = run_confirmed(runs, execute, args.confirm, args.confirm_seeds)
+        outcome = run_confirmed(runs, execute, args.confirm, args.confirm_seeds, held_out=held)
         built = build_report(tree)
     print(f"\n{len(outcome.done)} runs trained, {len(outcome.skipped)} reused, "
           f"{outcome.seconds:.0f} s. Best runs:\n{best_table(built['rows'])}")

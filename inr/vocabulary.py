@@ -59,6 +59,14 @@ class Stage:
     CONFIRMATION = "confirmation"
 
 
+class ImageRole:
+    """What an image does in a sweep with held-out images (a record's `image_role`): the
+    development images' screening chooses every configuration; the held-out images take part
+    in no choice and test what was chosen. Empty where no image is held out."""
+    DEVELOPMENT = "development"
+    HELD_OUT = "held-out"
+
+
 class Role:
     """Why a configuration was planned (its record's `role`): drawn (a random loss-weight
     vector), reference (named in advance: a reference vector, a claim of the original, or a

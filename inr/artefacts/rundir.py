@@ -79,7 +79,9 @@ def record(result: RunResult, target_variances: dict[str, float]) -> dict:
                                     first seed), weights_name, reference (the reference vector
                                     its weights equal up to scale), arm (the group it is tuned
                                     in), stage (screening or confirmation), role (drawn,
-                                    reference or tuned), seed: set when the run was planned,
+                                    reference or tuned), image_role (development or held-out,
+                                    where the sweep held images out), seed: set when the run
+                                    was planned,
                                     never parsed back out of a path
     config, video                   the RunConfig, the video path
     target_variances                each field's target variance over the training frames
@@ -96,7 +98,7 @@ def record(result: RunResult, target_variances: dict[str, float]) -> dict:
             "labels": {"name": out.name, "configuration": out.configuration or out.name,
                        "weights_name": out.weights_name or "", "reference": out.reference or "",
                        "arm": out.arm or "", "stage": out.stage or "", "role": out.role or "",
-                       "seed": cfg.train.seed},
+                       "image_role": out.image_role or "", "seed": cfg.train.seed},
             "config": cfg.to_dict(), "video": str(result.video) if result.video else None,
             "target_variances": target_variances,
             "effective_weights": effective_weights(cfg.loss, target_variances)}
@@ -245,7 +247,7 @@ def finished_records(tree: OutputTree) -> list[tuple[RunDir, dict]]:
 
 TEXT_COLUMNS = ("name", "configuration", "experiments", "questions", "status", "image",
                 "image_file", "activation",
-                "scheduler", "normalize", "weights", "reference", "arm", "stage", "role",
+                "scheduler", "normalize", "weights", "reference", "arm", "stage", "role", "image_role",
                 "derivative_method",
                 "derivative_fallback", "video")
 LIST_SEPARATOR = ";"  # joins a run's experiments (and questions) in one column
@@ -277,6 +279,7 @@ def row_of(saved: dict, folder: str = "") -> dict:
            "arm": labels.get("arm") or "",
            "stage": labels.get("stage") or "",
            "role": labels.get("role") or "",
+           "image_role": labels.get("image_role") or "",
            "seed": labels.get("seed", cfg.get("train", {}).get("seed")),
            "steps": cfg.get("train", {}).get("steps"),
            "image": Path(cfg.get("data", {}).get("image") or "").stem,

@@ -104,6 +104,7 @@ class OutputConfig:
     arm: str | None = None  # the group it is tuned in (inr.vocabulary.Role.TUNED), if any
     stage: str | None = None  # inr.vocabulary.Stage: screening or confirmation
     role: str | None = None  # inr.vocabulary.Role: drawn, reference or tuned
+    image_role: str | None = None  # inr.vocabulary.ImageRole, where a sweep holds images out
 
 
 @dataclass

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from inr.report.contrasts import (ORIGINAL, POOLED, Test, all_tests, counted_stage,
                                   cross_group_key, cross_image_groups, cross_key,
                                   detectable_text, direction_word, effect_text, held_out_images,
-                                  grid_choices, images_of, prediction_text,
+                                  choosing_only, confirmed_vectors, grid_choices, images_of,
+                                  prediction_text, references, repeated_vectors,
                                   repeated_settings)
 from inr.config import PROFILES, profile_config
 from inr.report.rows import asking, betas, weight_vector
@@ -181,6 +182,12 @@ def question_sections(rows: list[dict], tests: list[Test] | None = None) -> list
         if not asking(rows, question):
             continue
         section = Section(title, question, tests=own)
+        if choosing_only(rows):
+            section.lines += ["A development image: its screening chose (the order below), and "
+                              "what it chose is tested on the held-out images.",
+                              *edge_lines(rows, question)]
+            sections.append(section)
+            continue
         section.lines += scope_of_question(rows, question)
         if question == Question.WEIGHTS:
             plain = [t for t in own if t.kind == "t"]
@@ -200,9 +207,13 @@ def scope_of_question(rows: list[dict], question: str) -> list[str]:
     stage = counted_stage(asked)
     seeds = sorted({int(r["seed"]) for r in asked if stage is None or r.get("stage") == stage})
     screening = sorted({int(r["seed"]) for r in asked if r.get("stage") != "confirmation"})
-    lines = [f"Tests on seeds {' '.join(map(str, seeds))}"
-             + (f" (fresh: the screening chose on seed(s) {' '.join(map(str, screening))})"
-                if stage else " (no confirmation stage)") + "."]
+    if stage and not screening:
+        how = " (held out: this image took no part in the choice)"
+    elif stage:
+        how = f" (fresh: the screening chose on seed(s) {' '.join(map(str, screening))})"
+    else:
+        how = " (no confirmation stage)"
+    lines = [f"Tests on seeds {' '.join(map(str, seeds))}{how}."]
     notes: dict[str, list[str]] = {}
     for r in asked:
         dominant = dominant_term(r)
@@ -211,7 +222,17 @@ def scope_of_question(rows: list[dict], question: str) -> list[str]:
             note = f"the {dominant[0]} term carries {dominant[1]:.0%} of the effective weight"
             if name not in notes.setdefault(note, []):
                 notes[note].append(name)
-    repeats = repeated_settings(rows, question)
+    if question == Question.WEIGHTS:
+        configs = {c.key: c for c in configurations(asked)}
+        vectors = repeated_vectors(confirmed_vectors(rows)[0], references(rows))
+        if vectors:
+            lines.append("Tested once: " + "; ".join(
+                f"{betas(configs[v].first)} trains the same fields in the same proportions as "
+                f"{betas(configs[earlier].first)} (each term's share of the effective weight, "
+                "to two decimals), so its tests would repeat those"
+                for v, earlier in vectors.items()) + ".")
+    repeats = repeated_settings(rows, question) \
+        if question in (Question.ACTIVATION, Question.POISSON) else {}
     if repeats:
         lines.append("Tested once: " + "; ".join(
             f"{setting} trains the same fields in the same proportions as {earlier}, so its "
@@ -307,10 +328,20 @@ def conclusion_lines(rows: list[dict], tests: list[Test] | None = None) -> list[
     images = images_of(rows)
     if len(images) > 1:
         lines = []
-        for image, own_rows, own_tests in per_image(rows, tests):
-            lines.append(f"On {image}:")
-            lines += [f"  {line}" for line in conclusion_lines(own_rows, own_tests)[:-1]]
         held_out = held_out_images(rows)
+        chose = [image for image, own_rows, _ in per_image(rows, tests)
+                 if choosing_only(own_rows)]
+        if chose:
+            lines.append(f"Chosen on the development images ({', '.join(chose)}), screening "
+                         "only (their order is in each question's section):")
+            for question in dict.fromkeys(q for r in rows for q in r["questions"].split(";")
+                                          if q):
+                lines += [f"  {question}: {line}" for line in edge_lines(rows, question)]
+        for image, own_rows, own_tests in per_image(rows, tests):
+            if choosing_only(own_rows):
+                continue
+            lines.append(f"On {image}{' (held out)' if image in held_out else ''}:")
+            lines += [f"  {line}" for line in conclusion_lines(own_rows, own_tests)[:-1]]
         lines.append(f"Across the {len(held_out)} held-out images:" if held_out
                      else f"Across the {len(images)} images:")
         lines += [f"  {line}" for line in cross_image_lines(tests, held_out or images,
@@ -348,6 +379,8 @@ def compare_with_original(rows: list[dict], tests: list[Test] | None = None) -> 
     if len(images_of(rows)) > 1:
         lines = []
         for image, own_rows, own_tests in per_image(rows, tests):
+            if choosing_only(own_rows):
+                continue
             lines.append(f"On {image}:")
             lines += [f"  {line}" for line in compare_with_original(own_rows, own_tests)[:-1]]
         return lines + [ORIGINAL_TEST_LINE]

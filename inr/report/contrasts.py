@@ -59,7 +59,8 @@ from inr.stats.selection import (arm_of, best_per_arm, edge_of_grid, effective_s
                                  tuned_column)
 from inr.vocabulary import (ORIGINAL_BEST, ORIGINAL_LR_CLAIMS, PERCEPTUAL_TERMS, PIXEL_ONLY,
                             POISSON_METRIC,
-                            PRIMARY_METRIC, Question, Role, Stage, higher_is_better)
+                            ImageRole, PRIMARY_METRIC, Question, Role, Stage,
+                            higher_is_better)
 
 ORIGINAL = "original"  # the family of the verdicts on the original project's claims
 EXPLORATORY = "exploratory"
@@ -68,7 +69,6 @@ PAIRED_T = "paired t"  # the `test` column of a paired t-test's row in compariso
 # run. It is less than one seed-to-seed sd of the pixel-only runs' own PSNR (1.4 dB over seeds
 # 0-2 at the quick profile, shared/NOTES section 7): a loss smaller than redrawing the seed.
 NONINFERIORITY_MARGIN_DB = 1.0
-HELD_OUT = "held-out"  # a row's image_role when the image took no part in any choice
 HEADLINE_TERMS = ("pixel", "grad")  # what the weights question tests its vectors on
 ACTIVATION_ORDER = ("sine", "finer", "gauss", "elu")
 
@@ -149,17 +149,17 @@ def _family(question: str, biased: bool) -> str:
 def distinct_key(row: dict) -> tuple:
     """What a run's loss asks, for telling repeated tests apart: the fields it trains
     (inr.stats.selection.trained_terms) with their shares of the effective weight among them,
-    to two decimals, and its perceptual terms. Two settings with the same key train the same
-    fields in the same proportions (the raw all-terms setting, 99% Laplacian, and the Laplacian
-    alone), so their tests would repeat each other. A row without recorded effective weights
-    is distinct from every other (its configuration)."""
+    to two decimals. Two settings with the same key train the same fields in the same
+    proportions (the raw all-terms setting, 99% Laplacian, and the Laplacian alone), so their
+    tests would repeat each other. A row without recorded effective weights, or with a
+    perceptual term (whose weight has no effective share to compare), is distinct from every
+    other (its configuration)."""
     terms, shares = trained_terms(row), effective_shares(row)
-    if not shares:
+    if not shares or any((row.get(f"beta_{t}") or 0) > 0 for t in PERCEPTUAL_TERMS):
         return (row.get("configuration"),)
     total = sum(shares.get(t, 0.0) for t in terms)
     return (tuple(terms), tuple(round(shares.get(t, 0.0) / total, 2) if total else None
-                                for t in terms),
-            tuple((row.get(f"beta_{t}") or 0) > 0 for t in PERCEPTUAL_TERMS))
+                                for t in terms))
 
 
 def repeated_settings(rows: list[dict], question: str) -> dict[str, str]:
@@ -234,22 +234,22 @@ def grid_choices(rows: list[dict], question: str) -> list[GridChoice]:
     arms: dict[str, list[Configuration]] = {}
     for c in configurations(screened):
         arms.setdefault(arm_of(c.first, question) or c.key, []).append(c)
-    confirmed = {r["configuration"] for r in asked if r.get("stage") == Stage.CONFIRMATION}
+    confirmed = [r for r in asked if r.get("stage") == Stage.CONFIRMATION]
     out = []
     for arm, members in arms.items():
         column = tuned_column(members) if len(members) > 1 else None
         if column is None:
             continue
-        if stage is not None:
-            chosen = next((c for c in members if c.key in confirmed), None)
+        if stage is not None:  # the value the confirmation trained, on any image
+            trained = [r for r in confirmed if arm_of(r, question) == arm]
+            values = {float(r[column]) for r in trained
+                      if not named_in_advance(r, question)} or \
+                {float(r[column]) for r in trained}
         else:
-            chosen = best_per_arm(members, question).get(arm) or \
-                next(iter(best_per_arm(members, question).values()))
-        if chosen is None:
-            continue
+            values = {float(c.first[column]) for c in best_per_arm(members, question).values()}
         grid = tuple(sorted({float(c.first[column]) for c in members}))
-        value = float(chosen.first[column])
-        out.append(GridChoice(arm, column, grid, value, edge_of_grid(grid, value)))
+        for value in sorted(values):
+            out.append(GridChoice(arm, column, grid, value, edge_of_grid(grid, value)))
     return out
 
 
@@ -524,10 +524,17 @@ def images_of(rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(r.get("image") or "" for r in rows))
 
 
+def choosing_only(rows: list[dict]) -> bool:
+    """Whether an image's rows only chose: a development image of a sweep with held-out images,
+    which trains the screening alone (inr.sweep.stages.confirmation_runs); it has no tests."""
+    return bool(rows) and all(r.get("image_role") == ImageRole.DEVELOPMENT
+                              and r.get("stage") != Stage.CONFIRMATION for r in rows)
+
+
 def held_out_images(rows: list[dict]) -> list[str]:
     """The rows' held-out images (image_role HELD_OUT): they took no part in any choice."""
     return list(dict.fromkeys(r.get("image") or "" for r in rows
-                              if r.get("image_role") == HELD_OUT))
+                              if r.get("image_role") == ImageRole.HELD_OUT))
 
 
 def _where(images, seeds) -> str:
@@ -563,6 +570,8 @@ def all_tests(rows: list[dict]) -> list[Test]:
     chosen = chosen_where(rows)
     for image in images:
         own = [r for r in rows if (r.get("image") or "") == image]
+        if choosing_only(own):
+            continue
         found = activation_tests(own) + lr_tests(own) + weights_tests(own)
         found += pixel_loss_tests(own) + poisson_tests(own) + lr_claim_tests(own)
         for t in found:
@@ -676,7 +685,8 @@ def detectable_text(test: Test) -> str:
 
 
 def _sig(x: float) -> str:
-    """A ratio in two significant digits, three decimals near 1 (×1.03, not ×1)."""
+    """A ratio in two significant digits, three decimals near 1 (×1.03, not ×1), powers of ten
+    beyond 10^4 (×3.2e+07)."""
     if 0.9 < x < 1.1:
         return f"{x:.3f}"
-    return f"{x:.2g}" if x < 10 else f"{x:.0f}"
+    return f"{x:.2g}" if x < 10 or x >= 1e4 else f"{x:.0f}"

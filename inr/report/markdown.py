@@ -213,9 +213,11 @@ def comparison_table(rows: list[dict], names: dict[str, str] | None = None) -> l
             shown = "—"
         p, p_holm = _float(r["p"]), _float(r["p_holm"])
         seen = _float(r["detectable_effect"])
-        if r["test"].startswith("TOST"):
-            verdict = (f"equivalent within ±{_float(r['margin']):g}" if r["separated"] == "true"
-                       else "equivalence not shown")
+        power = _float(r.get("power", ""))
+        if r["test"].startswith("non-inferiority"):
+            verdict = (f"loses less than {_float(r['margin']):g} dB: "
+                       + ("shown" if r["separated"] == "true" else "not shown")
+                       + (f" (power {power:.0%})" if math.isfinite(power) else ""))
         elif r["test"].startswith("intersection"):
             verdict = "better on both" if r["separated"] == "true" else "not shown better on both"
         elif r["separated"] == "true":
@@ -228,6 +230,11 @@ def comparison_table(rows: list[dict], names: dict[str, str] | None = None) -> l
             verdict = "not separated" + (
                 f"; could have seen {'×' + format(math.exp(seen), '.2g') if r['transform'] == 'log' else '±' + format(seen, '.2g')}"
                 if math.isfinite(seen) else "")
+        low, high = _float(r.get("pi_low", "")), _float(r.get("pi_high", ""))
+        if math.isfinite(low):
+            new = (f"[×{math.exp(low):.2g}, ×{math.exp(high):.2g}]" if r["transform"] == "log"
+                   else f"[{low:+.2g}, {high:+.2g}]")
+            verdict += f"; a new image: {new}"
         corr = _float(r["correlation"])
         body.append([names.get(r["a"], r["a"]), names.get(r["b"], r["b"]),
                      r["metric"] + (f" ({r['setting']})" if r["setting"] else ""),
@@ -265,7 +272,7 @@ def _screening_tables(rows, question: str, results: Path | None) -> list[str]:
 
 
 def _question_lines(section, number: int, level: str, rows: list[dict], table_rows: list[dict],
-                    names: dict, links: Path | None) -> list[str]:
+                    names: dict, links: Path | None, suffix: str = "") -> list[str]:
     """One question's part of REPORT.md: its families' tables (from comparisons.csv), its
     screening order and its figures."""
     question = section.question
@@ -280,11 +287,12 @@ def _question_lines(section, number: int, level: str, rows: list[dict], table_ro
     if question == Question.WEIGHTS:
         lines += _unsupervised_pixels(asking(rows, question), links)
         lines += [f"Diverged: {diverged_count(rows, question)} runs.", "",
-                  f"![Pareto view]({PARETO_FILE})", ""]
+                  f"![Pareto view]({Path(PARETO_FILE).stem}{suffix}.png)", ""]
     if question == Question.PIXEL_LOSS:
         lines += ["Each pixel loss at each of its weights, pixels against derivatives "
                   "(screening and confirmation seeds together):", "",
-                  f"![Pixel losses: fronts]({PIXEL_LOSS_PARETO_FILE})", ""]
+                  f"![Pixel losses: fronts]({Path(PIXEL_LOSS_PARETO_FILE).stem}{suffix}.png)",
+                  ""]
     return lines
 
 
@@ -335,7 +343,7 @@ def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
         for i, section in enumerate(question_sections(own_rows, own_tests), 1):
             lines += _question_lines(section, i, level, own_rows,
                                      [r for r in table_rows if r["image"] == image], names,
-                                     links)
+                                     links, f"-{image}" if len(images) > 1 else "")
     original = [r for r in table_rows if r["family"].startswith(ORIGINAL)]
     if original:
         lines += ["## The tests behind the verdicts on the original", ""]

@@ -120,8 +120,13 @@ def tuned_column(configs: Iterable[Configuration]) -> str | None:
     """The row column (TUNED_COLUMNS) in which an arm's members differ: the grid the screening
     chose from; None where they differ in none or in several."""
     configs = list(configs)
+
+    def value(config, column):  # nan (an activation without a scale) counts as no value
+        v = config.first.get(column)
+        return None if isinstance(v, float) and math.isnan(v) else v
+
     varying = [col for col in TUNED_COLUMNS
-               if len({c.first.get(col) for c in configs}) > 1]
+               if len({value(c, col) for c in configs}) > 1]
     return varying[0] if len(varying) == 1 else None
 
 

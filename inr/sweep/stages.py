@@ -14,13 +14,15 @@ What the screening chooses, per question:
                          (inr.stats.selection): its tuned scale, weight or lr
 and every configuration named in advance (inr.stats.selection.named_in_advance). A sweep over
 several images chooses once, on all of them together, and confirms the same configurations on
-every image (`confirmation_choice`). A question whose experiment tunes nothing makes no choice
+every image (`confirmation_choice`); held-out images take no part in the choice and are trained
+only in the confirmation stage, which then trains on them alone (`confirmation_runs`). A question whose experiment tunes nothing makes no choice
 and has no confirmation stage: its screening seeds are matched and all count.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -32,7 +34,8 @@ from inr.stats.selection import arm_of, mean_selection_score, named_in_advance
 from inr.stats.summary import Configuration
 from inr.sweep.engine import SweepOutcome
 from inr.sweep.planning import PlannedRun, replicate
-from inr.vocabulary import HEADLINE_METRICS, Question, Role, Stage, higher_is_better
+from inr.vocabulary import (HEADLINE_METRICS, ImageRole, Question, Role, Stage,
+                            higher_is_better)
 
 # the defaults of a sweep's confirmation (README, "Power"): the top 2 vectors by each headline
 # metric, and every chosen or reference configuration on 5 fresh seeds
@@ -98,43 +101,77 @@ def confirmation_choice(rows: list[dict], question: str, top: int) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int) -> list[PlannedRun]:
+def _image_free(run: PlannedRun) -> str:
+    """A planned run's configuration name with its image replaced by '*'."""
+    return across_images(run.config.output.configuration,
+                         Path(run.config.data.image).stem)
+
+
+def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int,
+                      held_out: list[PlannedRun] = ()) -> list[PlannedRun]:
     """The confirmation stage of the screened `runs`: for each question, replicates
     (inr.sweep.planning.replicate) of its chosen and reference configurations, chosen on all
     images together (`confirmation_choice`), on `seeds` fresh seeds, those after the largest
-    screening seed of the sweep."""
-    if seeds < 1 or not runs:
+    screening seed of the sweep.
+
+    held_out: the same experiments planned on held-out images, which took no part in the
+    choice. Then the confirmation trains on them alone: each chosen or reference configuration
+    on the fresh seeds, and a held-out run none of whose questions chose anything as planned
+    (nothing was chosen, so all its seeds count). The development images keep their screening
+    only: they chose, and the tests that speak for the choice are on images that did not."""
+    if not runs:
         return []
     fresh = max(r.config.train.seed for r in runs) + 1
     records = {r.name: r.folder().read() for r in runs}
     rows = {name: row_of(saved) for name, saved in records.items() if saved}
     firsts = {r.name: r for r in runs if r.name == r.config.output.configuration}
-    planned, extra, chosen = {r.name for r in runs}, [], []
+    planned, extra, chosen, choosing = {r.name for r in runs}, [], [], set()
     for question in dict.fromkeys(q for r in runs for q in r.questions if q):
         asked = [rows[r.name] for r in runs if question in r.questions and r.name in rows]
-        chosen += confirmation_choice(asked, question, top)
-    for key in dict.fromkeys(chosen):
+        picked = confirmation_choice(asked, question, top)
+        chosen += picked
+        if picked:
+            choosing.add(question)
+
+    def add(run: PlannedRun) -> None:
+        if run.name not in planned:
+            planned.add(run.name)
+            extra.append(run)
+
+    held_firsts: dict[str, list[PlannedRun]] = {}
+    for run in held_out:
+        if run.name == run.config.output.configuration:
+            held_firsts.setdefault(_image_free(run), []).append(run)
+    for key in dict.fromkeys(chosen) if seeds > 0 and not held_out else []:
         for seed in range(fresh, fresh + seeds):
-            run = replicate(firsts[key], seed, Stage.CONFIRMATION)
-            if run.name not in planned:
-                planned.add(run.name)
-                extra.append(run)
+            add(replicate(firsts[key], seed, Stage.CONFIRMATION))
+    for key in dict.fromkeys(_image_free(firsts[k]) for k in chosen) if seeds > 0 else []:
+        for first in held_firsts.get(key, []):
+            for seed in range(fresh, fresh + seeds):
+                add(replicate(first, seed, Stage.CONFIRMATION))
+    for run in held_out:
+        if not choosing & set(run.questions):
+            add(run)
     return extra
 
 
 def run_confirmed(runs: list[PlannedRun], execute: Callable[[list[PlannedRun]], SweepOutcome],
                   confirm: int = CONFIRM_TOP, confirm_seeds: int = CONFIRM_SEEDS,
-                  report: Callable[[str], None] = print) -> SweepOutcome:
+                  report: Callable[[str], None] = print,
+                  held_out: list[PlannedRun] = ()) -> SweepOutcome:
     """Train the planned runs with `execute` (a local or Ray engine), then their confirmation
-    stage (see `confirmation_runs`; confirm_seeds 0: none); one outcome for both."""
+    stage, on the development images and on the held-out ones (see `confirmation_runs`;
+    confirm_seeds 0: none); one outcome for both."""
     outcome = execute(runs)
     if outcome.interrupted:
         return outcome
-    extra = confirmation_runs(runs, confirm, confirm_seeds)
+    extra = confirmation_runs(runs, confirm, confirm_seeds, held_out)
     if extra:
         chosen = len({r.config.output.configuration for r in extra})
-        report(f"confirmation: {len(extra)} runs, {chosen} configurations chosen by the "
-               f"screening or named in advance, on {confirm_seeds} fresh seeds each")
+        held = sum(r.config.output.image_role == ImageRole.HELD_OUT for r in extra)
+        report(f"confirmation: {len(extra)} runs ({held} on held-out images), {chosen} "
+               f"configurations chosen by the screening or named in advance, on "
+               f"{confirm_seeds} fresh seeds each, or planned where nothing was chosen")
         more = execute(extra)
         outcome.done += more.done
         outcome.skipped += more.skipped
