@@ -271,28 +271,41 @@ def test_dry_run_lists_runs_and_trains_nothing(tmp_path, capsys):
 
 def test_an_experiment_set_runs_each_of_its_files_with_the_seeds_each_file_asks(tmp_path,
                                                                                  capsys):
-    """--experiment study: every file of experiments/study on each image; a file's `seeds`
-    replicates its configurations (all counted: nothing tuned), the others screen on one."""
+    """--experiment study: every file of experiments/study on each image (each activation's
+    scale, each schedule's lr and each pixel loss's weight tuned on one screening seed); a
+    folder of files runs each, and a file's `seeds` replicates its configurations."""
     import tomllib
     study = {p.stem: tomllib.loads(p.read_text())
              for p in (Path(__file__).parents[1] / "experiments" / "study").glob("*.toml")}
     assert set(study) == {"activations", "poisson", "learning-rates", "losses", "random-weights"}
     acts, losses = study["activations"], study["losses"]
-    per_image = (4 * len(acts["grid"]["weights"]) * acts["seeds"]  # Poisson: the same runs
+    scales = sum(len(v) for v in acts["grid"]["scale"].values()) + 1  # ELU has none
+    per_image = (len(acts["grid"]["weights"]) * scales  # Poisson: the same runs
                  + len(study["learning-rates"]["grid"]["lr"])
                  * len(study["learning-rates"]["grid"]["schedule"])
-                 + len(losses["grid"]["weights"]) * losses["seeds"]
+                 + sum(len(next(v for v in w.values() if isinstance(v, list)))
+                       for w in losses["grid"]["weights"])
                  + study["random-weights"]["random_weights"]["count"] + 2
                  - 1)  # the original's best at constant 1e-4: a reference and an lr grid point
     assert main(["--experiment", "study", "--images", "camera,moon", "--dry-run",
                  "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert f"{2 * per_image} runs (0 done)" in printed
-    assert "gauss-s3/moon_experiments_grad_seed3" in printed
-    assert "gauss-s3/moon_experiments_grad_seed4" not in printed
-    assert "moon/losses/mse+ms_ssim/sine_constant_0.0001_seed3" in printed
-    assert "moon/experiments/1_0_0_0/sine_constant_0.0001\n" in printed  # one screening seed
-    assert "moon/experiments/1_0_0_0/sine_constant_0.0001_seed1" not in printed
+    assert "gauss-s1/moon_experiments_grad\n" in printed
+    assert "moon/losses/mse+ms_ssim_8.4/sine_constant_0.0001\n" in printed
+    assert "_seed11" not in printed  # one screening seed; fresh seeds come with the confirmation
+    folder = tmp_path / "set"
+    folder.mkdir()
+    (folder / "fixed.toml").write_text('name = "fixed"\nquestion = "activation"\n'
+                                       'layout = "activation"\nseeds = 3\n[grid]\n'
+                                       'activation = ["sine", "elu"]\n[[grid.weights]]\n'
+                                       'name = "grad"\npixel = 0.0\ngrad = 1.0\n')
+    (folder / "lr.toml").write_text(LR_EXPERIMENT)
+    assert main(["--experiment", str(folder), "--dry-run", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "8 runs (0 done)" in printed  # 2 activations x 3 seeds, 2 lrs x 1 seed
+    assert "sine/cameraman_experiments_grad_seed2" in printed
+    assert "sine/cameraman_experiments_grad_seed3" not in printed
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "bad"\nseeds = 0\n[[grid.weights]]\nname = "p"\npixel = 1.0\n')
     assert main(["--experiment", str(bad), "--dry-run", "--out", str(tmp_path)]) == 2

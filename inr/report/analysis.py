@@ -450,7 +450,7 @@ def _weights_verdict(rows: list[dict], dominance: list[Test]) -> list[str]:
     shown = [t for t in dominance if t.separated]
     if shown:
         detail, verdict = (", ".join(short_label(t.a, Question.WEIGHTS) for t in shown)
-                           + " shown better on both pixels and gradient, on fresh seeds",
+                           + " shown better on both pixels and gradient, on the tested seeds",
                            "differs")
     elif all(t.exploratory for t in dominance):
         detail, verdict = "no confirmation stage", "exploratory only"
