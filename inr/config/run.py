@@ -255,7 +255,7 @@ PROFILES: dict[str, dict] = {
     "quick": {"data": {"size": 64, "frames": 8},
               "model": {"width": 64, "depth": 3},
               "train": {"steps": 300, "batch": "points", "points": 2048, "eval_every": 100}},
-    # a scale check on the CPU: 128^2, width 128 x 3, 1000 steps (about 15 s a run batched)
+    # a scale check on the CPU: 128^2, width 128 x 3, 1000 steps (its time: README, "Medium")
     "medium": {"data": {"size": 128, "frames": 8},
                "model": {"width": 128, "depth": 3},
                "train": {"steps": 1000, "batch": "points", "points": 2048, "eval_every": 250}},

@@ -372,7 +372,8 @@ def _word(test: Test, claim_is_a: bool = True) -> str:
 
 
 def compare_with_original(rows: list[dict], tests: list[Test] | None = None) -> list[str]:
-    """Sentences that set each conclusion of the original project (NOTES §1) against the rows:
+    """Sentences that set each conclusion of the original project (README, "What was fixed from
+    the original") against the rows:
     (a) SIREN beats ELU, (b) constant lr 1e-7 best for MSE and exponential best for SSIM,
     (c) best weights (1, 0.01, 0.001, 0), each from its tests in the `original` family."""
     tests = all_tests(rows) if tests is None else tests

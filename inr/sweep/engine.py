@@ -37,10 +37,9 @@ ENGINES = ("batched", "sequential")
 MAX_MODELS = {"cpu": 8, "cuda": 64}  # most models per ensemble by default: a CPU gains little
 # from batching (benchmarks/sweep.py), a GPU gains most; smaller ensembles also lose less to a
 # kill. On a GPU the default is also capped by its free memory (`default_max_models`).
-# Peak bytes of one model's full-derivative step per (point x hidden unit): 108 MB at 4096
-# points and width 256 for the eager forward jet, the path a GPU runs (benchmarks/derivatives.py,
-# measured on the CPU). An estimate for a GPU, whose own figure benchmarks/device_check.py
-# measures.
+# Peak bytes of one model's full-derivative step per (point x hidden unit) for the eager forward
+# jet, the path a GPU runs, as benchmarks/derivatives.py measures it on the CPU (README, "Speed").
+# An estimate for a GPU, whose own figure benchmarks/device_check.py measures.
 STEP_BYTES_PER_POINT_UNIT = 103
 GPU_MEMORY_SHARE = 0.8  # of the free memory that an ensemble may plan to use
 

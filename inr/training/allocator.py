@@ -1,9 +1,8 @@
 """Keep freed tensor memory in the process instead of returning it to the OS at every step.
 
 glibc serves allocations above its mmap threshold with fresh mmaps and unmaps them on free, so
-every training step page-faults its large temporaries anew (measured here: up to ~140 ms of
-system time per step at width 256). Raising the mmap and trim thresholds lets the heap reuse that
-memory: about 25 % faster full-derivative steps on this 2-core CPU (README, "Speed"). The price is
+every training step page-faults its large temporaries anew. Raising the mmap and trim thresholds
+lets the heap reuse that memory (what it saves is measured in the README, "Speed"). The price is
 that a process keeps its peak heap until it exits, which suits training processes.
 """
 from __future__ import annotations
