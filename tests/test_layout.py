@@ -79,3 +79,18 @@ def test_a_configuration_has_one_name_across_images_in_every_layout():
                 run_name(layout, "grad", base.replace(data={"image": "/x/moon.png"})), "moon")
     with pytest.raises(ValueError, match="does not name image 'moon'"):
         across_images("camera/experiments/1_0_0_0/sine_constant_0.0001", "moon")
+
+
+def test_the_sweeps_help_and_dry_run_leave_the_plotting_stack_unloaded(tmp_path):
+    """matplotlib loads when a report or a panel is drawn, not when sweep.py starts."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom inr.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('help', any(m.startswith('matplotlib') for m in sys.modules))\n"
+            f"main(['--random-weights', '2', '--dry-run', '--out', {str(tmp_path)!r}])\n"
+            "print('dry-run', any(m.startswith('matplotlib') for m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert "help False" in out.stdout and "dry-run False" in out.stdout, out.stdout[-500:]

@@ -40,3 +40,12 @@ def test_every_number_in_the_readmes_results_appears_in_the_curated_results():
     missing = [n for n in numbers(results_section())
                if not re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", curated)]
     assert not missing, f"README numbers not in results/curated: {missing}"
+
+
+def test_every_relative_link_in_the_readme_resolves():
+    text = (REPO / "README.md").read_text()
+    links = [link.split("#")[0] for link in re.findall(r"\]\(([^)]+)\)", text)
+             if "://" not in link and not link.startswith("#")]
+    assert links, "the README links its figures"
+    missing = [link for link in links if link and not (REPO / link).exists()]
+    assert not missing, f"README links that point nowhere: {missing}"

@@ -195,6 +195,10 @@ def test_a_two_image_sweep_answers_per_image_and_across_images(tmp_path):
     assert {"camera", "moon"} <= {r["image"] for r in table}
     assert all(r["family"].endswith("/" + r["image"]) for r in table)
     assert (out / "results" / "pareto-moon.png").is_file()
+    import re
+    links = re.findall(r"\]\(([^)#]+)\)", report)  # every relative link resolves
+    assert "pareto-moon.png" in links and "pareto.png" not in links
+    assert all((out / "results" / link).exists() for link in links if "://" not in link), links
     assert (out / "results" / "images.png").is_file()  # the strip, and one figure per question
     assert (out / "results" / "random-weights.png").is_file()
     # chosen once on both images together: the same vectors confirmed on each

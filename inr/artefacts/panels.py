@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 
 import imageio.v3 as iio
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from inr.io import atomic_path
 from inr.vocabulary import FIELDS
@@ -112,6 +110,10 @@ class PanelRenderer:
         if missing:
             raise ValueError(f"scales is missing columns {missing}")
         self.title = title
+
+        # matplotlib loads here, when a panel is first drawn, not when a sweep starts
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
         self.fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
         self.canvas = FigureCanvasAgg(self.fig)

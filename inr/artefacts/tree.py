@@ -4,7 +4,8 @@ folder and video. Every other module asks an `OutputTree`.
     <root>/
         runs/<name>/            one run's folder (inr.artefacts.rundir owns what is inside)
         videos/<name>.mp4       its panel video (.gif where asked for)
-        results/                summary.csv, plots, REPORT.md (inr.report)
+        results/                summary.csv, comparisons.csv, REPORT.md, report.pdf and the
+                                figures (inr.report writes them; their names are here)
         ray_results/            Ray Tune's experiments (inr.sweep.ray_backend), by default
         .sweep.lock             held by the sweep that writes the tree (`OutputTree.lock`)
 
@@ -31,6 +32,20 @@ LOCK_FILE = ".sweep.lock"
 VIDEO_SUFFIX = ".mp4"
 SINGLE_RUN = "single"  # the name of a run trained by `python -m inr.train` without a name
 LAYOUTS = ("betas", "activation", "losses")  # how an experiment names its runs
+
+
+# results/: the report's files, named here so that the plots and REPORT.md's links agree
+SUMMARY_FILE, COMPARISONS_FILE, REPORT_FILE, REPORT_PDF = ("summary.csv", "comparisons.csv",
+                                                         "REPORT.md", "report.pdf")
+IMAGES_FIGURE = "images"  # the strip of a multi-image sweep's images
+PARETO_FIGURE = "pareto"  # the loss weights' Pareto view
+PIXEL_LOSS_PARETO_FIGURE = "pareto-pixel-losses"  # each pixel-loss arm at each of its weights
+
+
+def figure_file(figure: str, image: str = "") -> str:
+    """A figure's file in results/: '<figure>.png' (an experiment's figure is named after the
+    experiment), or '<figure>-<image>.png' for one image's view of a multi-image sweep."""
+    return f"{figure}-{image}.png" if image else f"{figure}.png"
 
 
 class TreeLocked(RuntimeError):

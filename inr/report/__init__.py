@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inr.artefacts.tree import OutputTree
+from inr.artefacts.tree import SUMMARY_FILE, OutputTree
 from inr.report.rows import collect, write_summary
 
 
@@ -28,7 +28,7 @@ def build_report(out: OutputTree | Path, results: Path | None = None,
     video exists; video_links=False leaves them out (a curated copy is committed without the
     videos); against: another report's comparisons.csv whose verdicts REPORT.md checks
     (inr.report.scale_check)."""
-    # the plots (matplotlib's PDF backend) load only here, when a report is built
+    # the plots (matplotlib) load only here, when a report is built
     from inr.report.markdown import write_markdown
     from inr.report.plots import plot_all
 
@@ -36,7 +36,7 @@ def build_report(out: OutputTree | Path, results: Path | None = None,
     rows = collect(tree)
     results = Path(results) if results is not None else tree.results
     results.mkdir(parents=True, exist_ok=True)
-    write_summary(rows, results / "summary.csv")
+    write_summary(rows, results / SUMMARY_FILE)
     plots = plot_all(rows, results) if rows else []
     report = write_markdown(rows, results, video_links, against=against)
-    return {"rows": rows, "summary": results / "summary.csv", "plots": plots, "report": report}
+    return {"rows": rows, "summary": results / SUMMARY_FILE, "plots": plots, "report": report}

@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inr.artefacts.rundir import summary_line
+from inr.artefacts.tree import (COMPARISONS_FILE, PARETO_FIGURE, PIXEL_LOSS_PARETO_FIGURE,
+                                REPORT_FILE, figure_file)
 from inr.io import write_text_atomic
 from inr.report.analysis import (TOP, Configuration, compare_with_original, conclusion_lines,
                                  diverged_count, per_image, question_sections, reference_name,
                                  scope_line, short_label, vector_text)
 from inr.report.contrasts import COLUMNS, ORIGINAL, Test, csv_rows
-from inr.report.plots import PARETO_FILE, PIXEL_LOSS_PARETO_FILE
 from inr.report.rows import asking, ranked
 from inr.report.scale_check import scale_check_lines
 from inr.stats import Ranking, p_text, rank
@@ -30,7 +31,6 @@ from inr.vocabulary import (FIELDS, MSE_TERMS, POISSON_METRIC, PRIMARY_METRIC, Q
                             Status)
 
 CONTEXT = ("psnr", "grad_mse", "laplacian_mse", "dt_mse", "pde_residual")  # beside a ranking
-COMPARISONS_FILE = "comparisons.csv"
 
 
 def number_cell(value: object) -> str:
@@ -272,7 +272,7 @@ def _screening_tables(rows, question: str, results: Path | None) -> list[str]:
 
 
 def _question_lines(section, number: int, level: str, rows: list[dict], table_rows: list[dict],
-                    names: dict, links: Path | None, suffix: str = "") -> list[str]:
+                    names: dict, links: Path | None, image: str = "") -> list[str]:
     """One question's part of REPORT.md: its families' tables (from comparisons.csv), its
     screening order and its figures."""
     question = section.question
@@ -287,12 +287,11 @@ def _question_lines(section, number: int, level: str, rows: list[dict], table_ro
     if question == Question.WEIGHTS:
         lines += _unsupervised_pixels(asking(rows, question), links)
         lines += [f"Diverged: {diverged_count(rows, question)} runs.", "",
-                  f"![Pareto view]({Path(PARETO_FILE).stem}{suffix}.png)", ""]
+                  f"![Pareto view]({figure_file(PARETO_FIGURE, image)})", ""]
     if question == Question.PIXEL_LOSS:
         lines += ["Each pixel loss at each of its weights, pixels against derivatives "
                   "(screening and confirmation seeds together):", "",
-                  f"![Pixel losses: fronts]({Path(PIXEL_LOSS_PARETO_FILE).stem}{suffix}.png)",
-                  ""]
+                  f"![Pixel losses: fronts]({figure_file(PIXEL_LOSS_PARETO_FIGURE, image)})", ""]
     return lines
 
 
@@ -343,13 +342,13 @@ def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
         for i, section in enumerate(question_sections(own_rows, own_tests), 1):
             lines += _question_lines(section, i, level, own_rows,
                                      [r for r in table_rows if r["image"] == image], names,
-                                     links, f"-{image}" if len(images) > 1 else "")
+                                     links, image if len(images) > 1 else "")
     original = [r for r in table_rows if r["family"].startswith(ORIGINAL)]
     if original:
         lines += ["## The tests behind the verdicts on the original", ""]
         lines += comparison_table(original, names) + [""]
     lines += _target_scales(rows)
-    path = results / "REPORT.md"
+    path = results / REPORT_FILE
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 

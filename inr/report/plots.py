@@ -22,6 +22,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from scipy import stats
 
+from inr.artefacts.tree import (IMAGES_FIGURE, PARETO_FIGURE, PIXEL_LOSS_PARETO_FIGURE,
+                                REPORT_PDF, figure_file)
 from inr.data import load_image
 from inr.io import atomic_path
 from inr.report.analysis import (PARETO_AXES, PLOT_METRICS, TOP, FigureData, figure_data,
@@ -208,7 +210,6 @@ def plot_across_images(question: str, data: dict[str, FigureData]) -> Figure:
     return fig
 
 
-IMAGES_FILE = "images.png"  # the strip of a multi-image sweep's images
 VARIANCE_LABELS = (("value", "pixel"), ("grad", "grad"), ("laplacian", "Laplacian"),
                    ("dt", "dt"))
 
@@ -237,8 +238,6 @@ def plot_images(images: list[dict]) -> Figure:
     return fig
 
 
-PARETO_FILE = "pareto.png"
-PIXEL_LOSS_PARETO_FILE = "pareto-pixel-losses.png"  # each pixel-loss arm at each of its weights
 
 
 def plot_pareto(data: FigureData, what: str = "a weight vector",
@@ -295,23 +294,23 @@ def plot_all(rows: list[dict], results: Path) -> list[Path]:
     if len(images) == 1:
         figures = _figures(rows) + _paretos(rows, "")
     else:
-        figures = [(IMAGES_FILE, plot_images([_image_entry(own) for own in by_image.values()]))]
+        figures = [(figure_file(IMAGES_FIGURE), plot_images([_image_entry(own) for own in by_image.values()]))]
         for name, question in experiment_questions(rows).items():
             if question not in DRAWERS:
                 continue
             data = {image: figure_data(of(own, name)) for image, own in by_image.items()
                     if of(own, name)}
             if data:
-                figures.append((f"{Path(name).stem}.png", plot_across_images(question, data)))
+                figures.append((figure_file(Path(name).stem), plot_across_images(question, data)))
         for image, own in by_image.items():
-            figures += _paretos(own, f"-{image}")
+            figures += _paretos(own, image)
     paths = [save_figure(fig, results / name) for name, fig in figures]
     if figures:
-        with atomic_path(results / "report.pdf") as tmp:
+        with atomic_path(results / REPORT_PDF) as tmp:
             with PdfPages(tmp) as pdf:
                 for _, fig in figures:
                     pdf.savefig(fig)
-        paths.append(results / "report.pdf")
+        paths.append(results / REPORT_PDF)
     return paths
 
 
@@ -333,18 +332,19 @@ def _figures(rows: list[dict]) -> list[tuple[str, Figure]]:
     """The experiments' figures of one image's rows, with their file names."""
     subsets = {name: (question, of(rows, name))
                for name, question in experiment_questions(rows).items() if question in DRAWERS}
-    return [(f"{name}.png", plot_question(question, figure_data(subset)))
+    return [(figure_file(name), plot_question(question, figure_data(subset)))
             for name, (question, subset) in subsets.items() if subset]
 
 
-def _paretos(rows: list[dict], suffix: str) -> list[tuple[str, Figure]]:
-    """The Pareto views of one image's rows, their file names ending in `suffix`."""
+def _paretos(rows: list[dict], image: str) -> list[tuple[str, Figure]]:
+    """The Pareto views of one image's rows, their files named for `image` ('' for a sweep of
+    one image: inr.artefacts.tree.figure_file)."""
     figures = []
     if asking(rows, Question.WEIGHTS):
         pareto = figure_data(asking(rows, Question.WEIGHTS), PLOT_METRICS, pareto=True)
-        figures.append((f"{Path(PARETO_FILE).stem}{suffix}.png", plot_pareto(pareto)))
+        figures.append((figure_file(PARETO_FIGURE, image), plot_pareto(pareto)))
     if asking(rows, Question.PIXEL_LOSS):
         fronts = figure_data(asking(rows, Question.PIXEL_LOSS), PLOT_METRICS, pareto=True)
-        figures.append((f"{Path(PIXEL_LOSS_PARETO_FILE).stem}{suffix}.png",
+        figures.append((figure_file(PIXEL_LOSS_PARETO_FIGURE, image),
                         plot_pareto(fronts, "a pixel loss at one weight", label_all=True)))
     return figures
