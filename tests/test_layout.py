@@ -12,6 +12,53 @@ SPEC.loader.exec_module(layers)
 TREE_NAMES = {"runs", "videos", "results", "ray_results", ".sweep.lock"}
 
 
+# DESIGN's table of the layers each layer may import (shared/DESIGN.md), with the departures each
+# folder's __init__ states and explains: training writes its runs' folders (artefacts),
+# artefacts loads a run's network (model), config names what data and model accept, report
+# names profiles (config) and draws the images (data). Flat modules: vocabulary, io, roundoff
+# import nothing of the suite; cli wires everything; train is cli's entry point.
+ALLOWED = {
+    "vocabulary": set(), "io": set(), "roundoff": set(),
+    "data": {"vocabulary", "io"},
+    "model": {"vocabulary", "io"},
+    "stats": {"vocabulary"},
+    "config": {"data", "model", "io", "vocabulary"},
+    "artefacts": {"config", "model", "io", "vocabulary"},
+    "training": {"data", "model", "config", "artefacts", "io", "vocabulary", "roundoff"},
+    "sweep": {"training", "artefacts", "config", "data", "model", "stats", "io", "vocabulary"},
+    "report": {"artefacts", "config", "data", "stats", "io", "vocabulary"},
+    "cli": {"artefacts", "config", "data", "model", "report", "sweep", "training", "stats",
+            "io", "vocabulary"},
+    "train": {"cli"},
+}
+
+
+def against_the_table(graph: dict, allowed: dict = ALLOWED) -> list[tuple[str, str]]:
+    """Every (layer, imported layer) edge the table does not allow; a layer it does not name
+    may import nothing."""
+    return sorted((layer, other) for layer, imported in graph.items()
+                  for other in imported if other not in allowed.get(layer, set()))
+
+
+def test_every_import_follows_the_layer_table():
+    graph = layers.layer_graph(layers.module_graph(REPO))
+    assert against_the_table(graph) == []
+
+
+def test_a_planted_import_against_the_table_is_found(tmp_path):
+    """The checker itself: the data layer importing the training layer (a function-level
+    import) is an arrow the table does not allow."""
+    package = tmp_path / "inr"
+    for folder in ("data", "training"):
+        (package / folder).mkdir(parents=True)
+        (package / folder / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "training" / "loop.py").write_text("from inr.data.heat import x\n")
+    (package / "data" / "heat.py").write_text("x = 1\ndef f():\n    from inr.training import loop\n")
+    graph = layers.layer_graph(layers.module_graph(tmp_path))
+    assert against_the_table(graph) == [("data", "training")]
+
+
 def test_no_layer_imports_one_that_imports_it_back():
     graph = layers.layer_graph(layers.module_graph(REPO))
     assert layers.cycles(graph) == []

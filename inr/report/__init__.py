@@ -1,12 +1,15 @@
 """The report layer: the results, rebuilt at any time from the runs' records alone. It imports
-the artefacts layer (records, the output tree, panels), inr.stats, inr.io, inr.vocabulary and,
-for the notebook's figures of the data, the data layer; never the sweep or the training.
+the artefacts layer (records, the output tree, panels), inr.stats, inr.io, inr.vocabulary, the
+config layer (the profiles, to name the one a run used) and, for the figures of the images and
+the notebook's figures of the data, the data layer; never the sweep or the training. The
+plotting stack (matplotlib) loads only when a report or a figure is drawn.
 
     rows.py       one flat row per run; results/summary.csv
     contrasts.py  each question's tests, declared in advance and Holm-corrected (pure);
                   the rows of results/comparisons.csv
     analysis.py   the answers in words: conclusions, the original project's claims (pure)
-    plots.py      results/<experiment>.png and results/report.pdf
+    plots.py      results/<experiment>.png and results/report.pdf (file names:
+                  inr.artefacts.tree)
     markdown.py   results/REPORT.md (printed from comparisons.csv) and the text tables
     figures.py    the notebook's figures of the data and of training curves
 
