@@ -22,7 +22,8 @@ from inr.sweep.experiments import (Experiment, available, experiment_files, load
                                    sets)
 from inr.sweep.planning import plan
 from inr.sweep.ray_backend import RayOptions, run_sweep_ray
-from inr.sweep.stages import CONFIRM_SEEDS, CONFIRM_TOP, run_confirmed
+from inr.sweep.stages import (CONFIRM_SEEDS, CONFIRM_TOP, confirmation_outlook,
+                              run_confirmed)
 from inr.training.loop import train
 from inr.training.metrics import ms_ssim_levels
 from inr.vocabulary import HEADLINE_METRICS, ImageRole, Status
@@ -296,11 +297,19 @@ def _sweep(args, exps, out: Path) -> int:
                   + (f"\n          -> {r.config.output.video}" if r.config.output.video else ""))
         print(f"{len(runs)} runs ({states.count('done')} done) in "
               f"{', '.join(e.name for e in exps)}; profile {args.profile or default_profile()}")
-        if confirming:
-            print(f"then a confirmation stage: the configurations the screening chooses (the "
-                  f"top {args.confirm} loss-weight vectors by each of "
-                  f"{' and '.join(HEADLINE_METRICS)}, the best member of each tuned arm) and "
-                  f"those named in advance, on {args.confirm_seeds} fresh seeds each")
+        outlook = confirmation_outlook(runs, args.confirm, args.confirm_seeds, held)
+        where = "each held-out image" if held_out else "each image"
+        if not confirming or not (outlook["arms"] or outlook["drawn"]):
+            print("no confirmation stage: " + ("--confirm-seeds 0" if not confirming else
+                  "no experiment chooses anything, so every planned seed counts"))
+        else:
+            print(f"then a confirmation stage on {args.confirm_seeds} fresh seeds on {where}: "
+                  f"{outlook['runs']} runs known now ({outlook['named']} configurations named "
+                  f"in advance), and up to {outlook['more']} more for what the screening "
+                  f"chooses ({outlook['arms']} tuned arms, one member each"
+                  + (f"; the top {args.confirm} drawn vectors by each of "
+                     f"{' and '.join(HEADLINE_METRICS)}, some of which may coincide"
+                     if outlook["drawn"] else "") + ")")
         if held_out:
             print(f"held-out images ({', '.join(Path(f).stem for f in held_out)}): the same "
                   "configurations on the same fresh seeds, and the runs of any question that "

@@ -270,7 +270,14 @@ def test_dry_run_lists_runs_and_trains_nothing(tmp_path, capsys):
     # 6 lrs x 4 schedulers, 3 drawn vectors, the pixel-only reference (the original's best at
     # constant 1e-4 is one of the learning-rate runs: one folder, trained once)
     assert "28 runs (0 done)" in printed and "sine_cyclic_0.0001" in printed
+    # what it knows of the confirmation: the 3 configurations named in advance (pixel-only, the
+    # original's best, the claimed constant lr 1e-7) on 5 fresh seeds; at most one member of
+    # each of the 4 schedules' arms and the top 2 drawn vectors by each of 2 metrics
+    assert "15 runs known now (3 configurations named in advance), and up to 40 more" in printed
     assert not (out / "runs").exists()
+    assert main(["--experiment", "medium", "--profile", "medium", "--dry-run",
+                 "--out", str(out)]) == 0
+    assert "no confirmation stage: no experiment chooses anything" in capsys.readouterr().out
 
 
 def test_an_experiment_set_runs_each_of_its_files_with_the_seeds_each_file_asks(tmp_path,

@@ -155,6 +155,41 @@ def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int,
     return extra
 
 
+def confirmation_outlook(runs: list[PlannedRun], top: int, seeds: int,
+                         held_out: list[PlannedRun] = ()) -> dict:
+    """What a dry run knows of the confirmation before any screening: {"named": the
+    configurations named in advance in questions that choose (each is confirmed), "arms": the
+    tuned arms (one member each will be chosen), "drawn": the most vectors the weights question
+    can choose (top by each headline metric), "runs": the confirmation runs known now,
+    "more": the most it can add}. Per image that confirms (the held-out ones where given),
+    each on `seeds` fresh seeds; a question that chooses nothing adds nothing."""
+    firsts = [r for r in runs if r.name == r.config.output.configuration]
+
+    def row(run: PlannedRun) -> dict:  # what named_in_advance and arm_of read of a record
+        out = run.config.output
+        return {"reference": out.reference, "scheduler": run.config.schedule.kind,
+                "lr": run.config.schedule.display_lr, "arm": out.arm,
+                "weights": out.weights_name, "activation": run.config.model.activation}
+
+    named, arms, drawn = set(), {}, 0
+    for question in dict.fromkeys(q for r in runs for q in r.questions if q):
+        own = [r for r in firsts if question in r.questions]
+        roles = {r.config.output.role for r in own}
+        if not roles & {Role.DRAWN, Role.TUNED}:
+            continue
+        named |= {_image_free(r) for r in own if named_in_advance(row(r), question)}
+        for r in own:
+            if arm_of(row(r), question):
+                arms.setdefault((question, arm_of(row(r), question)), set()).add(_image_free(r))
+        if Role.DRAWN in roles:
+            drawn = top * len(HEADLINE_METRICS)
+    arms = {frozenset(members) for members in arms.values()}  # two questions, one arm
+    images = len({Path(r.config.data.image).stem for r in (held_out or runs)})
+    per = images * max(seeds, 0)
+    return {"named": len(named), "arms": len(arms), "drawn": drawn,
+            "runs": len(named) * per, "more": (len(arms) + drawn) * per}
+
+
 def run_confirmed(runs: list[PlannedRun], execute: Callable[[list[PlannedRun]], SweepOutcome],
                   confirm: int = CONFIRM_TOP, confirm_seeds: int = CONFIRM_SEEDS,
                   report: Callable[[str], None] = print,
