@@ -162,20 +162,25 @@ def distinct_key(row: dict) -> tuple:
                                 for t in terms))
 
 
-def repeated_settings(rows: list[dict], question: str) -> dict[str, str]:
-    """{a weight setting of `question`'s rows: the earlier setting it repeats (same
-    `distinct_key`)}; such a setting is not tested again."""
+def _repeats(named_rows) -> dict[str, str]:
+    """{a name: the earlier name it repeats (the same `distinct_key`)} over (name, row) pairs in
+    order; a name seen again is skipped."""
     seen, repeats = {}, {}
-    for row in asking(rows, question):
-        setting = row["weights"]
-        if setting in seen.values() or setting in repeats:
+    for name, row in named_rows:
+        if name in seen.values() or name in repeats:
             continue
         key = distinct_key(row)
         if key in seen:
-            repeats[setting] = seen[key]
+            repeats[name] = seen[key]
         else:
-            seen[key] = setting
+            seen[key] = name
     return repeats
+
+
+def repeated_settings(rows: list[dict], question: str) -> dict[str, str]:
+    """{a weight setting of `question`'s rows: the earlier setting it repeats (same
+    `distinct_key`)}; such a setting is not tested again."""
+    return _repeats((row["weights"], row) for row in asking(rows, question))
 
 
 def activation_pairs(rows: list[dict], question: str, metrics_of) -> list[Test]:
@@ -299,14 +304,7 @@ def judged_terms(config: Configuration) -> list[str]:
 def repeated_vectors(vectors: list[Configuration], refs: dict[str, Configuration]
                      ) -> dict[str, str]:
     """{a vector's key: the reference or earlier vector it repeats (same `distinct_key`)}."""
-    seen, repeats = {}, {}
-    for config in [*refs.values(), *vectors]:
-        key = distinct_key(config.first)
-        if key in seen:
-            repeats[config.key] = seen[key]
-        else:
-            seen[key] = config.key
-    return repeats
+    return _repeats((c.key, c.first) for c in [*refs.values(), *vectors])
 
 
 def weights_tests(rows: list[dict]) -> list[Test]:

@@ -177,13 +177,20 @@ def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
     return runs
 
 
+def selection_row(cfg: RunConfig) -> dict:
+    """The columns of a planned run's future record that inr.stats.selection reads to tell
+    what was named in advance (named_in_advance) and which arm it tunes in (arm_of)."""
+    out = cfg.output
+    return {"reference": out.reference, "scheduler": cfg.schedule.kind,
+            "lr": cfg.schedule.display_lr, "arm": out.arm, "weights": out.weights_name,
+            "activation": cfg.model.activation}
+
+
 def role_of(labels: dict, cfg: RunConfig, question: str | None) -> str:
     """Why a run is planned (inr.vocabulary.Role): a reference vector or a claim of the original
     named in advance, a random draw, a grid point the screening chooses from (its arm), or a
     setting the experiment file names outright (named in advance too)."""
-    row = {"reference": cfg.output.reference, "scheduler": cfg.schedule.kind,
-           "lr": cfg.schedule.display_lr}
-    if question and named_in_advance(row, question):
+    if question and named_in_advance(selection_row(cfg), question):
         return Role.REFERENCE
     if labels.get("drawn"):
         return Role.DRAWN

@@ -33,7 +33,7 @@ from inr.stats.inference import on_tested_scale, transform_of
 from inr.stats.selection import arm_of, mean_selection_score, named_in_advance
 from inr.stats.summary import Configuration
 from inr.sweep.engine import SweepOutcome
-from inr.sweep.planning import PlannedRun, replicate
+from inr.sweep.planning import PlannedRun, replicate, selection_row
 from inr.vocabulary import (HEADLINE_METRICS, ImageRole, Question, Role, Stage,
                             higher_is_better)
 
@@ -164,13 +164,7 @@ def confirmation_outlook(runs: list[PlannedRun], top: int, seeds: int,
     "more": the most it can add}. Per image that confirms (the held-out ones where given),
     each on `seeds` fresh seeds; a question that chooses nothing adds nothing."""
     firsts = [r for r in runs if r.name == r.config.output.configuration]
-
-    def row(run: PlannedRun) -> dict:  # what named_in_advance and arm_of read of a record
-        out = run.config.output
-        return {"reference": out.reference, "scheduler": run.config.schedule.kind,
-                "lr": run.config.schedule.display_lr, "arm": out.arm,
-                "weights": out.weights_name, "activation": run.config.model.activation}
-
+    row = lambda run: selection_row(run.config)  # noqa: E731
     named, arms, drawn = set(), {}, 0
     for question in dict.fromkeys(q for r in runs for q in r.questions if q):
         own = [r for r in firsts if question in r.questions]
