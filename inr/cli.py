@@ -13,7 +13,7 @@ from pathlib import Path
 from inr.artefacts.tree import SINGLE_RUN, OutputTree
 from inr.config import (MATMUL_PRECISIONS, NORMALIZATIONS, PROFILES, REPO_ROOT, RunConfig,
                         default_profile, profile_config, read_config_file)
-from inr.data import frame_shape, load_image, resolve_image
+from inr.data import frame_shape, image_label, load_image, resolve_image
 from inr.model.networks import ACTIVATION_CHOICES
 from inr.report import build_report
 from inr.report.markdown import best_table
@@ -216,10 +216,10 @@ def images_of(args: argparse.Namespace, default: str | None = None
         if args.holdout_images else []
     if held_out and not development and default:
         development = [Path(default)]
-    stems = [f.stem for f in development + held_out]
-    if len(set(stems)) < len(stems):
+    labels = [image_label(f) for f in development + held_out]
+    if len(set(labels)) < len(labels):
         raise ValueError(f"--images and --holdout-images: an image is named twice "
-                         f"({', '.join(stems)}): runs are named after the image, and a "
+                         f"({', '.join(labels)}): runs are named after the image, and a "
                          "held-out image cannot also choose")
     return [str(f) for f in development], [str(f) for f in held_out]
 
@@ -311,7 +311,7 @@ def _sweep(args, exps, out: Path) -> int:
                      f"{' and '.join(HEADLINE_METRICS)}, some of which may coincide"
                      if outlook["drawn"] else "") + ")")
         if held_out:
-            print(f"held-out images ({', '.join(Path(f).stem for f in held_out)}): the same "
+            print(f"held-out images ({', '.join(image_label(f) for f in held_out)}): the same "
                   "configurations on the same fresh seeds, and the runs of any question that "
                   "chooses nothing; they take no part in the choice")
         return 0

@@ -285,6 +285,14 @@ def test_an_image_is_named_by_a_file_or_by_scikit_images_bundled_name(tmp_path):
     assert all(name in message for name in BUNDLED_IMAGES)
 
 
+def test_an_image_is_labelled_by_its_files_stem_or_its_bundled_name():
+    from inr.data import image_label, resolve_image
+    assert image_label("/data/images/cameraman.png") == "cameraman"
+    assert image_label(Path("relative/moon.tif")) == "moon"
+    assert image_label("coins") == "coins" == image_label(resolve_image("coins"))
+    assert image_label("") == ""
+
+
 def test_a_non_square_image_is_cropped_to_its_centred_square_before_resampling(tmp_path):
     wide = np.random.default_rng(0).integers(0, 256, size=(40, 64), dtype=np.uint8)
     path = tmp_path / "wide.png"

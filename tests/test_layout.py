@@ -109,23 +109,26 @@ def test_only_the_output_tree_spells_its_folder_names():
 
 
 def test_a_configuration_has_one_name_across_images_in_every_layout():
-    """across_images(run_name(cfg on image I), I) is the same for every image, and differs
-    between configurations; a name without its image is refused."""
-    import pytest
-
-    from inr.artefacts.tree import LAYOUTS, across_images, run_name
+    """run_name with the image part ANY_IMAGE, as a sweep plans it, is the same for a
+    configuration on every image and differs between configurations; the name a record without
+    one is given (across_images_name, built from its config) is that same name."""
+    from inr.artefacts.tree import ANY_IMAGE, LAYOUTS, across_images_name, run_name
     from inr.config import profile_config
     base = profile_config("quick")
+    expected = {"betas": "*/experiments/1_0_0_0/sine_constant_0.0001",
+                "activation": "sine/*_experiments_grad",
+                "losses": "*/losses/grad/sine_constant_0.0001"}
+    on = lambda image, cfg=base: cfg.replace(data={"image": f"/x/{image}.png"})  # noqa: E731
     for layout in LAYOUTS:
-        names = {across_images(run_name(layout, "grad", base.replace(data={"image": f"/x/{i}.png"})),
-                               i) for i in ("camera", "moon", "text")}
-        assert len(names) == 1 and "*" in names.pop()
-        other = base.replace(data={"image": "/x/moon.png"}, schedule={"lr": 3e-4})
+        names = {run_name(layout, "grad", on(i), ANY_IMAGE) for i in ("camera", "moon")}
+        assert names == {expected[layout]}
+        for i in ("camera", "moon"):
+            assert across_images_name(run_name(layout, "grad", on(i)), "grad", on(i)) \
+                == expected[layout]
+        other = base.replace(schedule={"lr": 3e-4})
         if layout != "activation":  # the activation layout names no lr
-            assert across_images(run_name(layout, "grad", other), "moon") != across_images(
-                run_name(layout, "grad", base.replace(data={"image": "/x/moon.png"})), "moon")
-    with pytest.raises(ValueError, match="does not name image 'moon'"):
-        across_images("camera/experiments/1_0_0_0/sine_constant_0.0001", "moon")
+            assert run_name(layout, "grad", on("moon", other), ANY_IMAGE) != expected[layout]
+    assert across_images_name("single", None, on("moon")) == "single"  # no layout names it
 
 
 def test_the_sweeps_help_and_dry_run_leave_the_plotting_stack_unloaded(tmp_path):

@@ -22,6 +22,37 @@ def test_activation_names():
     assert make_model("siren", width=8, depth=1).activation == "sine"
 
 
+def test_every_activation_names_its_scale_and_itself_aliases_too():
+    """scale_symbol and display_name for every name make_model accepts (hand-written), the same
+    through inr.config (the report's way in), and one line for an unknown name."""
+    import inr.config
+    from inr.model.networks import display_name, scale_symbol
+    symbols = {"sine": "w0", "siren": "w0", "finer": "w0", "gauss": "s", "elu": None}
+    names = {"sine": "SIREN (sine)", "siren": "SIREN (sine)", "finer": "FINER",
+             "gauss": "Gaussian", "elu": "ELU"}
+    assert set(symbols) == set(names) == set(ACTIVATIONS)
+    for name in ACTIVATIONS:
+        assert scale_symbol(name) == inr.config.scale_symbol(name) == symbols[name]
+        assert display_name(name) == inr.config.display_name(name) == names[name]
+        act = make_activation(name)
+        assert (act.scale_symbol, act.display_name) == (symbols[name], names[name])
+    for ask in (scale_symbol, display_name, inr.config.scale_symbol, inr.config.display_name):
+        with pytest.raises(ValueError) as err:
+            ask("relu")
+        assert "\n" not in str(err.value) and "unknown activation 'relu'" in str(err.value)
+
+
+def test_a_model_config_holds_each_activations_scale_in_its_own_field():
+    from inr.config import ModelConfig
+    fields = {"sine": "w0", "siren": "w0", "finer": "w0", "gauss": "gauss_scale", "elu": None}
+    for name in ACTIVATIONS:
+        assert ModelConfig.scale_field(name) == fields[name]
+        config = ModelConfig(activation=name, w0=7.0, gauss_scale=3.0)
+        assert config.scale == {"w0": 7.0, "gauss_scale": 3.0, None: None}[fields[name]]
+        built = config.build([0]).act
+        assert built.scale == (1.0 if fields[name] is None else config.scale)
+
+
 @pytest.mark.parametrize("act", ACTS)
 def test_shapes(act):
     x = coords(20)

@@ -141,7 +141,8 @@ def test_several_images_choose_once_on_all_of_them_by_the_mean_of_their_log_erro
         for vector, grad in by_vector.items():
             key = f"{image}/experiments/{vector}/sine_constant_0.0001"
             psnr = {"v1": 31.0, "v2": 30.0, "v3": 29.0}[vector]
-            rows.append({**row(key, 0, Stage.SCREENING, psnr, grad), "image": image})
+            rows.append({**row(key, 0, Stage.SCREENING, psnr, grad), "image": image,
+                         "across_images": f"*/experiments/{vector}/sine_constant_0.0001"})
     pooled = {v: np.mean([math.log(grads[i][v]) for i in grads]) for v in ("v1", "v2", "v3")}
     best = min(pooled, key=pooled.get)
     assert best == "v2"

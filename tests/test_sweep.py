@@ -188,8 +188,8 @@ def test_a_two_image_sweep_answers_per_image_and_across_images(tmp_path):
     vectors = lambda image: {r["name"].split("/")[2] for r in rows if r["image"] == image}  # noqa
     assert vectors("camera") == vectors("moon")
     report = (out / "results" / "REPORT.md").read_text()
-    assert "On camera:" in report and "On moon:" in report
-    assert "Across the 2 images:" in report and "of 2 images (separated on" in report
+    assert "## On camera" in report and "## On moon" in report and "<details>" in report
+    assert "## Across the 2 images" in report and "of 2 images (separated on" in report
     table = list(csv.DictReader(open(out / "results" / "comparisons.csv")))
     assert {r["image"] for r in table} <= {"camera", "moon", "all"}
     assert {"camera", "moon"} <= {r["image"] for r in table}
@@ -581,3 +581,86 @@ def test_a_run_recorded_before_a_config_field_existed_is_still_done(tmp_path):
     saved["config"]["train"]["no_such_field"] = 1
     run.write(saved)
     assert run.state(cfg) == "conflict"
+
+
+def test_an_activation_at_another_scale_is_named_by_its_symbol():
+    from inr.artefacts.tree import activation_name
+    named = [("sine", {"w0": 10.0}, "sine-w010"), ("gauss", {"gauss_scale": 3.0}, "gauss-s3"),
+             ("finer", {"w0": 20.0}, "finer-w020"), ("siren", {"w0": 10.0}, "siren-w010"),
+             ("sine", {}, "sine"), ("gauss", {}, "gauss"),
+             ("elu", {"w0": 10.0, "gauss_scale": 3.0}, "elu")]
+    for activation, scale, name in named:
+        assert activation_name(RunConfig().replace(model={"activation": activation, **scale})) \
+            == name
+
+
+def test_a_scale_for_an_activation_without_one_is_refused(tmp_path):
+    path = tmp_path / "elu-scale.toml"
+    path.write_text('name = "elu-scale"\nlayout = "activation"\n[grid]\n'
+                    'activation = ["sine", "elu"]\n[grid.scale]\nelu = [1.0]\n')
+    with pytest.raises(ValueError) as err:
+        plan([load_experiment(str(path))], RunConfig(), tmp_path / "out")
+    assert str(err.value).endswith("grid.scale.elu: elu has no frequency or scale")
+    assert "\n" not in str(err.value)
+
+
+def _planned_on(images, out, experiment="activations"):
+    from inr.data import resolve_image
+    return {image: plan([load_experiment(experiment)],
+                        RunConfig().replace(data={"image": str(resolve_image(image))}), out,
+                        videos=False, seeds=2)
+            for image in images}
+
+
+def test_a_configuration_planned_on_two_images_carries_one_across_images_name(tmp_path):
+    """Each planned run carries what its configuration is called on every image; the same
+    configuration has it on both images (its replicate too), different ones differ."""
+    planned = _planned_on(("camera", "moon"), tmp_path)
+    names = {image: [r.config.output.across_images for r in runs]
+             for image, runs in planned.items()}
+    assert names["camera"] == names["moon"]
+    firsts = [r for r in planned["camera"] if r.name == r.config.output.configuration]
+    assert len({r.config.output.across_images for r in firsts}) == len(firsts)
+    sine = next(r for r in planned["moon"] if r.name == "sine-w010/moon_experiments_grad_seed1")
+    assert sine.config.output.across_images == "sine-w010/*_experiments_grad"
+
+
+def test_the_record_carries_the_images_label_and_a_row_reads_it_old_records_too(tmp_path):
+    """A record holds the image's label and the across-images name, and its row reads both; a
+    record without them (as written before they were recorded) gives the same row, built from
+    its recorded config; a row reads the recorded label, not the file name."""
+    from inr.artefacts.rundir import RunResult, record, row_of
+    variances = {f: 1.0 for f in ("value", "grad", "laplacian", "dt")}
+    planned = _planned_on(("camera",), tmp_path, "losses")["camera"] + _planned_on(
+        ("moon",), tmp_path, "learning-rates")["moon"]
+    picked = [planned[0], planned[1], next(r for r in planned if "moon/" in r.name)]
+    assert picked[1].name.endswith("_seed1")  # a replicate
+    for run in picked:
+        saved = record(RunResult(run.config, {"status": "completed"}), variances)
+        image = "moon" if "moon/" in run.name else "camera"
+        assert saved["image"] == image
+        assert saved["labels"]["across_images"] == run.config.output.across_images
+        assert run.config.output.across_images == run.name.replace(image, "*", 1).removesuffix(
+            "_seed1")
+        row = row_of(saved)
+        assert (row["image"], row["across_images"]) == (image,
+                                                        run.config.output.across_images)
+        old = json.loads(json.dumps(saved))
+        del old["image"], old["labels"]["across_images"]
+        assert row_of(old) == row
+    saved = record(RunResult(picked[0].config, {"status": "completed"}), variances)
+    assert row_of({**saved, "image": "planted"})["image"] == "planted"
+    single = record(RunResult(RunConfig().replace(output={"name": "single"}),
+                              {"status": "completed"}), variances)
+    assert (row_of(single)["image"], row_of(single)["across_images"]) == ("cameraman", "single")
+
+
+def test_rows_are_grouped_by_image_in_first_seen_order():
+    from inr.artefacts.rundir import by_image
+    rows = [{"image": "moon", "n": 0}, {"image": "camera", "n": 1}, {"image": "moon", "n": 2},
+            {"n": 3}, {"image": "", "n": 4}]
+    grouped = by_image(rows)
+    assert list(grouped) == ["moon", "camera", ""]
+    assert {k: [r["n"] for r in v] for k, v in grouped.items()} == {
+        "moon": [0, 2], "camera": [1], "": [3, 4]}
+    assert by_image([]) == {}

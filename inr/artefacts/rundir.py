@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from inr.artefacts.tree import OutputTree
-from inr.config import ModelConfig, RunConfig, Schedule, effective_weights
+from inr.artefacts.tree import OutputTree, across_images_name
+from inr.config import ModelConfig, RunConfig, Schedule, effective_weights, image_label
 from inr.io import atomic_path, read_json, stale_temporaries, write_json_atomic
 from inr.model.networks import CoordinateMLP
 from inr.vocabulary import DONE_STATUSES, FIELDS, HELDOUT_PREFIX, LOSS_TERMS, METRICS, MSE_TERMS
@@ -75,8 +75,10 @@ def record(result: RunResult, target_variances: dict[str, float]) -> dict:
     status, final, best, history    as in RunResult
     experiments, questions          the experiments that use the run and, aligned, what each
                                     asks ('' for none); another experiment reusing it adds itself
+    image                           the label of the image it trained on (inr.data.image_label)
     labels                          name (folder below runs/), configuration (the name of its
-                                    first seed), weights_name, reference (the reference vector
+                                    first seed), across_images (the configuration's name on
+                                    every image), weights_name, reference (the reference vector
                                     its weights equal up to scale), arm (the group it is tuned
                                     in), stage (screening or confirmation), role (drawn,
                                     reference or tuned), image_role (development or held-out,
@@ -95,7 +97,9 @@ def record(result: RunResult, target_variances: dict[str, float]) -> dict:
             "history": result.history,
             "experiments": [out.experiment] if out.experiment else [],
             "questions": [out.question or ""] if out.experiment else [],
+            "image": image_label(cfg.data.image),
             "labels": {"name": out.name, "configuration": out.configuration or out.name,
+                       "across_images": out.across_images or "",
                        "weights_name": out.weights_name or "", "reference": out.reference or "",
                        "arm": out.arm or "", "stage": out.stage or "", "role": out.role or "",
                        "image_role": out.image_role or "", "seed": cfg.train.seed},
@@ -245,10 +249,9 @@ def finished_records(tree: OutputTree) -> list[tuple[RunDir, dict]]:
 
 # ----------------------------------------------------------------------------- flat rows
 
-TEXT_COLUMNS = ("name", "configuration", "experiments", "questions", "status", "image",
-                "image_file", "activation",
-                "scheduler", "normalize", "weights", "reference", "arm", "stage", "role", "image_role",
-                "derivative_method",
+TEXT_COLUMNS = ("name", "configuration", "across_images", "experiments", "questions", "status",
+                "image", "image_file", "activation", "scheduler", "normalize", "weights",
+                "reference", "arm", "stage", "role", "image_role", "derivative_method",
                 "derivative_fallback", "video")
 LIST_SEPARATOR = ";"  # joins a run's experiments (and questions) in one column
 
@@ -256,11 +259,14 @@ LIST_SEPARATOR = ";"  # joins a run's experiments (and questions) in one column
 def row_of(saved: dict, folder: str = "") -> dict:
     """A run's record (`record`) as one flat row of summary.csv: its labels, settings, target
     variances, effective weights, final metrics (non-finite: nan) and derivative path; `folder`
-    names a run that was not planned by a sweep (a single run trained into runs/)."""
+    names a run that was not planned by a sweep (a single run trained into runs/). A record
+    without the image's label or the across-images name gets them from its recorded config."""
     cfg, final, labels = saved.get("config", {}), saved.get("final", {}), saved.get("labels", {})
     sched, loss = cfg.get("schedule", {}), cfg.get("loss", {})
     name = labels.get("name") or folder
-    row = {"name": name, "configuration": labels.get("configuration") or name,
+    configuration = labels.get("configuration") or name
+    row = {"name": name, "configuration": configuration,
+           "across_images": _across_images(saved, configuration),
            "experiments": LIST_SEPARATOR.join(saved.get("experiments", [])),
            "questions": LIST_SEPARATOR.join(saved.get("questions", [])),
            "status": saved.get("status"),
@@ -282,7 +288,7 @@ def row_of(saved: dict, folder: str = "") -> dict:
            "image_role": labels.get("image_role") or "",
            "seed": labels.get("seed", cfg.get("train", {}).get("seed")),
            "steps": cfg.get("train", {}).get("steps"),
-           "image": Path(cfg.get("data", {}).get("image") or "").stem,
+           "image": saved.get("image") or image_label(cfg.get("data", {}).get("image") or ""),
            "image_file": cfg.get("data", {}).get("image") or "",
            "size": cfg.get("data", {}).get("size"),
            "frames": cfg.get("data", {}).get("frames")}
@@ -294,6 +300,28 @@ def row_of(saved: dict, folder: str = "") -> dict:
     row["derivative_fallback"] = final.get("derivative_fallback", "")
     row["video"] = saved.get("video") or ""
     return row
+
+
+def by_image(rows: list[dict]) -> dict[str, list[dict]]:
+    """The rows grouped by their `image` column ('' for none), images in first-seen order."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row.get("image") or "", []).append(row)
+    return groups
+
+
+def _across_images(saved: dict, configuration: str) -> str:
+    """A record's across-images name: as recorded, or, for a record that carries none, built
+    from its recorded config (inr.artefacts.tree.across_images_name); `configuration` for an
+    unreadable config."""
+    labels = saved.get("labels", {})
+    if labels.get("across_images"):
+        return labels["across_images"]
+    try:
+        cfg = RunConfig.from_dict(saved.get("config", {}))
+    except (TypeError, ValueError):
+        return configuration
+    return across_images_name(configuration, labels.get("weights_name") or None, cfg)
 
 
 def _scale(model: dict) -> float:

@@ -13,9 +13,11 @@ Run names follow the original project, by the experiment's layout:
     betas       <image>/experiments/<b_pixel>_<b_grad>_<b_lap>_<b_dt>/<act>_<sched>_<lr>
     activation  <act>/<image>_experiments_<weights name>
     losses      <image>/losses/<weights name>/<act>_<sched>_<lr>
-A run whose loss.normalize is not "none" adds "_<normalize>" to its last part, an activation at a
-frequency or scale other than its default is named "<act>-w0<w0>" (sine, FINER) or "<act>-s<s>"
-(Gaussian), and a replicate seed adds "_seed<s>" to its configuration's name (`replicate_name`).
+<image> is the image's label (inr.data.image_label); the same configuration on every image is
+named with ANY_IMAGE ('*') in its place. A run whose loss.normalize is not "none" adds
+"_<normalize>" to its last part, an activation at a frequency or scale other than its default is
+named "<act>-<symbol><scale>" ("sine-w010", "gauss-s3": inr.model.networks.scale_symbol), and a
+replicate seed adds "_seed<s>" to its configuration's name (`replicate_name`).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from inr.config import RunConfig
+from inr.config import RunConfig, image_label, scale_symbol
 from inr.vocabulary import MSE_TERMS
 
 RUNS, VIDEOS, RESULTS, RAY_RESULTS = "runs", "videos", "results", "ray_results"
@@ -32,6 +34,7 @@ LOCK_FILE = ".sweep.lock"
 VIDEO_SUFFIX = ".mp4"
 SINGLE_RUN = "single"  # the name of a run trained by `python -m inr.train` without a name
 LAYOUTS = ("betas", "activation", "losses")  # how an experiment names its runs
+ANY_IMAGE = "*"  # the image part of a name that stands for the configuration on every image
 
 
 # results/: the report's files, named here so that the plots and REPORT.md's links agree
@@ -40,6 +43,7 @@ SUMMARY_FILE, COMPARISONS_FILE, REPORT_FILE, REPORT_PDF = ("summary.csv", "compa
 IMAGES_FIGURE = "images"  # the strip of a multi-image sweep's images
 PARETO_FIGURE = "pareto"  # the loss weights' Pareto view
 PIXEL_LOSS_PARETO_FIGURE = "pareto-pixel-losses"  # each pixel-loss arm at each of its weights
+CROSS_IMAGE_FIGURE = "cross-image"  # every pooled comparison with its intervals
 
 
 def figure_file(figure: str, image: str = "") -> str:
@@ -124,13 +128,16 @@ def activation_name(cfg: RunConfig) -> str:
     model, default = cfg.model, type(cfg.model)(activation=cfg.model.activation)
     if model.scale is None or model.scale == default.scale:
         return model.activation
-    return f"{model.activation}-{'s' if model.activation == 'gauss' else 'w0'}{model.scale:g}"
+    return f"{model.activation}-{scale_symbol(model.activation)}{model.scale:g}"
 
 
-def run_name(layout: str, weights_label: str | None, cfg: RunConfig) -> str:
+def run_name(layout: str, weights_label: str | None, cfg: RunConfig,
+             image: str | None = None) -> str:
     """The name (folder below runs/) of a run planned by an experiment of `layout` (module doc);
-    weights_label: the name of its weight setting, where it has one."""
-    image = Path(cfg.data.image).stem
+    weights_label: the name of its weight setting, where it has one; image: the name's image
+    part (default: cfg's image's label), ANY_IMAGE for what the configuration is called on
+    every image."""
+    image = image_label(cfg.data.image) if image is None else image
     act, sched, lr = activation_name(cfg), cfg.schedule.kind, f"{cfg.schedule.display_lr:g}"
     normalized = cfg.loss.normalize != "none"
     if normalized:  # runs that differ only in it get distinct folders
@@ -143,19 +150,15 @@ def run_name(layout: str, weights_label: str | None, cfg: RunConfig) -> str:
     return f"{image}/experiments/{betas_name(cfg)}/{act}_{sched}_{lr}"
 
 
-def across_images(name: str, image: str) -> str:
-    """A run or configuration name with its image (the stem, as `run_name` writes it) replaced
-    by '*': what the same configuration is called on every image, e.g.
-    'camera/experiments/1_0_0_0/sine_constant_0.0001' -> '*/experiments/1_0_0_0/...' and
-    'sine/camera_experiments_grad' -> 'sine/*_experiments_grad'."""
-    parts = name.split("/")
-    if parts[0] == image:
-        parts[0] = "*"
-    elif len(parts) > 1 and parts[1].startswith(f"{image}_experiments_"):
-        parts[1] = "*" + parts[1][len(image):]
-    else:
-        raise ValueError(f"run {name!r} does not name image {image!r} where its layout puts it")
-    return "/".join(parts)
+def across_images_name(configuration: str, weights_label: str | None, cfg: RunConfig) -> str:
+    """What the configuration named `configuration` on its image, with `cfg`, is called on every
+    image: its name built in the layout whose name of cfg is `configuration`, with the image
+    part ANY_IMAGE; `configuration` itself where no layout names cfg so (a run no sweep
+    planned). For records that carry no across-images name (OutputConfig.across_images)."""
+    for layout in LAYOUTS:
+        if run_name(layout, weights_label, cfg) == configuration:
+            return run_name(layout, weights_label, cfg, ANY_IMAGE)
+    return configuration
 
 
 def replicate_name(configuration: str, seed: int) -> str:

@@ -20,7 +20,7 @@ from inr.config.weights import NORMALIZATIONS, LossWeights
 from inr.data import DIFFUSION_METHODS, MIN_IMAGE_SIDE
 from inr.io import write_json_atomic
 from inr.model.derivatives import DERIVATIVE_METHODS
-from inr.model.networks import ACTIVATIONS, CoordinateMLP, make_model, takes_w0
+from inr.model.networks import ACTIVATIONS, CoordinateMLP, make_model, scale_symbol
 from inr.vocabulary import LOSS_TERMS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # inr/config/run.py -> the repository
@@ -28,6 +28,10 @@ DEFAULT_IMAGE = str(REPO_ROOT / "original" / "cameraman.png")
 BATCH_KINDS = ("points", "frame")
 MATMUL_PRECISIONS = ("highest", "high")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# an activation's frequency or scale, by its symbol (inr.model.networks.scale_symbol): the
+# ModelConfig field that holds it, and the keyword make_model takes it as
+SCALE_FIELDS = {"w0": "w0", "s": "gauss_scale"}
+SCALE_KEYWORDS = {"w0": "w0", "s": "scale"}
 
 
 @dataclass
@@ -52,19 +56,24 @@ class ModelConfig:
     w0: float = 30.0  # sine-type activations only
     gauss_scale: float = 10.0  # the Gaussian's s in exp(-(s z)^2) only
 
+    @staticmethod
+    def scale_field(activation: str) -> str | None:
+        """The field that holds the activation's frequency or scale: 'w0' (sine, FINER),
+        'gauss_scale' (Gaussian); None for an activation without one (ELU)."""
+        symbol = scale_symbol(activation)
+        return None if symbol is None else SCALE_FIELDS[symbol]
+
     @property
     def scale(self) -> float | None:
         """The activation's frequency or scale (w0 for sine and FINER, the Gaussian's s); None
         for an activation without one (ELU)."""
-        if takes_w0(self.activation):
-            return self.w0
-        return self.gauss_scale if self.activation == "gauss" else None
+        held_in = self.scale_field(self.activation)
+        return None if held_in is None else getattr(self, held_in)
 
     def build(self, seeds: list[int]) -> CoordinateMLP:
         """An ensemble of len(seeds) such networks, model m initialised from seeds[m]."""
-        kw = {"w0": self.w0} if takes_w0(self.activation) else {}
-        if self.activation == "gauss":
-            kw = {"scale": self.gauss_scale}
+        symbol = scale_symbol(self.activation)
+        kw = {} if symbol is None else {SCALE_KEYWORDS[symbol]: self.scale}
         return make_model(self.activation, self.width, self.depth, models=len(seeds),
                           seed=list(seeds), **kw)
 
@@ -99,6 +108,9 @@ class OutputConfig:
     question: str | None = None  # what that experiment asks (inr.vocabulary.QUESTIONS)
     name: str | None = None  # the run's folder below runs/
     configuration: str | None = None  # its first seed's name: the runs that differ only in seed
+    # its configuration's name with the image part '*' (inr.artefacts.tree.ANY_IMAGE): the same
+    # on every image, so it matches the configuration across images
+    across_images: str | None = None
     weights_name: str | None = None  # the name of its weight setting, where it has one
     reference: str | None = None  # the reference vector its weights equal up to scale, if any
     arm: str | None = None  # the group it is tuned in (inr.vocabulary.Role.TUNED), if any

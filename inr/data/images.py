@@ -45,6 +45,13 @@ def resolve_image(name_or_path: str | Path) -> Path:
                      f"bundled images ({', '.join(BUNDLED_IMAGES)})")
 
 
+def image_label(image: str | Path) -> str:
+    """The name an image goes by in run names, records and reports: its file's stem
+    ('/data/camera.png' -> 'camera'), which for a bundled image is its own name ('camera');
+    '' for ''."""
+    return Path(image).stem
+
+
 # ----------------------------------------------------------------------------- images
 
 def load_image(path: str | Path, size: int | Sequence[int] | None = None) -> np.ndarray:

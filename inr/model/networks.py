@@ -36,9 +36,14 @@ class Activation:
     `taylor(u, order)` returns [f(u), f'(u), ..., f^(order)(u)] (order <= 3) in
     u = scale * z, which the forward-Laplacian path needs; a derivative in z carries
     one more factor of `scale` per order.
+
+    scale_symbol: how names and text write the activation's frequency or scale ('w0', 's'),
+    None for an activation without one; display_name: the activation in prose and legends.
     """
 
     name = None
+    scale_symbol: str | None = None
+    display_name = ""
 
     def __init__(self, scale: float = 1.0) -> None:
         self.scale = float(scale)
@@ -86,6 +91,8 @@ class Sine(Activation):
     """
 
     name = "sine"
+    scale_symbol = "w0"
+    display_name = "SIREN (sine)"
 
     def __init__(self, w0: float = 30.0) -> None:
         super().__init__(scale=w0)
@@ -130,6 +137,7 @@ class Finer(Sine):
     """
 
     name = "finer"
+    display_name = "FINER"
 
     def __init__(self, w0: float = 30.0, first_bias_scale: float | None = None) -> None:
         super().__init__(w0)
@@ -174,6 +182,8 @@ class Gauss(Activation):
     """
 
     name = "gauss"
+    scale_symbol = "s"
+    display_name = "Gaussian"
 
     def fn(self, u: torch.Tensor) -> torch.Tensor:
         return torch.exp(-u * u)
@@ -203,6 +213,7 @@ class ELU(Activation):
     """
 
     name = "elu"
+    display_name = "ELU"
 
     def fn(self, u: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.elu(u)
@@ -228,7 +239,6 @@ _ACTIVATION_CLASSES = {"sine": Sine, "elu": ELU, "gauss": Gauss, "finer": Finer}
 ACTIVATION_ALIASES = {"siren": "sine"}
 ACTIVATION_CHOICES = tuple(_ACTIVATION_CLASSES)  # one name per activation: what sweeps offer
 ACTIVATIONS = (*ACTIVATION_CHOICES, *ACTIVATION_ALIASES)  # every name make_model accepts
-_W0_ACTIVATIONS = ("sine", "finer")
 
 
 def canonical_activation(name: str) -> str:
@@ -239,16 +249,28 @@ def canonical_activation(name: str) -> str:
     return name
 
 
+def scale_symbol(name: str) -> str | None:
+    """How names and text write the activation's frequency or scale: 'w0' (sine, FINER), 's'
+    (Gaussian), None for an activation without one (ELU); unknown names raise a one-line error."""
+    return _ACTIVATION_CLASSES[canonical_activation(name)].scale_symbol
+
+
+def display_name(name: str) -> str:
+    """The activation in prose and legends: 'SIREN (sine)', 'FINER', 'Gaussian', 'ELU'; unknown
+    names raise a one-line error."""
+    return _ACTIVATION_CLASSES[canonical_activation(name)].display_name
+
+
 def takes_w0(name: str) -> bool:
     """Whether the activation has a frequency w0 (sine-type activations)."""
-    return canonical_activation(name) in _W0_ACTIVATIONS
+    return scale_symbol(name) == "w0"
 
 
 def make_activation(name: str, **kw: float | None) -> Activation:
     """Activation object by name (see ACTIVATIONS); kw: w0 (sine, finer), scale (gauss),
     first_bias_scale (finer)."""
     name = canonical_activation(name)
-    if name in _W0_ACTIVATIONS:
+    if takes_w0(name):
         w0 = kw.pop("w0", 30.0)
         if not w0 > 0:
             raise ValueError(f"w0 must be positive, got {w0}")

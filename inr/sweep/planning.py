@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inr.artefacts.rundir import RunDir
-from inr.artefacts.tree import OutputTree, replicate_name, run_name
-from inr.config import RunConfig
+from inr.artefacts.tree import ANY_IMAGE, OutputTree, replicate_name, run_name
+from inr.config import ModelConfig, RunConfig
 from inr.model.networks import ACTIVATION_CHOICES
 from inr.sweep.experiments import Experiment
 from inr.sweep.weights import random_weight_vectors, reference_name
@@ -98,7 +98,8 @@ def _weight_members(exp: Experiment, setting: dict) -> list[dict]:
 
 
 def _scales(exp: Experiment, activation: str) -> list[float | None]:
-    """The scales the grid's `scale` table gives an activation ([None]: its configured one)."""
+    """The scales the grid's `scale` table gives an activation ([None]: its configured one); an
+    activation without a frequency or scale (ELU) may have none there."""
     table = exp.grid.get("scale")
     if table is None:
         return [None]
@@ -107,6 +108,9 @@ def _scales(exp: Experiment, activation: str) -> list[float | None]:
     values = table.get(activation)
     if values is None:
         return [None]
+    if ModelConfig.scale_field(activation) is None:
+        raise ValueError(f"{exp.path}: grid.scale.{activation}: {activation} has no frequency "
+                         "or scale")
     if not isinstance(values, list) or not values or not all(
             isinstance(v, (int, float)) and v > 0 for v in values):
         raise ValueError(f"{exp.path}: grid.scale.{activation} must be a list of positive "
@@ -172,7 +176,7 @@ def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
         for scale in _scales(exp, sections["model"]["activation"]):
             model = dict(sections["model"])
             if scale is not None:
-                model["gauss_scale" if model["activation"] == "gauss" else "w0"] = scale
+                model[ModelConfig.scale_field(model["activation"])] = scale
             runs.append((dict(labels), RunConfig.from_dict({**sections, "model": model})))
     return runs
 
@@ -242,6 +246,9 @@ def plan(experiments: Iterable[Experiment], base: RunConfig, out: Path,
                                       else reference_name(cfg.loss.betas),
                                       "experiment": exp.name, "question": exp.question,
                                       "name": name, "configuration": name,
+                                      "across_images": run_name(exp.layout,
+                                                                labels.get("weights"), cfg,
+                                                                ANY_IMAGE),
                                       "weights_name": labels.get("weights"),
                                       "arm": labels.get("arm"), "stage": Stage.SCREENING,
                                       "progress": False})

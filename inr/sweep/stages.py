@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-from inr.artefacts.rundir import row_of
-from inr.artefacts.tree import across_images
+from inr.artefacts.rundir import by_image, row_of
+from inr.config import image_label
 from inr.stats import configurations
 from inr.stats.inference import on_tested_scale, transform_of
 from inr.stats.selection import arm_of, mean_selection_score, named_in_advance
@@ -59,23 +58,20 @@ def confirmation_choice(rows: list[dict], question: str, top: int) -> list[str]:
     question that chooses nothing.
 
     Rows of several images (their `image` column) choose together: a configuration is the same
-    configuration on every image (inr.artefacts.tree.across_images), its score is the mean over
+    configuration on every image (its `across_images` column), its score is the mean over
     the images of its score on each (the log of the headline metric for the weights question,
     the mean selection score for an arm), and the configurations chosen are trained on every
     image. So every image confirms the same vectors, scales, weights and lrs, and the report can
     say on how many images one configuration holds. With one image this is that image's own
     ranking."""
-    images = list(dict.fromkeys(r.get("image", "") for r in rows))
-    by_image: dict[str, dict[str, Configuration]] = {}
-    for image in images:
-        configs = configurations([r for r in rows if r.get("image", "") == image])
-        by_image[image] = {c.key if len(images) == 1 else across_images(c.key, image): c
-                           for c in configs}
-    common = [k for k in next(iter(by_image.values()), {})
-              if all(k in configs for configs in by_image.values())]
+    on_image: dict[str, dict[str, Configuration]] = {
+        image: {c.first.get("across_images") or c.key: c for c in configurations(own)}
+        for image, own in by_image(rows).items()}
+    common = [k for k in next(iter(on_image.values()), {})
+              if all(k in configs for configs in on_image.values())]
 
     def pooled(score) -> dict[str, float]:
-        return {k: float(np.mean([score(configs[k]) for configs in by_image.values()]))
+        return {k: float(np.mean([score(configs[k]) for configs in on_image.values()]))
                 for k in common}
 
     if question == Question.WEIGHTS and any(r.get("role") not in (Role.REFERENCE, Role.TUNED)
@@ -89,22 +85,16 @@ def confirmation_choice(rows: list[dict], question: str, top: int) -> list[str]:
         scores = pooled(mean_selection_score)
         arms: dict[str, list[str]] = {}
         for k in common:
-            first = next(iter(by_image.values()))[k].first
+            first = next(iter(on_image.values()))[k].first
             arms.setdefault(arm_of(first, question) or k, []).append(k)
         chosen = [min(members, key=scores.get) for members in arms.values()]
         chosen = [k for k in chosen if math.isfinite(scores[k])]
     else:  # every configuration was named in advance, or nothing was tuned: no choice
         return []
-    keys = [configs[k].key for k in chosen for configs in by_image.values()]
-    keys += [c.key for configs in by_image.values() for c in configs.values()
+    keys = [configs[k].key for k in chosen for configs in on_image.values()]
+    keys += [c.key for configs in on_image.values() for c in configs.values()
              if named_in_advance(c.first, question)]
     return list(dict.fromkeys(keys))
-
-
-def _image_free(run: PlannedRun) -> str:
-    """A planned run's configuration name with its image replaced by '*'."""
-    return across_images(run.config.output.configuration,
-                         Path(run.config.data.image).stem)
 
 
 def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int,
@@ -141,11 +131,12 @@ def confirmation_runs(runs: list[PlannedRun], top: int, seeds: int,
     held_firsts: dict[str, list[PlannedRun]] = {}
     for run in held_out:
         if run.name == run.config.output.configuration:
-            held_firsts.setdefault(_image_free(run), []).append(run)
+            held_firsts.setdefault(run.config.output.across_images, []).append(run)
     for key in dict.fromkeys(chosen) if seeds > 0 and not held_out else []:
         for seed in range(fresh, fresh + seeds):
             add(replicate(firsts[key], seed, Stage.CONFIRMATION))
-    for key in dict.fromkeys(_image_free(firsts[k]) for k in chosen) if seeds > 0 else []:
+    chosen_anywhere = dict.fromkeys(firsts[k].config.output.across_images for k in chosen)
+    for key in chosen_anywhere if seeds > 0 else []:
         for first in held_firsts.get(key, []):
             for seed in range(fresh, fresh + seeds):
                 add(replicate(first, seed, Stage.CONFIRMATION))
@@ -171,14 +162,16 @@ def confirmation_outlook(runs: list[PlannedRun], top: int, seeds: int,
         roles = {r.config.output.role for r in own}
         if not roles & {Role.DRAWN, Role.TUNED}:
             continue
-        named |= {_image_free(r) for r in own if named_in_advance(row(r), question)}
+        named |= {r.config.output.across_images for r in own
+                  if named_in_advance(row(r), question)}
         for r in own:
             if arm_of(row(r), question):
-                arms.setdefault((question, arm_of(row(r), question)), set()).add(_image_free(r))
+                arms.setdefault((question, arm_of(row(r), question)), set()).add(
+                    r.config.output.across_images)
         if Role.DRAWN in roles:
             drawn = top * len(HEADLINE_METRICS)
     arms = {frozenset(members) for members in arms.values()}  # two questions, one arm
-    images = len({Path(r.config.data.image).stem for r in (held_out or runs)})
+    images = len({image_label(r.config.data.image) for r in (held_out or runs)})
     per = images * max(seeds, 0)
     return {"named": len(named), "arms": len(arms), "drawn": drawn,
             "runs": len(named) * per, "more": (len(arms) + drawn) * per}
