@@ -105,5 +105,5 @@ def test_a_held_out_sweep_tests_its_cross_image_verdicts_on_images_that_chose_no
     for r in confirmatory:
         assert not pairs(r["chosen_on"]) & pairs(r["tested_on"]), r
     report = (out / "results" / "REPORT.md").read_text()
-    assert "Across the 2 held-out images:" in report
+    assert "## Across the 2 held-out images" in report and "## Answers" in report
     assert "These images took no part in any choice" in report

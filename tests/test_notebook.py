@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from inr.config import REPO_ROOT
+from inr.report.markdown import as_list
 from inr.report.rows import of, read_summary
 
 pytestmark = pytest.mark.slow
@@ -200,13 +201,18 @@ def test_the_sweep_trained_every_run_of_the_three_experiments(first):
     assert {r["seed"] for r in rows if r["stage"] == "confirmation"} == {1.0, 2.0}  # fresh
 
 
-def test_the_printed_conclusions_are_those_of_report_md(first):
+def test_the_answer_tables_and_conclusions_shown_are_those_of_report_md(first):
+    """The notebook shows REPORT.md's answer tables, and prints its conclusions, which REPORT.md
+    lists (inr.report.markdown.as_list)."""
     out, nb, _ = first
+    report = (out / "results" / "REPORT.md").read_text()
+    [tables] = outputs_of(nb, "conclusions", "text/markdown")
+    assert "| question | answer | effect [95% CI] |" in tables
+    assert all(f"{line}\n" in report for line in tables.splitlines() if line.startswith("|"))
     lines = text(nb, "conclusions").strip().splitlines()
     assert len(lines) >= 5
-    report = (out / "results" / "REPORT.md").read_text()
-    for line in lines:
-        assert f"{line}\n" in report, line
+    for item in as_list(lines)[:-1]:
+        assert f"{item}\n" in report, item
 
 
 def test_the_comparison_with_the_original_gives_a_verdict_per_claim(first):

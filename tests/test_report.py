@@ -13,6 +13,7 @@ from inr.artefacts.tree import OutputTree
 from inr.config import RunConfig
 from inr.report import build_report
 from inr.report.analysis import compare_with_original, conclusion_lines
+from inr.report.markdown import as_list
 from inr.report.rows import collect, read_summary
 from inr.sweep.experiments import load_experiment
 from inr.sweep.planning import plan
@@ -127,7 +128,7 @@ def test_comparisons_are_scipys_paired_tests_on_the_fresh_seeds_with_statsmodels
     refs = next(r for r in family if r["a"] == key[original] and r["b"] == key[pixel_only])
     assert refs["chosen_on"] == "-"
     report = built["report"].read_text()
-    for line in conclusion_lines(built["rows"]):
+    for line in as_list(conclusion_lines(built["rows"])):
         assert line in report
     assert "Tests on seeds 1 2 3 4 (fresh: the screening chose on seed(s) 0)" in report
     assert "Scope: " in report and "image cameraman" in report and "Holm" in report

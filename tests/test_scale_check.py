@@ -1,21 +1,26 @@
 """Whether another report's verdicts hold here (inr.report.scale_check), on hand-made
 comparisons.csv rows: the direction comes from the effect's sign and the metric's direction, an
-activation matches across its tuned scales, and each verdict word follows from the two tests."""
+activation matches across its tuned scales (by its label), and each verdict word follows from
+the two tests."""
 import math
 
 import pytest
 from scipy import stats
 
-from inr.report.scale_check import power_here, scale_check_lines, size_check, verdict
+from comparison_rows import make_row
+from inr.report.scale_check import power_here, scale_check_lines, size_check
+from inr.report.wording import agreement as verdict
 
 
 def row(a, b, effect, separated, metric="grad_mse", question="activation", setting="grad",
         family="activation", test="paired t", p_holm=0.01, half=0.5, n=4, family_size=6):
-    return {"question": question, "family": family, "metric": metric, "a": a, "b": b,
-            "effect": str(effect), "separated": "true" if separated else "false",
-            "effect_ci_low": str(effect - half), "effect_ci_high": str(effect + half),
-            "n": str(n), "family_size": str(family_size),
-            "p_holm": str(p_holm), "test": test, "setting": setting, "image": "cameraman"}
+    """A row whose labels are the activations of the names ('finer-w010/x' -> 'finer')."""
+    return make_row(question=question, family=family, metric=metric, a=a, b=b, effect=effect,
+                    separated=separated, effect_ci_low=effect - half,
+                    effect_ci_high=effect + half, n=n, family_size=family_size, p_holm=p_holm,
+                    test=test, setting=setting, a_label=a.split("/")[0].split("-")[0],
+                    b_label=b.split("/")[0].split("-")[0],
+                    transform="log" if metric.endswith("mse") else "none")
 
 
 def test_each_verdict_follows_from_the_two_tests_direction_and_separation():

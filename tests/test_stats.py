@@ -36,3 +36,21 @@ def test_pareto_front_equals_a_brute_force_front(higher):
     # psnr up (higher better) and gradient MSE down: a hand-made case
     front = pareto_front([(0.1, 30.0), (0.05, 28.0), (0.2, 29.0), (0.05, 31.0)], (False, True))
     assert front == [3]
+
+
+def test_mean_interval_is_scipys_t_interval_on_the_log_scale_for_errors():
+    """(mean, low, high): scipy's 95% t-interval of the values, or of their logs mapped back
+    (a geometric mean) for an error; non-finite and, on the log scale, non-positive values
+    dropped; one value is its own interval."""
+    from scipy import stats as sps
+
+    from inr.stats import mean_interval
+    values = [0.5, 2.0, 1.0, 4.0, float("nan")]
+    logs = np.log(values[:4])
+    low, high = sps.t.interval(0.95, 3, loc=logs.mean(), scale=sps.sem(logs))
+    assert mean_interval(values, log=True) == pytest.approx(
+        (sps.gmean(values[:4]), np.exp(low), np.exp(high)), rel=1e-12)
+    low, high = sps.t.interval(0.95, 3, loc=np.mean(values[:4]), scale=sps.sem(values[:4]))
+    assert mean_interval(values, log=False) == pytest.approx(
+        (np.mean(values[:4]), low, high), rel=1e-12)
+    assert mean_interval([3.0, -1.0], log=True) == pytest.approx((3.0, 3.0, 3.0), rel=1e-15)

@@ -4,14 +4,17 @@ config layer (the profiles, to name the one a run used) and, for the figures of 
 the notebook's figures of the data, the data layer; never the sweep or the training. The
 plotting stack (matplotlib) loads only when a report or a figure is drawn.
 
-    rows.py       one flat row per run; results/summary.csv
-    contrasts.py  each question's tests, declared in advance and Holm-corrected (pure);
-                  the rows of results/comparisons.csv
-    analysis.py   the answers in words: conclusions, the original project's claims (pure)
-    plots.py      results/<experiment>.png and results/report.pdf (file names:
-                  inr.artefacts.tree)
-    markdown.py   results/REPORT.md (printed from comparisons.csv) and the text tables
-    figures.py    the notebook's figures of the data and of training curves
+    rows.py         one flat row per run; results/summary.csv
+    contrasts.py    each question's tests, declared in advance and Holm-corrected (pure)
+    comparisons.py  results/comparisons.csv as typed rows, one per test, written and read
+    wording.py      a comparisons.csv row in words: effects, verdicts, Holm p (pure)
+    answers.py      one answer table per question, from comparisons.csv's rows (pure)
+    analysis.py     the answers in sentences: conclusions, the original's claims (pure)
+    scale_check.py  whether another report's verdicts hold here (pure)
+    plots.py        results/<experiment>.png, cross-image.png and report.pdf (file names:
+                    inr.artefacts.tree)
+    markdown.py     results/REPORT.md (printed from comparisons.csv) and the text tables
+    figures.py      the notebook's figures of the data and of training curves
 
 `build_report(tree)` writes all of results/ from the tree's runs.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inr.artefacts.tree import SUMMARY_FILE, OutputTree
+from inr.artefacts.tree import COMPARISONS_FILE, SUMMARY_FILE, OutputTree
 from inr.report.rows import collect, write_summary
 
 
@@ -32,6 +35,8 @@ def build_report(out: OutputTree | Path, results: Path | None = None,
     videos); against: another report's comparisons.csv whose verdicts REPORT.md checks
     (inr.report.scale_check)."""
     # the plots (matplotlib) load only here, when a report is built
+    from inr.report.comparisons import read_comparisons, row_of, write_comparisons
+    from inr.report.contrasts import all_tests
     from inr.report.markdown import write_markdown
     from inr.report.plots import plot_all
 
@@ -40,6 +45,8 @@ def build_report(out: OutputTree | Path, results: Path | None = None,
     results = Path(results) if results is not None else tree.results
     results.mkdir(parents=True, exist_ok=True)
     write_summary(rows, results / SUMMARY_FILE)
-    plots = plot_all(rows, results) if rows else []
-    report = write_markdown(rows, results, video_links, against=against)
+    tests = all_tests(rows)
+    comparisons = write_comparisons([row_of(t) for t in tests], results / COMPARISONS_FILE)
+    plots = plot_all(rows, results, read_comparisons(comparisons)) if rows else []
+    report = write_markdown(rows, results, video_links, tests=tests, against=against)
     return {"rows": rows, "summary": results / SUMMARY_FILE, "plots": plots, "report": report}

@@ -18,15 +18,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from inr.report.contrasts import (ORIGINAL, POOLED, Test, all_tests, counted_stage,
-                                  cross_group_key, cross_image_groups, cross_key,
-                                  detectable_text, direction_word, effect_text, held_out_images,
-                                  choosing_only, confirmed_vectors, grid_choices, images_of,
-                                  prediction_text, references, repeated_vectors,
-                                  repeated_settings)
-from inr.config import PROFILES, profile_config
+import inr.report.wording as wording
+from inr.artefacts.rundir import by_image
+from inr.report.answers import QUESTION_TITLES
+from inr.report.comparisons import row_of
+from inr.report.contrasts import (ORIGINAL, POOLED, Test, all_tests, choosing_only,
+                                  confirmed_vectors, counted_stage, cross_group_key,
+                                  cross_image_groups, cross_key, grid_choices, held_out_images,
+                                  images_of, references, repeated_settings, repeated_vectors)
+from inr.config import PROFILES, profile_config, scale_symbol
 from inr.report.rows import asking, betas, weight_vector
-from inr.stats import (Configuration, Ranking, Summary, configurations, p_text, pareto_front,
+from inr.stats import (Configuration, Ranking, Summary, configurations, pareto_front,
                        rank, summarize)
 from inr.stats.selection import dominant_term
 from inr.vocabulary import ORIGINAL_BEST, REFERENCE_WEIGHTS, Question, Status, higher_is_better
@@ -58,11 +60,12 @@ def vector_text(row: dict) -> str:
 
 
 def scale_text(row: dict) -> str:
-    """'w0 30' (sine, FINER), 's 10' (Gaussian), '' (none)."""
-    scale = row.get("scale")
-    if scale is None or not math.isfinite(scale):
+    """'w0 30' (sine, FINER), 's 10' (Gaussian): the activation's own symbol
+    (inr.config.scale_symbol) and its recorded scale; '' where it has none."""
+    scale, symbol = row.get("scale"), scale_symbol(row["activation"])
+    if symbol is None or scale is None or not math.isfinite(scale):
         return ""
-    return f"{'s' if row['activation'] == 'gauss' else 'w0'} {scale:g}"
+    return f"{symbol} {scale:g}"
 
 
 def label(config: Configuration) -> str:
@@ -93,39 +96,24 @@ def short_label(config: Configuration, question: str) -> str:
 # ----------------------------------------------------------------------------- sentences
 
 def verdict_of(test: Test) -> str:
-    """'separated' / 'not separated; could have seen …' / 'exploratory' / 'not tested'."""
-    if not math.isfinite(test.p):
-        return f"not tested: {test.comparison.n} seed(s) in common"
-    if test.exploratory:
-        return "exploratory (chosen on the same seeds; no separation claimed)"
-    if test.separated:
-        return f"separated ({p_text(test.p_holm).replace('p', 'Holm p', 1)})"
-    seen = detectable_text(test)
-    return f"not separated ({p_text(test.p_holm).replace('p', 'Holm p', 1)}" + \
-        (f"; {seen}" if seen else "") + ")"
+    """The test's verdict in words (inr.report.wording.verdict)."""
+    return wording.verdict(row_of(test))
 
 
 def test_sentence(test: Test, question: str) -> str:
     """'a ahead of b on metric: effect [ci] (n paired seeds); verdict'."""
-    c = test.comparison
+    row, c = row_of(test), test.comparison
     pairing = f"{c.n} paired seeds" if c.paired else f"Welch, seeds not matched, n={c.n}"
-    adjusted = (p_text(test.p_holm).replace("p", "Holm p", 1) if math.isfinite(test.p_holm)
-                else p_text(test.p))
-    if test.kind == "noninferiority":
-        shown = test.separated and not test.exploratory
-        power = f"; power {test.power:.0%} were they equal" if math.isfinite(test.power) else ""
-        return (f"{short_label(test.a, question)} against {short_label(test.b, question)} on "
-                f"psnr: {effect_text(test)} ({pairing}); loses less than {test.margin:g} dB "
-                f"(non-inferiority, one-sided): {'shown' if shown else 'not shown'} "
-                f"({adjusted}{power})")
-    if test.kind == "dominance":
-        return (f"{short_label(test.a, question)} better than {short_label(test.b, question)} "
-                f"on both psnr and grad_mse (intersection-union; {test.note}): "
-                f"{'shown' if test.separated else 'not shown'} ({adjusted})")
-    where = "ahead of" if direction_word(test) == "ahead" else "behind"
-    return (f"{short_label(test.a, question)} {where} "
-            f"{short_label(test.b, question)} on {test.metric}: {effect_text(test)} "
-            f"({pairing}); {verdict_of(test)}")
+    a, b = short_label(test.a, question), short_label(test.b, question)
+    if row.kind == "dominance":
+        return (f"{a} against {b} on both psnr and grad_mse (intersection-union; {test.note}): "
+                f"{wording.verdict(row)}")
+    if row.kind == "noninferiority":
+        return f"{a} against {b} on psnr: {wording.effect_text(row)} ({pairing}); " \
+            f"{wording.verdict(row)}"
+    where = "ahead of" if wording.a_ahead(row) else "behind"
+    return (f"{a} {where} {b} on {test.metric}: {wording.effect_text(row)} ({pairing}); "
+            f"{wording.verdict(row)}")
 
 
 def _order_line(configs: list[Configuration], metric: str, stage: str | None,
@@ -170,13 +158,7 @@ def question_sections(rows: list[dict], tests: list[Test] | None = None) -> list
     """One Section per question the rows answer, in QUESTIONS order."""
     tests = all_tests(rows) if tests is None else tests
     sections = []
-    titles = {Question.ACTIVATION: "Which activation (each at its tuned scale)?",
-              Question.LEARNING_RATE: "Which schedule (each at its tuned learning rate)?",
-              Question.WEIGHTS: "Which loss weights (pixel, grad, laplacian, dt)?",
-              Question.PIXEL_LOSS: "Which pixel loss (each at its tuned weight)?",
-              Question.POISSON: "Poisson reconstruction: from the gradient alone, from the "
-                                "Laplacian alone (each activation at its tuned scale)?"}
-    for question, title in titles.items():
+    for question, title in QUESTION_TITLES.items():
         own = [t for t in tests if t.question == question and t.family != ORIGINAL
                and not t.family.startswith(f"{ORIGINAL}/")]
         if not asking(rows, question):
@@ -262,8 +244,8 @@ def edge_lines(rows: list[dict], question: str) -> list[str]:
 
 def per_image(rows: list[dict], tests: list[Test]) -> list[tuple[str, list[dict], list[Test]]]:
     """(image, its rows, its tests) for each image of the rows."""
-    return [(image, [r for r in rows if (r.get("image") or "") == image],
-             [t for t in tests if t.image == image]) for image in images_of(rows)]
+    return [(image, own, [t for t in tests if t.image == image])
+            for image, own in by_image(rows).items()]
 
 
 def cross_image_lines(tests: list[Test], images: list[str], held_out: bool) -> list[str]:
@@ -278,19 +260,17 @@ def cross_image_lines(tests: list[Test], images: list[str], held_out: bool) -> l
     for (question, setting, metric, a, b), members in groups.items():
         if len(members) < 2:
             continue
-        ahead = [t.image for t, flip in members
-                 if (direction_word(t) == "ahead") != flip and math.isfinite(t.p)]
-        sep_ahead = [t.image for t, flip in members
-                     if t.separated and (direction_word(t) == "ahead") != flip]
-        sep_behind = [t.image for t, flip in members
-                      if t.separated and (direction_word(t) == "ahead") == flip]
+        a_ahead = {t.image: bool(wording.a_ahead(row_of(t))) != flip for t, flip in members}
+        ahead = [t.image for t, _ in members if a_ahead[t.image] and math.isfinite(t.p)]
+        sep_ahead = [t.image for t, _ in members if t.separated and a_ahead[t.image]]
+        sep_behind = [t.image for t, _ in members if t.separated and not a_ahead[t.image]]
         if 2 * len(ahead) < len(members):  # name first the side ahead on most images
             a, b = b, a
             ahead = [t.image for t, _ in members if t.image not in ahead and math.isfinite(t.p)]
             sep_ahead, sep_behind = sep_behind, sep_ahead
         where = f", trained on {setting}" if setting else ""
-        text = (f"{question}{where}: {a} ahead of {b} on {metric} on {len(ahead)} of "
-                f"{len(members)} {kind} (separated on {len(sep_ahead)})")
+        text = (f"{question}{where}: {a} ahead of {b} on {metric} on "
+                f"{wording.images_text(len(ahead), len(members), len(sep_ahead), kind)}")
         if sep_ahead and sep_behind:
             text += (f"; REVERSES between images: separated behind on "
                      f"{', '.join(sep_behind)}")
@@ -298,10 +278,11 @@ def cross_image_lines(tests: list[Test], images: list[str], held_out: bool) -> l
             text += f": {', '.join(ahead)} only"
         together = pooled.get((question, setting, metric, *sorted((a, b))))  # a, b may swap
         if together is not None:
-            new_image = prediction_text(together)
+            pooled_row = row_of(together)
+            new_image = wording.prediction_text(pooled_row)
             text += (f"; pooled ({cross_key(together.a, question)} against "
-                     f"{cross_key(together.b, question)}) {effect_text(together)}, "
-                     f"{verdict_of(together)}"
+                     f"{cross_key(together.b, question)}) {wording.effect_text(pooled_row)}, "
+                     f"{wording.verdict(pooled_row)}"
                      + (f"; for a new image like these: {new_image}" if new_image else "")
                      + f" ({together.note})")
         lines.append(text)
@@ -360,15 +341,7 @@ def conclusion_lines(rows: list[dict], tests: list[Test] | None = None) -> list[
 
 def _word(test: Test, claim_is_a: bool = True) -> str:
     """The verdict a two-sided test gives a claim that its a side (claim_is_a) is better."""
-    if not math.isfinite(test.p):
-        return "not tested: no shared seeds"
-    if test.exploratory:
-        return "exploratory only"
-    if not test.separated:
-        seen = detectable_text(test)
-        return "not separated" + (f" ({seen})" if seen else "")
-    a_ahead = direction_word(test) == "ahead"
-    return "agrees" if a_ahead == claim_is_a else "differs"
+    return wording.claim_word(row_of(test), claim_is_a)
 
 
 def compare_with_original(rows: list[dict], tests: list[Test] | None = None) -> list[str]:
@@ -391,12 +364,10 @@ def compare_with_original(rows: list[dict], tests: list[Test] | None = None) -> 
              and {t.a["activation"], t.b["activation"]} == {"sine", "elu"}]
     if duels:
         words = [_word(t, t.a["activation"] == "sine") for t in duels]
-        agree, differ = words.count("agrees"), words.count("differs")
+        agree, differ = words.count(wording.AGREES), words.count(wording.DIFFERS)
         lines.append(f"(a) Original: SIREN beats ELU. Here: sine separated ahead on {agree}, "
                      f"elu on {differ}, of {len(duels)} (setting, field) comparisons -> "
-                     + ("agrees" if agree and not differ else "differs" if differ and not agree
-                        else "mixed, setting by setting" if agree and differ
-                        else "not separated") + ".")
+                     f"{wording.tally(agree, differ)}.")
         lines += [f"      trained on {t.setting}, {t.metric}: {test_sentence(t, Question.ACTIVATION)}"
                   f" -> {w}" for t, w in zip(duels, words)]
     else:
@@ -452,7 +423,7 @@ def _weights_verdict(rows: list[dict], dominance: list[Test]) -> list[str]:
     if shown:
         detail, verdict = (", ".join(short_label(t.a, Question.WEIGHTS) for t in shown)
                            + " shown better on both pixels and gradient, on the tested seeds",
-                           "differs")
+                           wording.DIFFERS)
     elif all(t.exploratory for t in dominance):
         detail, verdict = "no confirmation stage", "exploratory only"
     else:

@@ -1,5 +1,6 @@
 """The tests the report makes, declared per question before any run, as pure functions over
-report rows (inr.report.rows). Every row of results/comparisons.csv is one `Test`.
+report rows (inr.report.rows). Every row of results/comparisons.csv is one `Test`
+(inr.report.comparisons.row_of).
 
 Which configurations a question compares, and on which seeds:
 - A question whose sweep had a confirmation stage (runs with stage "confirmation") compares the
@@ -45,26 +46,24 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-from inr.report.rows import asking
 import numpy as np
 
+from inr.artefacts.rundir import by_image
+from inr.report.rows import asking
 from inr.stats import (ALPHA, Comparison, Configuration, compare, configurations,
                        detectable_effect, dominance, holm, noninferiority, noninferiority_power,
                        pooled_sd)
-from inr.stats.inference import one_sided, transform_of
+from inr.stats.inference import one_sided
 from inr.stats.pooling import METHOD as POOLED_TEST
 from inr.stats.pooling import Pooled, random_effects
 from inr.stats.selection import (arm_of, best_per_arm, edge_of_grid, effective_shares,
                                  mean_selection_score, named_in_advance, trained_terms,
                                  tuned_column)
 from inr.vocabulary import (ORIGINAL_BEST, ORIGINAL_LR_CLAIMS, PERCEPTUAL_TERMS, PIXEL_ONLY,
-                            POISSON_METRIC,
-                            ImageRole, PRIMARY_METRIC, Question, Role, Stage,
-                            higher_is_better)
+                            POISSON_METRIC, PRIMARY_METRIC, ImageRole, Question, Role, Stage)
 
 ORIGINAL = "original"  # the family of the verdicts on the original project's claims
 EXPLORATORY = "exploratory"
-PAIRED_T = "paired t"  # the `test` column of a paired t-test's row in comparisons.csv
 # "costs no pixels": a vector loses less than this in PSNR against pixel-only, fixed before any
 # run. It is less than one seed-to-seed sd of the pixel-only runs' own PSNR (1.4 dB over seeds
 # 0-2 at the quick profile, shared/NOTES section 7): a loss smaller than redrawing the seed.
@@ -519,7 +518,7 @@ def pooled_tests(tests: list[Test], images: list[str] | None = None) -> list[Tes
 
 def images_of(rows: list[dict]) -> list[str]:
     """The images of the rows (their `image` column), in first-seen order."""
-    return list(dict.fromkeys(r.get("image") or "" for r in rows))
+    return list(by_image(rows))
 
 
 def choosing_only(rows: list[dict]) -> bool:
@@ -564,10 +563,10 @@ def all_tests(rows: list[dict]) -> list[Test]:
     images each image's families are its own ('<family>/<image>'): a conclusion is tested on
     each image, and inr.report.analysis counts on how many it holds; the pooled tests use the
     held-out images where there are any (`held_out_images`)."""
-    images, tests = images_of(rows), []
+    grouped, tests = by_image(rows), []
+    images = list(grouped)
     chosen = chosen_where(rows)
-    for image in images:
-        own = [r for r in rows if (r.get("image") or "") == image]
+    for image, own in grouped.items():
         if choosing_only(own):
             continue
         found = activation_tests(own) + lr_tests(own) + weights_tests(own)
@@ -586,105 +585,3 @@ def all_tests(rows: list[dict]) -> list[Test]:
     if len(images) > 1:
         tests += pooled_tests(tests, held_out_images(rows) or None)
     return correct(tests)
-
-
-# ----------------------------------------------------------------------------- the CSV
-
-COLUMNS = ("question", "family", "metric", "a", "b", "n", "seeds", "paired", "transform",
-           "mean_a", "mean_b", "effect", "effect_ci_low", "effect_ci_high", "p", "p_holm",
-           "separated", "family_size", "test", "setting", "correlation", "detectable_effect",
-           "margin", "note", "image", "power", "tau2", "i2", "pi_low", "pi_high", "chosen_on",
-           "tested_on")
-TEST_NAMES = {"dominance": "intersection-union (paired one-sided t)",
-              "noninferiority": "non-inferiority (paired one-sided t)"}
-
-
-def _number(x: float) -> float | str:
-    return x if isinstance(x, (int, float)) and math.isfinite(x) else ""
-
-
-def csv_rows(tests: list[Test]) -> list[dict]:
-    """One comparisons.csv row per test (COLUMNS; `effect` on the tested scale: a log ratio of
-    MSEs, or a difference in dB; empty where not computed). A pooled row's n counts images, its
-    test is POOLED_TEST, and it gives tau2, I² and the prediction interval for a new image."""
-    out = []
-    for t in tests:
-        c, pool = t.comparison, t.pooled
-        if pool is not None:
-            test = POOLED_TEST
-        else:
-            test = TEST_NAMES.get(t.kind) or (PAIRED_T if c.paired else "Welch t")
-        out.append({
-            "question": t.question, "family": t.family, "metric": t.metric,
-            "a": t.a.key, "b": t.b.key, "n": c.n, "seeds": " ".join(str(s) for s in c.seeds),
-            "paired": str(c.paired).lower(), "transform": c.transform,
-            "mean_a": _number(c.mean_a), "mean_b": _number(c.mean_b),
-            "effect": _number(c.effect), "effect_ci_low": _number(c.ci_low),
-            "effect_ci_high": _number(c.ci_high), "p": _number(t.p),
-            "p_holm": _number(t.p_holm), "separated": str(t.separated).lower(),
-            "family_size": t.family_size,
-            "test": test,
-            "setting": t.setting, "correlation": _number(c.correlation),
-            "detectable_effect": _number(t.detectable), "margin": _number(t.margin),
-            "note": t.note, "image": t.image, "power": _number(t.power),
-            "tau2": _number(pool.tau2) if pool else "", "i2": _number(pool.i2) if pool else "",
-            "pi_low": _number(pool.pi_low) if pool else "",
-            "pi_high": _number(pool.pi_high) if pool else "",
-            "chosen_on": t.chosen_on, "tested_on": t.tested_on})
-    return out
-
-
-def direction_word(test: Test) -> str:
-    """'ahead' when a's mean is the better one on the test's metric, else 'behind'."""
-    metric = test.metric.split("+")[0]
-    return "ahead" if (test.comparison.effect > 0) == higher_is_better(metric) else "behind"
-
-
-def effect_text(test: Test) -> str:
-    """The effect and its 95% interval on a readable scale: a ratio of MSEs (a / b) for log
-    metrics, a difference in the metric's units otherwise."""
-    c = test.comparison
-    if not math.isfinite(c.effect):
-        return "—"
-    if c.transform == "log":
-        text = f"×{_sig(math.exp(c.effect))}"
-        if math.isfinite(c.ci_low):
-            text += f" [{_sig(math.exp(c.ci_low))}, {_sig(math.exp(c.ci_high))}]"
-        return text
-    unit = " dB" if "psnr" in test.metric else ""
-    text = f"{c.effect:+.2g}{unit}" if abs(c.effect) < 1 else f"{c.effect:+.1f}{unit}"
-    if math.isfinite(c.ci_low):
-        text += f" [{c.ci_low:+.2g}, {c.ci_high:+.2g}]" if abs(c.effect) < 1 \
-            else f" [{c.ci_low:+.1f}, {c.ci_high:+.1f}]"
-    return text
-
-
-def prediction_text(test: Test) -> str:
-    """A pooled test's 95% prediction interval for a new image, on the effect's readable scale
-    ('' where there is none: not pooled, or fewer than 3 images)."""
-    pool = test.pooled
-    if pool is None or not math.isfinite(pool.pi_low):
-        return ""
-    if test.comparison.transform == "log":
-        return f"[×{_sig(math.exp(pool.pi_low))}, ×{_sig(math.exp(pool.pi_high))}]"
-    unit = " dB" if "psnr" in test.metric else ""
-    return f"[{pool.pi_low:+.1f}, {pool.pi_high:+.1f}]{unit}"
-
-
-def detectable_text(test: Test) -> str:
-    """The effect a non-separated t-test could have seen, on the effect's scale."""
-    d = test.detectable
-    if not math.isfinite(d):
-        return ""
-    if transform_of(test.metric) == "log":
-        return f"could have seen a ratio beyond ×{_sig(math.exp(d))} (or ×{_sig(math.exp(-d))})"
-    unit = " dB" if "psnr" in test.metric else ""
-    return f"could have seen ±{d:.2g}{unit}"
-
-
-def _sig(x: float) -> str:
-    """A ratio in two significant digits, three decimals near 1 (×1.03, not ×1), powers of ten
-    beyond 10^4 (×3.2e+07)."""
-    if 0.9 < x < 1.1:
-        return f"{x:.3f}"
-    return f"{x:.2g}" if x < 10 or x >= 1e4 else f"{x:.0f}"

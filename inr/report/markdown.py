@@ -7,22 +7,25 @@ ranking on one seed is labelled a screening anecdote and names no winner.
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import inr.report.wording as wording
 from inr.artefacts.rundir import summary_line
 from inr.artefacts.tree import (COMPARISONS_FILE, PARETO_FIGURE, PIXEL_LOSS_PARETO_FIGURE,
                                 REPORT_FILE, figure_file)
 from inr.io import write_text_atomic
 from inr.report.analysis import (TOP, Configuration, compare_with_original, conclusion_lines,
+                                 cross_image_lines,
                                  diverged_count, per_image, question_sections, reference_name,
                                  scope_line, short_label, vector_text)
-from inr.report.contrasts import COLUMNS, ORIGINAL, Test, csv_rows
+from inr.report.answers import HEADER as ANSWER_HEADER
+from inr.report.answers import QUESTION_TITLES, question_answers
+from inr.report.comparisons import ComparisonRow, read_comparisons, row_of, write_comparisons
+from inr.report.contrasts import Test, choosing_only, held_out_images
 from inr.report.rows import asking, ranked
 from inr.report.scale_check import scale_check_lines
 from inr.stats import Ranking, p_text, rank
@@ -173,75 +176,56 @@ def _unsupervised_pixels(rows, results: Path | None) -> list[str]:
     return lines
 
 
-# ----------------------------------------------------------------------------- comparisons.csv
+# ----------------------------------------------------------------------------- comparisons
 
-def write_comparisons(tests: list[Test], path: Path) -> Path:
-    """comparisons.csv (beside REPORT.md): one row per test (inr.report.contrasts.COLUMNS)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS))
-    writer.writeheader()
-    writer.writerows(csv_rows(tests))
-    write_text_atomic(path, buf.getvalue())
-    return path
-
-
-def read_comparisons(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _float(text: str) -> float:
-    return float(text) if text not in ("", None) else math.nan
-
-
-def comparison_table(rows: list[dict], names: dict[str, str] | None = None) -> list[str]:
+def comparison_table(rows: list[ComparisonRow],
+                     names: dict[tuple[str, str], str] | None = None) -> list[str]:
     """comparisons.csv rows as a Markdown table: the within-pair correlation r (what pairing
     bought: the higher, the narrower the paired interval against an unpaired one), the effect
-    on its readable scale (a ratio of MSEs for a log metric, a difference otherwise) with its
-    95% interval, p and Holm's p;
-    names: configuration -> how the table names it (default: the configuration)."""
+    on its readable scale with its 95% interval, p, Holm's p and the verdict in words
+    (inr.report.wording), with a pooled row's prediction interval for a new image;
+    names: (question, configuration) -> how the table names it (default: its label)."""
     names = names or {}
     body = []
     for r in rows:
-        effect, low, high = (_float(r[k]) for k in ("effect", "effect_ci_low", "effect_ci_high"))
-        if r["transform"] == "log" and math.isfinite(effect):
-            shown = f"×{math.exp(effect):.2g}" + (
-                f" [{math.exp(low):.2g}, {math.exp(high):.2g}]" if math.isfinite(low) else "")
-        elif math.isfinite(effect):
-            shown = f"{effect:+.2g}" + (f" [{low:+.2g}, {high:+.2g}]" if math.isfinite(low) else "")
-        else:
-            shown = "—"
-        p, p_holm = _float(r["p"]), _float(r["p_holm"])
-        seen = _float(r["detectable_effect"])
-        power = _float(r.get("power", ""))
-        if r["test"].startswith("non-inferiority"):
-            verdict = (f"loses less than {_float(r['margin']):g} dB: "
-                       + ("shown" if r["separated"] == "true" else "not shown")
-                       + (f" (power {power:.0%})" if math.isfinite(power) else ""))
-        elif r["test"].startswith("intersection"):
-            verdict = "better on both" if r["separated"] == "true" else "not shown better on both"
-        elif r["separated"] == "true":
-            verdict = "separated"
-        elif "/exploratory" in f"/{r['family']}":
-            verdict = "exploratory"
-        elif not math.isfinite(p):
-            verdict = "not tested"
-        else:
-            verdict = "not separated" + (
-                f"; could have seen {'×' + format(math.exp(seen), '.2g') if r['transform'] == 'log' else '±' + format(seen, '.2g')}"
-                if math.isfinite(seen) else "")
-        low, high = _float(r.get("pi_low", "")), _float(r.get("pi_high", ""))
-        if math.isfinite(low):
-            new = (f"[×{math.exp(low):.2g}, ×{math.exp(high):.2g}]" if r["transform"] == "log"
-                   else f"[{low:+.2g}, {high:+.2g}]")
-            verdict += f"; a new image: {new}"
-        corr = _float(r["correlation"])
-        body.append([names.get(r["a"], r["a"]), names.get(r["b"], r["b"]),
-                     r["metric"] + (f" ({r['setting']})" if r["setting"] else ""),
-                     r["test"], r["n"], f"{corr:.2f}" if math.isfinite(corr) else "—",
-                     shown, p_text(p), p_text(p_holm), verdict])
+        verdict = wording.verdict(r, with_p=False)
+        new_image = wording.prediction_text(r)
+        if new_image:
+            verdict += f"; a new image: {new_image}"
+        body.append([names.get((r.question, r.a), r.a_label),
+                     names.get((r.question, r.b), r.b_label),
+                     r.metric + (f" ({r.setting})" if r.setting else ""), r.test, r.n,
+                     f"{r.correlation:.2f}" if math.isfinite(r.correlation) else "—",
+                     wording.effect_text(r), p_text(r.p), p_text(r.p_holm), verdict])
     return markdown_table(["a", "b", "metric", "test", "n", "r (pairs)",
                            "effect [95% CI, unadjusted]", "p", "Holm p", "verdict"], body)
+
+
+def answer_lines(rows: list[ComparisonRow], names: dict[tuple[str, str], str],
+                 kind: str = "images",
+                 level: str = "###") -> list[str]:
+    """One table per question (inr.report.answers), in QUESTION_TITLES order."""
+    lines = []
+    for question, title in QUESTION_TITLES.items():
+        answers = question_answers(rows, question, names, kind)
+        if answers:
+            lines += [f"{level} {title}", ""]
+            lines += markdown_table(ANSWER_HEADER, [a.cells() for a in answers]) + [""]
+    return lines
+
+
+def as_list(lines: list[str]) -> list[str]:
+    """Sentences as a Markdown list; a line's leading spaces (two a level) nest it."""
+    out = []
+    for line in lines:
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        out.append("  " * depth + "- " + line.strip())
+    return out + [""]
+
+
+def folded(summary: str, lines: list[str]) -> list[str]:
+    """Lines folded under a <details> element that shows `summary`."""
+    return ["<details>", f"<summary>{summary}</summary>", "", *lines, "</details>", ""]
 
 
 # ----------------------------------------------------------------------------- REPORT.md
@@ -271,17 +255,17 @@ def _screening_tables(rows, question: str, results: Path | None) -> list[str]:
     return lines
 
 
-def _question_lines(section, number: int, level: str, rows: list[dict], table_rows: list[dict],
+def _question_lines(section, number: int, level: str, rows: list[dict],
+                    table_rows: list[ComparisonRow],
                     names: dict, links: Path | None, image: str = "") -> list[str]:
     """One question's part of REPORT.md: its families' tables (from comparisons.csv), its
     screening order and its figures."""
     question = section.question
     lines = [f"{level} {number}. {section.title}", ""]
-    own = [r for r in table_rows if r["question"] == question
-           and not r["family"].startswith(ORIGINAL)]
-    for family in dict.fromkeys(r["family"] for r in own):
-        members = [r for r in own if r["family"] == family]
-        lines += [f"Family `{family}` ({members[0]['family_size']} tests):", ""]
+    own = [r for r in table_rows if r.question == question and not r.original]
+    for family in dict.fromkeys(r.family for r in own):
+        members = [r for r in own if r.family == family]
+        lines += [f"Family `{family}` ({members[0].family_size} tests):", ""]
         lines += comparison_table(members, names) + [""]
     lines += _screening_tables(rows, question, links)
     if question == Question.WEIGHTS:
@@ -306,44 +290,62 @@ def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
     from inr.report.contrasts import all_tests
 
     tests = all_tests(rows) if tests is None else tests
-    csv_path = write_comparisons(tests, results / COMPARISONS_FILE)
+    csv_path = write_comparisons([row_of(t) for t in tests], results / COMPARISONS_FILE)
     table_rows = read_comparisons(csv_path)
-    names = {c.key: short_label(c, t.question) for t in tests for c in (t.a, t.b)}
+    names = display_names(tests)
     done = [r for r in rows if r["status"] == Status.COMPLETED]
     links = results if video_links else None
+    images = per_image(rows, tests)
+    held_out = held_out_images(rows)
+    kind = "held-out images" if held_out else "images"
     lines = ["# Results", "",
              f"Built {time.strftime('%Y-%m-%d %H:%M')} from {len(rows)} runs "
              f"({len(done)} completed, {sum(r['status'] == 'diverged' for r in rows)} "
              "diverged). Rebuild with `python sweep.py --report`. Every number is computed from "
              "the runs' metrics.json; every test is a row of `comparisons.csv` beside this file.",
-             "", scope_line(rows), "",
-             "A mean is given ± the sd over its seeds, rounded by the sd. Configurations are "
-             "compared seed by seed (a paired t-test on the seeds they share: log MSE for "
-             "errors, dB for PSNR), with Holm's correction within each question's family; "
-             "intervals are 95% and unadjusted. A configuration chosen from the data is tested "
-             "only on fresh seeds that took no part in choosing it.", "",
-             "## Conclusions", "", "```", *conclusion_lines(rows, tests), "```", ""]
+             "", scope_line(rows), ""]
+    answers = answer_lines(table_rows, names, kind)
+    if answers:
+        lines += ["## Answers", "", _answers_intro(len(images) > 1, held_out), "", *answers]
+    lines += ["## How to read the tests", "",
+              "A mean is given ± the sd over its seeds, rounded by the sd. Configurations are "
+              "compared seed by seed (a paired t-test on the seeds they share: log MSE for "
+              "errors, dB for PSNR), with Holm's correction within each question's family; "
+              "intervals are 95% and unadjusted. A configuration chosen from the data is tested "
+              "only on fresh seeds that took no part in choosing it.", ""]
+    if len(images) > 1:
+        tested = held_out or [image for image, own, _ in images if not choosing_only(own)]
+        lines += [f"## Across the {len(tested)} {kind}", "",
+                  *as_list(cross_image_lines(tests, tested, bool(held_out)))]
+    else:
+        lines += ["## Conclusions", "", *as_list(conclusion_lines(rows, tests))]
     if rows:
-        lines += ["## Against the original project's conclusions", "", "```",
-                  *compare_with_original(rows, tests), "```", ""]
+        lines += ["## Against the original project's conclusions", "",
+                  *as_list(compare_with_original(rows, tests))]
     if against is not None:
         lines += ["## Against another report: do its verdicts hold here?", "",
                   f"Each confirmatory test this report shares with `{against}` (the same question, "
-                  "setting, metric and pair), and whether its verdict holds here.", "", "```",
-                  *scale_check_lines(table_rows, read_comparisons(against), str(against)),
-                  "```", ""]
+                  "setting, metric and pair), and whether its verdict holds here.", "",
+                  *as_list(scale_check_lines(table_rows, read_comparisons(against),
+                                             str(against)))]
     lines += _figure_lines(results)
-    images = per_image(rows, tests)
     for image, own_rows, own_tests in images:
-        level = "##"
-        if len(images) > 1:
-            lines += [f"## On {image}", ""]
-            level = "###"
+        detail = []
+        level = "###" if len(images) > 1 else "##"
+        if len(images) > 1 and not choosing_only(own_rows):
+            detail += as_list(conclusion_lines(own_rows, own_tests))
         for i, section in enumerate(question_sections(own_rows, own_tests), 1):
-            lines += _question_lines(section, i, level, own_rows,
-                                     [r for r in table_rows if r["image"] == image], names,
-                                     links, image if len(images) > 1 else "")
-    original = [r for r in table_rows if r["family"].startswith(ORIGINAL)]
+            detail += _question_lines(section, i, level, own_rows,
+                                      [r for r in table_rows if r.image == image], names,
+                                      links, image if len(images) > 1 else "")
+        if len(images) > 1:
+            role = (" (development: it chose)" if choosing_only(own_rows) else
+                    " (held out)" if image in held_out else "")
+            lines += [f"## On {image}{role}", "", *folded(f"The tests and rankings on {image}",
+                                                         detail)]
+        else:
+            lines += detail
+    original = [r for r in table_rows if r.original]
     if original:
         lines += ["## The tests behind the verdicts on the original", ""]
         lines += comparison_table(original, names) + [""]
@@ -351,6 +353,38 @@ def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
     path = results / REPORT_FILE
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path
+
+
+def display_names(tests: list[Test]) -> dict[tuple[str, str], str]:
+    """{(question, configuration): how the report names it (inr.report.analysis.short_label)}."""
+    return {(t.question, c.key): short_label(c, t.question) for t in tests for c in (t.a, t.b)}
+
+
+def answers_markdown(rows: list[dict], results: Path) -> str:
+    """REPORT.md's answer tables, read from results/comparisons.csv (the notebook shows them)."""
+    from inr.report.contrasts import all_tests
+
+    kind = "held-out images" if held_out_images(rows) else "images"
+    lines = answer_lines(read_comparisons(results / COMPARISONS_FILE),
+                         display_names(all_tests(rows)), kind)
+    return "\n".join(lines) or "No comparisons: nothing to answer yet."
+
+
+def _answers_intro(several: bool, held_out: list[str]) -> str:
+    if not several:
+        return ("Each row: a comparison the question made, the configuration ahead of the "
+                "others with its closest rival's effect and interval, and the verdict on the "
+                "original project's claim where it made one. The tests are in the sections "
+                "below and in `comparisons.csv`.")
+    where = (f"the {len(held_out)} held-out images ({', '.join(held_out)}), which took no "
+             "part in any choice" if held_out else
+             "all the images (not held out: they also chose the configurations)")
+    return ("Each row: a comparison the question made, pooled over " + where + " (random "
+            "effects, HKSJ interval; 'a new image' is the 95% prediction interval for one more "
+            "image like these); the configuration ahead of the others, its effect against its "
+            "closest rival, on how many of the images it was ahead (separated on how many, "
+            "each image's tests Holm-corrected in its own families), and the verdict on the "
+            "original project's claim where it made one. Details per image are folded below.")
 
 
 def question_table(ranking: Ranking, question: str, results: Path, top: int | None = TOP) -> str:

@@ -22,13 +22,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from scipy import stats
 
-from inr.artefacts.tree import (IMAGES_FIGURE, PARETO_FIGURE, PIXEL_LOSS_PARETO_FIGURE,
-                                REPORT_PDF, figure_file)
+from inr.artefacts.rundir import by_image
+from inr.artefacts.tree import (CROSS_IMAGE_FIGURE, IMAGES_FIGURE, PARETO_FIGURE,
+                                PIXEL_LOSS_PARETO_FIGURE, REPORT_PDF, figure_file)
 from inr.data import load_image
 from inr.io import atomic_path
 from inr.report.analysis import (PARETO_AXES, PLOT_METRICS, TOP, FigureData, figure_data,
                                  reference_name)
+from inr.report.comparisons import ComparisonRow
 from inr.report.rows import asking, betas, experiment_questions, of
+from inr.stats import mean_interval
 from inr.vocabulary import Question, higher_is_better, metric_title
 
 if TYPE_CHECKING:
@@ -58,20 +61,6 @@ def _grid(title: str):
     axes = fig.subplots(2, 3)
     fig.suptitle(title + " (dots: seeds; bars: mean and 95% interval)")
     return fig, axes.ravel()
-
-
-def mean_interval(values: Sequence[float], log: bool) -> tuple[float, float, float]:
-    """(mean, low, high) of the finite values: the mean and its 95% t-interval, on the log
-    scale when `log` (a geometric mean); low = high = mean for one value."""
-    v = np.asarray([x for x in values if np.isfinite(x) and (not log or x > 0)], dtype=float)
-    if v.size == 0:
-        return (np.nan,) * 3
-    w = np.log(v) if log else v
-    mean = float(np.mean(w))
-    half = float(stats.t.ppf(0.975, w.size - 1) * np.std(w, ddof=1) / np.sqrt(w.size)) \
-        if w.size > 1 else 0.0
-    back = np.exp if log else (lambda x: x)
-    return float(back(mean)), float(back(mean - half)), float(back(mean + half))
 
 
 def seed_dots(ax: Axes, x: float, config, metric: str, colour: str, label: str | None = None,
@@ -283,27 +272,69 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_all(rows: list[dict], results: Path) -> list[Path]:
+def plot_pooled(comparisons: list[ComparisonRow]) -> Figure | None:
+    """Every comparison pooled across images (comparisons.csv rows of image 'all', paired t):
+    its effect (a against b) as a dot, its 95% HKSJ interval as a thick bar, and the 95%
+    prediction interval for a new image as a thin one; ratios of MSEs on a log axis (left),
+    differences in dB (right); separated comparisons in red. None where nothing was pooled."""
+    pooled = [r for r in comparisons if r.pooled and r.kind == "t" and np.isfinite(r.effect)]
+    panels = [(title, [r for r in pooled if (r.transform == "log") == log])
+              for title, log in (("ratio of MSEs, a / b (log axis; < 1: a better)", True),
+                                 ("difference in dB, a - b (> 0: a better)", False))]
+    panels = [(title, own) for title, own in panels if own]
+    if not panels:
+        return None
+    tallest = max(len(own) for _, own in panels)
+    fig = Figure(figsize=(7.5 * len(panels), 1.2 + 0.22 * tallest), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    fig.suptitle("Pooled over the images (random effects, HKSJ): dot = effect, thick = 95% "
+                 "interval, thin = 95% prediction interval for a new image; red = separated")
+    for ax, (title, own) in zip(axes, panels):
+        log = own[0].transform == "log"
+        back = np.exp if log else (lambda x: x)
+        for y, r in enumerate(own):
+            colour = "tab:red" if r.separated else "0.3"
+            if np.isfinite(r.pi_low):
+                ax.plot(back([r.pi_low, r.pi_high]), [y, y], "-", color=colour, lw=0.8)
+            ax.plot(back([r.effect_ci_low, r.effect_ci_high]), [y, y], "-", color=colour, lw=3)
+            ax.plot(back(r.effect), y, "o", color=colour, ms=4)
+        ax.axvline(1.0 if log else 0.0, color="0.6", lw=0.8)
+        ax.set_yticks(range(len(own)))
+        ax.set_yticklabels([f"{r.question}{', ' + r.setting if r.setting else ''}: {r.metric}: "
+                            f"{r.a_label} vs {r.b_label}" for r in own], fontsize=7)
+        ax.invert_yaxis()
+        if log:
+            ax.set_xscale("log")
+        ax.set_title(title)
+    return fig
+
+
+def plot_all(rows: list[dict], results: Path,
+             comparisons: list[ComparisonRow] | None = None) -> list[Path]:
     """One PNG per experiment whose question has a plot, the Pareto views of the loss weights
     (pareto.png) and of the pixel losses (pareto-pixel-losses.png), and all of them in
     report.pdf. With several images, each experiment's figure has a column per image
-    (`plot_across_images`), the Pareto views are per image ('pareto-<image>.png') and
-    images.png shows the images with their target variances."""
-    images = list(dict.fromkeys(r.get("image") or "" for r in rows))
-    by_image = {image: [r for r in rows if (r.get("image") or "") == image] for image in images}
-    if len(images) == 1:
+    (`plot_across_images`), the Pareto views are per image ('pareto-<image>.png'),
+    images.png shows the images with their target variances, and cross-image.png the
+    comparisons pooled across them (`plot_pooled`, from comparisons.csv's rows)."""
+    grouped = by_image(rows)
+    if len(grouped) == 1:
         figures = _figures(rows) + _paretos(rows, "")
     else:
-        figures = [(figure_file(IMAGES_FIGURE), plot_images([_image_entry(own) for own in by_image.values()]))]
+        figures = [(figure_file(IMAGES_FIGURE),
+                    plot_images([_image_entry(own) for own in grouped.values()]))]
         for name, question in experiment_questions(rows).items():
             if question not in DRAWERS:
                 continue
-            data = {image: figure_data(of(own, name)) for image, own in by_image.items()
+            data = {image: figure_data(of(own, name)) for image, own in grouped.items()
                     if of(own, name)}
             if data:
                 figures.append((figure_file(Path(name).stem), plot_across_images(question, data)))
-        for image, own in by_image.items():
+        for image, own in grouped.items():
             figures += _paretos(own, image)
+        pooled = plot_pooled(comparisons or [])
+        if pooled is not None:
+            figures.insert(0, (figure_file(CROSS_IMAGE_FIGURE), pooled))
     paths = [save_figure(fig, results / name) for name, fig in figures]
     if figures:
         with atomic_path(results / REPORT_PDF) as tmp:

@@ -10,12 +10,12 @@ confirmation runs from the screening) and the report:
     selection.py   how a configuration is chosen from screening runs
 """
 from inr.stats.inference import (ALPHA, MIN_SEEDS, Comparison, compare, detectable_effect,
-                                 dominance, holm, noninferiority,
+                                 dominance, holm, mean_interval, noninferiority,
                                  noninferiority_power, pooled_sd)
 from inr.stats.summary import (Configuration, Ranking, Summary, configurations, p_text,
                                pareto_front, rank, summarize, uncertain)
 
 __all__ = ["ALPHA", "MIN_SEEDS", "Comparison", "Configuration", "Ranking", "Summary", "compare",
-           "configurations", "detectable_effect", "dominance", "holm", "noninferiority",
+           "configurations", "detectable_effect", "dominance", "holm", "mean_interval", "noninferiority",
            "noninferiority_power", "p_text",
            "pareto_front", "pooled_sd", "rank", "summarize", "uncertain"]

@@ -243,3 +243,18 @@ def dominance(a: Mapping[str, Mapping[int, float]], b: Mapping[str, Mapping[int,
     (a, b: metric -> {seed: value}): the largest one-sided paired p (nan if any is nan)."""
     ps = [one_sided(a[m], b[m], m) for m in a]
     return max(ps) if ps and all(math.isfinite(p) for p in ps) else math.nan
+
+
+def mean_interval(values: Sequence[float], log: bool) -> tuple[float, float, float]:
+    """(mean, low, high) of the finite values: the mean and its LEVEL t-interval, on the log
+    scale when `log` (a geometric mean; positive values only); low = high = mean for one
+    value, nan for none."""
+    v = np.asarray([x for x in values if np.isfinite(x) and (not log or x > 0)], dtype=float)
+    if v.size == 0:
+        return (math.nan,) * 3
+    w = np.log(v) if log else v
+    mean = float(np.mean(w))
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, w.size - 1) * np.std(w, ddof=1) / np.sqrt(w.size)) \
+        if w.size > 1 else 0.0
+    back = np.exp if log else (lambda x: x)
+    return float(back(mean)), float(back(mean - half)), float(back(mean + half))
