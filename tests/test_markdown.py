@@ -95,3 +95,25 @@ def test_sentences_become_a_nested_list_and_details_fold():
         ["- On camera:", "  - sine ahead", "    - because", ""]
     assert folded("The tests on camera", ["| a |"]) == \
         ["<details>", "<summary>The tests on camera</summary>", "", "| a |", "</details>", ""]
+
+
+def test_the_weights_answers_read_dominance_and_non_inferiority_image_by_image():
+    """A vector shown better than the original's best on both fields on 1 of 2 images (so the
+    original's claim (c) differs), and not shown to lose less than 1 dB against pixel-only."""
+    vector, original = "(0.01, 0.1, 0, 0)", "(1, 0.01, 0.001, 0)"
+    dominance = [make_row(question="weights", family=f"weights/{image}", a="v", b="o",
+                          a_label=vector, b_label=original, metric="psnr+grad_mse",
+                          transform="none", test="intersection-union (paired one-sided t)",
+                          image=image, effect=1.0, p=p, p_holm=p, separated=p < 0.05)
+                 for image, p in (("brick", 0.01), ("cell", 0.2))]
+    ni = [make_row(question="weights", family=f"weights/{image}", a="v", b="pixel",
+                   a_label=vector, b_label="(1, 0, 0, 0)", metric="psnr", transform="none",
+                   test="non-inferiority (paired one-sided t)", image=image, margin=1.0,
+                   effect=-0.5, p=0.3, p_holm=0.6, power=0.4) for image in ("brick", "cell")]
+    both, costs = question_answers(dominance + ni, "weights", {("weights", "v"): "v"},
+                                   "held-out images")
+    assert both.question == f"better than {original} on both psnr and grad_mse"
+    assert (both.answer, both.images, both.original) == \
+        ("shown for v", "1 of 2 held-out images", "(c) best weights: differs")
+    assert costs.question == "v loses less than 1 dB of psnr against (1, 0, 0, 0)"
+    assert (costs.answer, costs.images) == ("not shown", "0 of 2 held-out images")

@@ -158,12 +158,19 @@ def _per_image_answer(asked: str, rows: list[ComparisonRow], names: dict[tuple[s
         answer = (f"separated on {agree + differ} of {len(images)}: agrees on {agree}, "
                   f"differs on {differ}")
         verdict = wording.tally(agree, differ)
-    else:
+    elif rows[0].kind == "dominance":  # a claim of the original's best: shown is against it
         sides = list(dict.fromkeys(_name(r, "a", names) for r in shown))
         answer = ("shown for " + ", ".join(sides)) if sides else \
             f"not shown for any of {len({r.a_label for r in rows})}"
+        verdict = wording.tally(0, len(shown))
+    else:  # non-inferiority, one vector
+        power = [r.power for r in rows if math.isfinite(r.power)]
+        answer = ("shown" if shown else "not shown") + (
+            f" (power {min(power):.0%} were they equal)" if len(power) == 1 else "")
         verdict = ""
     effect = wording.effect_text(rows[0]) if len(rows) == 1 else NO_CLAIM
+    if rows[0].kind == "dominance" and len(rows) == 1:
+        effect = f"{rows[0].metric.split('+')[0]}: {effect}"
     votes = f"{len(shown_images)} of {len(images)} {kind}" if len(images) > 1 else \
         f"{images[0] or 'one image'} only"
     original = f"{claim}: {verdict}" if claim and verdict else claim or NO_CLAIM
