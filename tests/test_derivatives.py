@@ -9,7 +9,7 @@ from inr.model.derivatives import DERIVATIVE_METHODS, derivatives, jet_streams
 from inr.vocabulary import FIELDS
 from inr.model.networks import make_model
 
-ACTS = ("sine", "elu", "gauss", "finer")
+ACTS = ("sine", "elu", "gauss", "finer", "wire", "sinc", "hsiren")
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # torch.func internals
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 JET_METHODS = [m for m in DERIVATIVE_METHODS if m != "autograd"]

@@ -8,7 +8,7 @@ from inr import roundoff
 from inr.model.networks import ACTIVATIONS, make_activation, make_model, member_state_dict
 from test_derivatives import as_dtype
 
-ACTS = ("sine", "elu", "gauss", "finer")
+ACTS = ("sine", "elu", "gauss", "finer", "wire", "sinc", "hsiren")
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -20,6 +20,13 @@ def coords(*shape, seed=0, dtype=torch.float32):
 def test_activation_names():
     assert set(ACTS) | {"siren"} == set(ACTIVATIONS)
     assert make_model("siren", width=8, depth=1).activation == "sine"
+    for name in ("wire", "sinc", "hsiren"):
+        assert make_model(name, width=8, depth=1).activation == name
+    with pytest.raises(ValueError) as err:
+        make_model("relu", width=8, depth=1)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("unknown activation 'relu'")
+    assert all(f"'{name}'" in message for name in ACTS)  # it lists every name
 
 
 def test_every_activation_names_its_scale_and_itself_aliases_too():
@@ -27,9 +34,11 @@ def test_every_activation_names_its_scale_and_itself_aliases_too():
     through inr.config (the report's way in), and one line for an unknown name."""
     import inr.config
     from inr.model.networks import display_name, scale_symbol
-    symbols = {"sine": "w0", "siren": "w0", "finer": "w0", "gauss": "s", "elu": None}
+    symbols = {"sine": "w0", "siren": "w0", "finer": "w0", "gauss": "s", "elu": None,
+               "wire": "w0", "sinc": "w0", "hsiren": "w0"}
     names = {"sine": "SIREN (sine)", "siren": "SIREN (sine)", "finer": "FINER",
-             "gauss": "Gaussian", "elu": "ELU"}
+             "gauss": "Gaussian", "elu": "ELU", "wire": "WIRE (real Gabor)", "sinc": "sinc",
+             "hsiren": "H-SIREN"}
     assert set(symbols) == set(names) == set(ACTIVATIONS)
     for name in ACTIVATIONS:
         assert scale_symbol(name) == inr.config.scale_symbol(name) == symbols[name]
@@ -44,7 +53,8 @@ def test_every_activation_names_its_scale_and_itself_aliases_too():
 
 def test_a_model_config_holds_each_activations_scale_in_its_own_field():
     from inr.config import ModelConfig
-    fields = {"sine": "w0", "siren": "w0", "finer": "w0", "gauss": "gauss_scale", "elu": None}
+    fields = {"sine": "w0", "siren": "w0", "finer": "w0", "gauss": "gauss_scale", "elu": None,
+              "wire": "w0", "sinc": "w0", "hsiren": "w0"}
     for name in ACTIVATIONS:
         assert ModelConfig.scale_field(name) == fields[name]
         config = ModelConfig(activation=name, w0=7.0, gauss_scale=3.0)
@@ -172,6 +182,72 @@ def test_other_init_bounds():
     assert 1 < finer.layers[0].bias.abs().max() <= 5.0
 
 
+def test_newer_activations_init_as_their_reference_code():
+    """WIRE: nn.Linear's default everywhere (modules/wire.py); sinc and H-SIREN: SIREN's."""
+    wire = make_model("wire", width=64, depth=2, w0=20.0)
+    for layer in wire.layers:
+        bound = 1 / math.sqrt(layer.weight.shape[2])
+        assert 0.9 * bound < layer.weight.abs().max() <= bound
+        assert layer.bias.abs().max() <= bound
+    for name in ("sinc", "hsiren"):
+        model = make_model(name, width=64, depth=2, w0=30.0)
+        first, *rest = model.layers
+        assert 0.9 / 3 < first.weight.abs().max() <= 1 / 3
+        for layer in rest:
+            bound = math.sqrt(6 / layer.weight.shape[2]) / 30.0
+            assert 0.9 * bound < layer.weight.abs().max() <= bound
+
+
+def test_wire_sinc_and_h_siren_are_the_papers_functions():
+    """Each activation's value and z-derivatives against the function written out here, with
+    torch.func differentiating that function (not the activation's own code), in float64:
+    WIRE cos(w0 z) exp(-(s0 z)^2); H-SIREN's first layer sin(w0 sinh(2 z)), its hidden layers
+    sin(w0 z); sinc sin(w0 z) / (w0 z) against mpmath's derivatives at 30 digits (autograd of
+    sin(u)/u, or torch.sinc's own derivative, cancels near 0). z spans 0, the sinc's series
+    range and beyond it."""
+    z = torch.cat([torch.linspace(-0.2, 0.2, 81, dtype=torch.float64),
+                   torch.tensor([0.0, 1e-9, 1 / 30, -1 / 30, 1.0001 / 30], dtype=torch.float64)])
+    written = {
+        "wire": (make_activation("wire", w0=20.0, s0=10.0),
+                 lambda z: torch.cos(20.0 * z) * torch.exp(-(10.0 * z) ** 2)),
+        "hsiren-first": (make_activation("hsiren", w0=30.0).first_layer,
+                         lambda z: torch.sin(30.0 * torch.sinh(2 * z))),
+        "hsiren": (make_activation("hsiren", w0=30.0), lambda z: torch.sin(30.0 * z)),
+    }
+    for name, (act, sigma) in written.items():
+        refs = [sigma]
+        for _ in range(3):
+            refs.append(torch.func.grad(refs[-1]))
+        taylor = act.taylor(act.scale * z, 3)
+        for k, ref in enumerate(refs):
+            want = torch.func.vmap(ref)(z) if k else sigma(z)
+            got = act.scale ** k * taylor[k]
+            assert roundoff.within(got, want, 0.0, torch.float64), (name, k)
+    import mpmath
+    mpmath.mp.dps = 30
+    sinc = make_activation("sinc", w0=30.0)
+    taylor = sinc.taylor(30.0 * z, 3)
+    for k in range(4):
+        want = torch.tensor([float(30.0 ** k * mpmath.diff(mpmath.sinc, 30 * mpmath.mpf(float(v)), k))
+                             for v in z], dtype=torch.float64)
+        assert roundoff.within(30.0 ** k * taylor[k], want, 0.0, torch.float64), ("sinc", k)
+    at_zero = sinc.taylor(torch.zeros(1, dtype=torch.float64), 3)
+    assert [float(t) for t in at_zero] == [1.0, 0.0, -1 / 3, 0.0]  # exact at 0: the series
+
+
+def test_h_siren_differs_from_siren_in_its_first_layer_only():
+    """The same weights through H-SIREN and through a hand-written network: first layer
+    sin(w0 sinh(2 (W x + b))), then sin(w0 (W h + b)), then linear."""
+    model = make_model("hsiren", width=16, depth=2, w0=30.0, seed=4).double()
+    x = coords(50, dtype=torch.float64)
+    (w0_, b0), *hidden, (wl, bl) = [(l.weight[0], l.bias[0, 0]) for l in model.layers]
+    h = torch.sin(30.0 * torch.sinh(2 * (x @ w0_.T + b0)))
+    for w, b in hidden:
+        h = torch.sin(30.0 * (h @ w.T + b))
+    with torch.no_grad():
+        assert torch.allclose(model(x)[:, 0], (h @ wl.T + bl)[:, 0], rtol=1e-12, atol=1e-12)
+
+
 def test_siren_init_activation_statistics():
     """Sitzmann et al. 2020, Sec. 3.2: with uniform inputs, w0 W h is ~N(0, 1) and sin of it is
     arcsine-distributed on [-1, 1], stationary through depth. The reference bias init adds
@@ -220,7 +296,8 @@ def test_activation_derivatives_match_autograd(act):
     (dict(models=0), "positive"), (dict(width=2.5), "integer"), (dict(w0=0.0), "w0"),
     (dict(w0=-30.0), "w0"), (dict(activation="relu"), "unknown activation"),
     (dict(models=2, seed=[1, 2, 3]), "seeds"), (dict(activation="elu", w0=30.0), "unexpected"),
-    (dict(activation="gauss", scale=0.0), "scale"),
+    (dict(activation="gauss", scale=0.0), "scale"), (dict(activation="wire", s0=0.0), "s0"),
+    (dict(activation="sinc", w0=0.0), "w0"), (dict(activation="hsiren", s0=1.0), "unexpected"),
 ])
 def test_bad_construction(kw, match):
     kw = {"activation": "sine", "width": 8, "depth": 1, **kw}

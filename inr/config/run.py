@@ -20,7 +20,8 @@ from inr.config.weights import NORMALIZATIONS, LossWeights
 from inr.data import DIFFUSION_METHODS, MIN_IMAGE_SIDE
 from inr.io import write_json_atomic
 from inr.model.derivatives import DERIVATIVE_METHODS
-from inr.model.networks import ACTIVATIONS, CoordinateMLP, make_model, scale_symbol
+from inr.model.networks import (ACTIVATIONS, CoordinateMLP, canonical_activation, make_model,
+                                scale_symbol)
 from inr.vocabulary import LOSS_TERMS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # inr/config/run.py -> the repository
@@ -55,6 +56,7 @@ class ModelConfig:
     depth: int = 3  # hidden layers
     w0: float = 30.0  # sine-type activations only
     gauss_scale: float = 10.0  # the Gaussian's s in exp(-(s z)^2) only
+    wire_s0: float = 3.0  # WIRE's envelope s0 in cos(w0 z) exp(-(s0 z)^2) only (not tuned)
 
     @staticmethod
     def scale_field(activation: str) -> str | None:
@@ -74,6 +76,8 @@ class ModelConfig:
         """An ensemble of len(seeds) such networks, model m initialised from seeds[m]."""
         symbol = scale_symbol(self.activation)
         kw = {} if symbol is None else {SCALE_KEYWORDS[symbol]: self.scale}
+        if canonical_activation(self.activation) == "wire":
+            kw["s0"] = self.wire_s0
         return make_model(self.activation, self.width, self.depth, models=len(seeds),
                           seed=list(seeds), **kw)
 
@@ -146,6 +150,7 @@ class RunConfig:
                                                f"{m.width}, {m.depth}")
         _check(m.w0 > 0, f"model.w0 must be positive, got {m.w0}")
         _check(m.gauss_scale > 0, f"model.gauss_scale must be positive, got {m.gauss_scale}")
+        _check(m.wire_s0 > 0, f"model.wire_s0 must be positive, got {m.wire_s0}")
         weights = {name: getattr(w, name) for name in LOSS_TERMS}
         for name, value in weights.items():
             _check(math.isfinite(value) and value >= 0,

@@ -233,7 +233,7 @@ def _eager_hidden_jet(u, a, layers, act, lap):
     pre-activation's value u (M, N, W) and Jacobian columns a (M, K, W)."""
     workspace = _Workspace(u)
     (w, b), *rest = layers
-    z = _FirstJetLayer.apply(u, a.unsqueeze(2), w, b, act, lap, workspace)
+    z = _FirstJetLayer.apply(u, a.unsqueeze(2), w, b, act.first_layer, lap, workspace)
     for w, b in rest:
         z = _JetLayer.apply(z, w, b, act, lap, workspace)
     return z

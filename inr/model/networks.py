@@ -47,6 +47,7 @@ class Activation:
 
     def __init__(self, scale: float = 1.0) -> None:
         self.scale = float(scale)
+        self.first_layer = self  # the first hidden layer's activation (H-SIREN's differs)
 
     def fn(self, u: torch.Tensor) -> torch.Tensor:
         return self.taylor(u, 0)[0]
@@ -235,7 +236,154 @@ class ELU(Activation):
         bias.zero_()
 
 
-_ACTIVATION_CLASSES = {"sine": Sine, "elu": ELU, "gauss": Gauss, "finer": Finer}
+class Wire(Activation):
+    """WIRE in its real Gabor form (Saragadam et al. 2023, "WIRE: Wavelet Implicit Neural
+    Representations", CVPR): sigma(z) = cos(w0 z) exp(-(s0 z)^2), a cosine of frequency w0
+    under a Gaussian envelope of width 1/s0, on one pre-activation z (the complex form
+    exp(i w0 z - (s0 z)^2) needs complex weights, which this real-valued pipeline does not
+    carry).
+
+    In u = w0 z: f(u) = cos(u) exp(-(r u)^2) with r = s0 / w0. Init as the reference code
+    (modules/wire.py): nn.Linear's default for every layer, W, b ~ U(-1/sqrt(fan_in),
+    1/sqrt(fan_in)). The sweeps tune w0 (a run's `scale`); s0 keeps its value,
+    ModelConfig.wire_s0 = 3 by default: with this init the reference code's s0 = 10 leaves the
+    envelope near zero on most of the first layer's range, and a pilot on the cameraman at the
+    quick profile (s0 1, 3, 10 by w0 2, 5; trained on pixels and on the gradient) fitted both
+    best at s0 = 3.
+    """
+
+    name = "wire"
+    scale_symbol = "w0"
+    display_name = "WIRE (real Gabor)"
+
+    def __init__(self, w0: float = 30.0, s0: float = 3.0) -> None:
+        super().__init__(scale=w0)
+        if not s0 > 0:
+            raise ValueError(f"wire s0 must be positive, got {s0}")
+        self.w0, self.s0 = float(w0), float(s0)
+        self.r2 = (self.s0 / self.w0) ** 2  # the envelope exp(-r2 u^2) in u = w0 z
+
+    def fn(self, u: torch.Tensor) -> torch.Tensor:
+        return torch.cos(u) * torch.exp(-self.r2 * u * u)
+
+    def taylor(self, u: torch.Tensor, order: int) -> list[torch.Tensor]:
+        a = self.r2
+        e = torch.exp(-a * u * u)
+        c = torch.cos(u)
+        if order == 0:
+            return [c * e]
+        s = torch.sin(u)
+        e1 = -2 * a * u * e                       # the envelope's derivatives in u
+        e2 = (4 * a * a * u * u - 2 * a) * e
+        e3 = (12 * a * a * u - 8 * a ** 3 * u ** 3) * e
+        f1 = -s * e + c * e1
+        f2 = -c * e - 2 * s * e1 + c * e2
+        f3 = s * e - 3 * c * e1 - 3 * s * e2 + c * e3
+        return [c * e, f1, f2, f3][: order + 1]
+
+    def init_(self, weight: torch.Tensor, bias: torch.Tensor, layer: int, layers: int,
+              generator: torch.Generator) -> None:
+        _linear_default_(weight, bias, generator)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(w0={self.w0:g}, s0={self.s0:g})"
+
+
+SINC_SERIES_BELOW = 1.0  # |u| at or under which sinc's derivatives come from its power series
+_SINC_TERMS = 10  # terms of sin(u)/u = sum_k (-1)^k u^(2k) / (2k + 1)!; the next is 2e-20 at |u| = 1
+
+
+def _sinc_series(u: torch.Tensor, n: int) -> torch.Tensor:
+    """The n-th derivative (n <= 3) of sin(u)/u from its power series, for |u| at most
+    SINC_SERIES_BELOW, where the closed forms lose digits to cancellation (the third derivative's
+    relative error grows like 30 eps / u^4)."""
+    u2 = u * u
+    out = torch.zeros_like(u)
+    for k in reversed(range(_SINC_TERMS)):
+        if 2 * k < n:
+            break
+        coeff = (-1) ** k * math.perm(2 * k, n) / math.factorial(2 * k + 1)
+        out = out * u2 + coeff                     # Horner in u^2 over the powers u^(2k - n)
+    return out * u if n % 2 else out
+
+
+class Sinc(Activation):
+    """sinc (Saratchandran et al. 2024, "A sampling theory perspective on activations for
+    implicit neural representations", ICML): sigma(z) = sin(w0 z) / (w0 z), 1 at z = 0; w0 sets
+    the band it passes.
+
+    In u = w0 z: f(u) = sin(u) / u, its derivatives by their closed forms above
+    SINC_SERIES_BELOW and by the power series at and below it (exact at u = 0, no
+    cancellation). Init: SIREN's scheme (first layer U(-1/fan_in, 1/fan_in), then
+    U(+-sqrt(6/fan_in)/w0)), which keeps u of order one for a sine-type activation. The paper's
+    code was not available to this project, so this choice is ours, and it is stated here.
+    """
+
+    name = "sinc"
+    scale_symbol = "w0"
+    display_name = "sinc"
+    init_ = Sine.init_
+
+    def __init__(self, w0: float = 30.0) -> None:
+        super().__init__(scale=w0)
+        self.w0 = float(w0)
+
+    def fn(self, u: torch.Tensor) -> torch.Tensor:
+        return self.taylor(u, 0)[0]
+
+    def taylor(self, u: torch.Tensor, order: int) -> list[torch.Tensor]:
+        small = u.abs() <= SINC_SERIES_BELOW
+        v = torch.where(small, torch.ones_like(u), u)  # the closed forms never see u = 0
+        s, c = torch.sin(v), torch.cos(v)
+        closed = [lambda: s / v, lambda: (v * c - s) / v ** 2,
+                  lambda: (2 * s - 2 * v * c - v * v * s) / v ** 3,
+                  lambda: (6 * v * c - 6 * s + 3 * v * v * s - v ** 3 * c) / v ** 4]
+        return [torch.where(small, _sinc_series(u, n), closed[n]()) for n in range(order + 1)]
+
+
+class HSinhSine(Sine):
+    """H-SIREN's first activation: sigma(z) = sin(w0 sinh(2 z)). In u = w0 z:
+    f(u) = sin(g(u)), g(u) = w0 sinh(2 u / w0)."""
+
+    name = "hsiren-first"
+
+    signed_taylor = Activation.signed_taylor
+
+    def fn(self, u: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.w0 * torch.sinh(2 * u / self.w0))
+
+    def taylor(self, u: torch.Tensor, order: int) -> list[torch.Tensor]:
+        x = 2 * u / self.w0
+        g = self.w0 * torch.sinh(x)
+        s = torch.sin(g)
+        if order == 0:
+            return [s]
+        c, ch, sh = torch.cos(g), torch.cosh(x), torch.sinh(x)
+        g1, g2, g3 = 2 * ch, 4 * sh / self.w0, 8 * ch / self.w0 ** 2
+        f1 = c * g1
+        f2 = c * g2 - s * g1 ** 2
+        f3 = c * g3 - 3 * s * g1 * g2 - c * g1 ** 3
+        return [s, f1, f2, f3][: order + 1]
+
+
+class HSiren(Sine):
+    """H-SIREN (Gao & Jaiman 2024, "H-SIREN: Improving implicit neural representations with
+    hyperbolic periodic functions"): SIREN whose first activation is sin(w0 sinh(2 z)) instead
+    of sin(w0 z) (`first_layer`, an HSinhSine); the hidden ones are SIREN's. The sinh acts on
+    the first pre-activation z before w0 scales it: with SIREN's first-layer init z is of order
+    one, where sinh(2 w0 z) would overflow. Init: SIREN's, which the paper keeps.
+    """
+
+    name = "hsiren"
+    display_name = "H-SIREN"
+
+    def __init__(self, w0: float = 30.0) -> None:
+        super().__init__(w0)
+        self.first_layer = HSinhSine(w0)
+
+
+_ACTIVATION_CLASSES = {"sine": Sine, "elu": ELU, "gauss": Gauss, "finer": Finer,
+                       "wire": Wire, "sinc": Sinc, "hsiren": HSiren}
 ACTIVATION_ALIASES = {"siren": "sine"}
 ACTIVATION_CHOICES = tuple(_ACTIVATION_CLASSES)  # one name per activation: what sweeps offer
 ACTIVATIONS = (*ACTIVATION_CHOICES, *ACTIVATION_ALIASES)  # every name make_model accepts
@@ -267,8 +415,8 @@ def takes_w0(name: str) -> bool:
 
 
 def make_activation(name: str, **kw: float | None) -> Activation:
-    """Activation object by name (see ACTIVATIONS); kw: w0 (sine, finer), scale (gauss),
-    first_bias_scale (finer)."""
+    """Activation object by name (see ACTIVATIONS); kw: w0 (sine, FINER, WIRE, sinc, H-SIREN),
+    scale (gauss), s0 (wire), first_bias_scale (finer)."""
     name = canonical_activation(name)
     if takes_w0(name):
         w0 = kw.pop("w0", 30.0)
@@ -376,8 +524,8 @@ class CoordinateMLP(nn.Module):
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         h, squeeze = self.check_coords(coords)
         h = h.expand(self.models, *h.shape[1:])
-        for layer in self.layers[:-1]:
-            h = self.act.fn(layer(h))
+        for k, layer in enumerate(self.layers[:-1]):
+            h = (self.act.first_layer if k == 0 else self.act).fn(layer(h))
         out = self.layers[-1](h)
         return out[0] if squeeze else out
 
