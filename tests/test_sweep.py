@@ -19,6 +19,7 @@ from scipy.stats import t as stats_t
 from inr.artefacts.tree import OutputTree
 from inr.cli import main
 from inr.config import RunConfig
+from inr.model.networks import ACTIVATION_CHOICES
 from inr.sweep.engine import ensembles
 from inr.sweep.experiments import load_experiment
 from inr.sweep.planning import plan, resolve_schedule
@@ -256,7 +257,8 @@ def test_the_poisson_question_scores_derivative_fits_up_to_their_free_part(tmp_p
     poisson = [r for r in table if r["question"] == "poisson"]
     assert {(r["setting"], r["metric"]) for r in poisson} == {
         ("grad", "psnr_up_to_frame_constants"), ("laplacian", "psnr_up_to_affine")}
-    assert len(poisson) == 2 * 6 and all(r["seeds"] == "1 2" for r in poisson)
+    pairs = math.comb(len(ACTIVATION_CHOICES), 2)  # every pair of activations, per setting
+    assert len(poisson) == 2 * pairs and all(r["seeds"] == "1 2" for r in poisson)
     report = (out / "results" / "REPORT.md").read_text()
     assert "(Poisson) SIREN paper" in report and "from the laplacian alone, psnr_up_to_affine" \
         in report and "10,000 steps" in report

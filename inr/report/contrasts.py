@@ -69,7 +69,7 @@ EXPLORATORY = "exploratory"
 # 0-2 at the quick profile, shared/NOTES section 7): a loss smaller than redrawing the seed.
 NONINFERIORITY_MARGIN_DB = 1.0
 HEADLINE_TERMS = ("pixel", "grad")  # what the weights question tests its vectors on
-ACTIVATION_ORDER = ("sine", "finer", "gauss", "elu")
+ACTIVATION_ORDER = ("sine", "finer", "gauss", "wire", "sinc", "hsiren", "elu")
 
 
 @dataclass
