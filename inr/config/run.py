@@ -54,21 +54,21 @@ class ModelConfig:
     activation: str = "sine"  # inr.model.networks.ACTIVATIONS
     width: int = 64
     depth: int = 3  # hidden layers
-    w0: float = 30.0  # sine-type activations only
+    w0: float = 30.0  # the activations whose scale symbol is w0 only (sine, FINER, WIRE, ...)
     gauss_scale: float = 10.0  # the Gaussian's s in exp(-(s z)^2) only
     wire_s0: float = 3.0  # WIRE's envelope s0 in cos(w0 z) exp(-(s0 z)^2) only (not tuned)
 
     @staticmethod
     def scale_field(activation: str) -> str | None:
-        """The field that holds the activation's frequency or scale: 'w0' (sine, FINER),
-        'gauss_scale' (Gaussian); None for an activation without one (ELU)."""
+        """The field that holds the activation's frequency or scale: 'w0' (sine, FINER, WIRE,
+        sinc, H-SIREN), 'gauss_scale' (Gaussian); None for an activation without one (ELU)."""
         symbol = scale_symbol(activation)
         return None if symbol is None else SCALE_FIELDS[symbol]
 
     @property
     def scale(self) -> float | None:
-        """The activation's frequency or scale (w0 for sine and FINER, the Gaussian's s); None
-        for an activation without one (ELU)."""
+        """The activation's frequency or scale (its `scale_field`: w0, or the Gaussian's s);
+        None for an activation without one (ELU)."""
         held_in = self.scale_field(self.activation)
         return None if held_in is None else getattr(self, held_in)
 

@@ -398,19 +398,20 @@ def canonical_activation(name: str) -> str:
 
 
 def scale_symbol(name: str) -> str | None:
-    """How names and text write the activation's frequency or scale: 'w0' (sine, FINER), 's'
-    (Gaussian), None for an activation without one (ELU); unknown names raise a one-line error."""
+    """How names and text write the activation's frequency or scale: 'w0' (sine, FINER, WIRE,
+    sinc, H-SIREN), 's' (Gaussian), None for an activation without one (ELU); unknown names
+    raise a one-line error."""
     return _ACTIVATION_CLASSES[canonical_activation(name)].scale_symbol
 
 
 def display_name(name: str) -> str:
-    """The activation in prose and legends: 'SIREN (sine)', 'FINER', 'Gaussian', 'ELU'; unknown
-    names raise a one-line error."""
+    """The activation in prose and legends ('SIREN (sine)', 'FINER', 'WIRE (real Gabor)', ...);
+    unknown names raise a one-line error."""
     return _ACTIVATION_CLASSES[canonical_activation(name)].display_name
 
 
 def takes_w0(name: str) -> bool:
-    """Whether the activation has a frequency w0 (sine-type activations)."""
+    """Whether the activation's frequency or scale is a w0 (`scale_symbol`)."""
     return scale_symbol(name) == "w0"
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inr.artefacts.tree import COMPARISONS_FILE, SUMMARY_FILE, OutputTree
+from inr.artefacts.tree import SUMMARY_FILE, OutputTree
 from inr.report.rows import collect, write_summary
 
 
@@ -35,7 +35,7 @@ def build_report(out: OutputTree | Path, results: Path | None = None,
     videos); against: another report's comparisons.csv whose verdicts REPORT.md checks
     (inr.report.scale_check)."""
     # the plots (matplotlib) load only here, when a report is built
-    from inr.report.comparisons import read_comparisons, row_of, write_comparisons
+    from inr.report.comparisons import row_of
     from inr.report.contrasts import all_tests
     from inr.report.markdown import write_markdown
     from inr.report.plots import plot_all
@@ -45,8 +45,7 @@ def build_report(out: OutputTree | Path, results: Path | None = None,
     results = Path(results) if results is not None else tree.results
     results.mkdir(parents=True, exist_ok=True)
     write_summary(rows, results / SUMMARY_FILE)
-    tests = all_tests(rows)
-    comparisons = write_comparisons([row_of(t) for t in tests], results / COMPARISONS_FILE)
-    plots = plot_all(rows, results, read_comparisons(comparisons)) if rows else []
+    tests = all_tests(rows)  # REPORT.md writes them to comparisons.csv
+    plots = plot_all(rows, results, [row_of(t) for t in tests]) if rows else []
     report = write_markdown(rows, results, video_links, tests=tests, against=against)
     return {"rows": rows, "summary": results / SUMMARY_FILE, "plots": plots, "report": report}

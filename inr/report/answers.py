@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import inr.report.wording as wording
 from inr.report.comparisons import ComparisonRow, flipped
+from inr.report.rows import weights_text
 from inr.vocabulary import ORIGINAL_BEST, PIXEL_ONLY, REFERENCE_WEIGHTS, Question
 
 QUESTION_TITLES = {
@@ -31,12 +32,9 @@ HEADER = ["question", "answer", "effect [95% CI]", "images", "the original's cla
 NO_CLAIM = "—"
 
 
-def _vector_label(weights: tuple[float, ...]) -> str:
-    return "(" + ", ".join(f"{w:g}" for w in weights) + ")"  # as contrasts.cross_key writes it
-
-
-ORIGINAL_LABEL = _vector_label(REFERENCE_WEIGHTS[ORIGINAL_BEST])
-PIXEL_ONLY_LABEL = _vector_label(REFERENCE_WEIGHTS[PIXEL_ONLY])
+# the reference vectors' labels, as contrasts.cross_key gives a weight vector's
+ORIGINAL_LABEL = weights_text(REFERENCE_WEIGHTS[ORIGINAL_BEST])
+PIXEL_ONLY_LABEL = weights_text(REFERENCE_WEIGHTS[PIXEL_ONLY])
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inr.artefacts.rundir import by_image
-from inr.report.rows import asking
+from inr.report.rows import asking, betas
 from inr.stats import (ALPHA, Comparison, Configuration, compare, configurations,
                        detectable_effect, dominance, holm, noninferiority, noninferiority_power,
                        pooled_sd)
@@ -456,8 +456,7 @@ def cross_key(config: Configuration, question: str) -> str:
         return row["scheduler"]
     if question == Question.PIXEL_LOSS:
         return row.get("arm") or row["weights"]
-    return "(" + ", ".join(f"{row[f'beta_{t}']:g}" for t in ("pixel", "grad", "laplacian", "dt")) \
-        + ")"
+    return betas(row)
 
 
 POOLED = "all"  # the image column of a test pooled across images

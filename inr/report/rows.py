@@ -71,9 +71,14 @@ def weight_vector(row: dict) -> tuple[float, ...]:
     return tuple(row[f"beta_{t}"] for t in MSE_TERMS)
 
 
+def weights_text(weights: tuple[float, ...]) -> str:
+    """A (pixel, grad, laplacian, dt) weight vector as text: '(1, 0.01, 0, 0)'."""
+    return "(" + ", ".join(f"{b:g}" for b in weights) + ")"
+
+
 def betas(row: dict) -> str:
-    """The weight vector as text: '(1, 0.01, 0, 0)'."""
-    return "(" + ", ".join(f"{b:g}" for b in weight_vector(row)) + ")"
+    """The row's weight vector as text (`weights_text`)."""
+    return weights_text(weight_vector(row))
 
 
 def experiment_questions(rows: list[dict]) -> dict[str, str]:

@@ -3,9 +3,9 @@ profile), as pure functions over the rows of the two comparisons.csv files.
 
 Two tests match when they ask the same question at the same setting on the same metric about
 the same two things, by the labels comparisons.csv gives its sides (inr.report.contrasts.
-cross_key: an activation whatever its tuned scale, which may differ between profiles; a schedule;
-a pixel-loss arm; a weight vector). Only each report's confirmatory paired t-tests take part (exploratory families,
-the verdicts on the original and pooled rows are left out).
+cross_key: an activation whatever its tuned scale, which may differ between profiles; a
+schedule; a pixel-loss arm; a weight vector). Only each report's confirmatory paired t-tests
+take part (exploratory families, the verdicts on the original and pooled rows are left out).
 
 A verdict that holds says little where the test here could not have failed, so each shared test
 also says whether the two effects agree in size (`size_check`: the other report's estimate
@@ -32,18 +32,16 @@ def _key(row: ComparisonRow) -> tuple:
     return (row.question, row.setting, row.metric, row.image, *sorted((row.a_label, row.b_label)))
 
 
-def _oriented(there: ComparisonRow, here: ComparisonRow) -> tuple[float, float, float]:
-    """there's effect and 95% interval as here's a - b (its sides may be swapped)."""
-    if there.a_label == here.a_label:
-        return there.effect, there.effect_ci_low, there.effect_ci_high
-    return -there.effect, -there.effect_ci_high, -there.effect_ci_low
+def _oriented_effect(there: ComparisonRow, here: ComparisonRow) -> float:
+    """there's effect as here's a - b (its sides may be swapped)."""
+    return there.effect if there.a_label == here.a_label else -there.effect
 
 
 def size_check(here: ComparisonRow, there: ComparisonRow) -> tuple[bool, float]:
     """(whether there's effect lies in here's 95% interval, the two-sided p of a z-test that the
     two effects are equal, each with its own standard error), on the tested scale; there's
     sides are matched to here's."""
-    effect_there = _oriented(there, here)[0]
+    effect_there = _oriented_effect(there, here)
     inside = here.effect_ci_low <= effect_there <= here.effect_ci_high
     spread = math.hypot(here.se, there.se)
     p = float(2 * stats.norm.sf(abs(here.effect - effect_there) / spread)) \

@@ -15,8 +15,9 @@ What the screening chooses, per question:
 and every configuration named in advance (inr.stats.selection.named_in_advance). A sweep over
 several images chooses once, on all of them together, and confirms the same configurations on
 every image (`confirmation_choice`); held-out images take no part in the choice and are trained
-only in the confirmation stage, which then trains on them alone (`confirmation_runs`). A question whose experiment tunes nothing makes no choice
-and has no confirmation stage: its screening seeds are matched and all count.
+only in the confirmation stage, which then trains on them alone (`confirmation_runs`). A
+question whose experiment tunes nothing makes no choice and has no confirmation stage: its
+screening seeds are matched and all count.
 """
 from __future__ import annotations
 
