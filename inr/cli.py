@@ -20,7 +20,7 @@ from inr.report.markdown import best_table
 from inr.sweep.engine import ENGINES, MAX_MODELS, check_engine, run_sweep
 from inr.sweep.experiments import (Experiment, available, experiment_files, load_experiment,
                                    sets)
-from inr.sweep.planning import plan
+from inr.sweep.planning import check_development_images, plan
 from inr.sweep.ray_backend import RayOptions, run_sweep_ray
 from inr.sweep.stages import (CONFIRM_SEEDS, CONFIRM_TOP, confirmation_outlook,
                               run_confirmed)
@@ -279,6 +279,8 @@ def _sweep(args, exps, out: Path) -> int:
             raise ValueError(f"{option} needs at least {least}, got {value}")
     ray = _ray_options(args, out) if args.backend == "ray" else None
     development, held_out = images_of(args, base.data.image)
+    if held_out:
+        check_development_images(exps, [image_label(i) for i in development or [base.data.image]])
 
     def planned(images: list[str], role: str | None) -> list:
         return [run for image in images for run in plan(

@@ -1,6 +1,9 @@
 """Held-out images: they take no part in any choice, train what the development images chose
 on the confirmation's fresh seeds, and the report's cross-image verdicts are tested on them."""
+import contextlib
 import csv
+
+import pytest
 from pathlib import Path
 
 from inr.artefacts.rundir import RunDir, RunResult, record
@@ -107,3 +110,42 @@ def test_a_held_out_sweep_tests_its_cross_image_verdicts_on_images_that_chose_no
     report = (out / "results" / "REPORT.md").read_text()
     assert "## Across the 2 held-out images" in report and "## Answers" in report
     assert "These images took no part in any choice" in report
+
+
+def test_an_experiment_screens_only_on_its_own_development_images(tmp_path):
+    """`development_images` limits an experiment's screening to those development images: the
+    others plan none of its runs, the choice is theirs, and every held-out image (grass too,
+    when held out) trains it. Naming none of the sweep's development images is a one-line error before training."""
+    experiment = tmp_path / "lr-tuned.toml"
+    experiment.write_text('development_images = ["camera"]\n' + LR_EXPERIMENT)
+    exp = load_experiment(experiment)
+    assert exp.development_images == ("camera",)
+
+    def planned(image: str, role: str):
+        base = RunConfig().replace(data={"image": str(resolve_image(image))},
+                                   output={"image_role": role})
+        return plan([exp], base, tmp_path, videos=False)
+
+    camera, grass = planned("camera", ImageRole.DEVELOPMENT), planned("grass", ImageRole.DEVELOPMENT)
+    moon = planned("moon", ImageRole.HELD_OUT)
+    assert len(camera) == 4 and grass == [] and len(moon) == 4
+    assert len(planned("grass", ImageRole.HELD_OUT)) == 4  # held out: every image
+    for run in camera:  # camera: lr 1e-3 best under both schedules
+        _finish(run, 0.01 if run.config.schedule.lr == 1e-3 else 0.1)
+    extra = confirmation_runs(camera, 1, 2, moon)
+    assert {r.config.schedule.lr for r in extra} == {1e-3}
+    assert len(extra) == 2 * 2 and all(r.name.startswith("moon/") for r in extra)
+
+    err = tmp_path / "err.txt"
+    with open(err, "w") as stream, contextlib.redirect_stderr(stream):
+        code = main(["--images", "grass", "--holdout-images", "moon", "--experiment",
+                     str(experiment), "--out", str(tmp_path / "out"), *TINY])
+    assert code == 2
+    assert err.read_text().strip().splitlines() == [
+        f"sweep.py: error: {experiment}: development_images camera: none is among the "
+        "development images (grass)"]
+    assert not (tmp_path / "out" / "runs").exists()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('development_images = "camera"\n' + LR_EXPERIMENT)
+    with pytest.raises(ValueError, match="development_images must be a non-empty list"):
+        load_experiment(bad)

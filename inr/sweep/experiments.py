@@ -22,6 +22,10 @@ An experiment file holds:
     seeds                          matched seeds each configuration is screened with (default:
                                    the sweep's --seeds); for an experiment that tunes nothing,
                                    whose seeds all count
+    development_images = [...]     the development images (names as inr.data.image_label
+                                   gives them) on which the experiment screens and chooses,
+                                   when the sweep has held-out images (default: every one);
+                                   its held-out runs are trained on every held-out image
 
 A folder of experiment files (experiments/study, experiments/medium) is a set of experiments run
 together: `--experiment study` runs every file in it (`experiment_files`).
@@ -54,6 +58,11 @@ class Experiment:
     random_weights: dict | None
     path: Path
     seeds: int | None = None
+    development_images: tuple[str, ...] | None = None
+
+    def screens_on(self, image: str) -> bool:
+        """Whether the experiment screens on the development image labelled `image`."""
+        return self.development_images is None or image in self.development_images
 
 
 def available() -> dict[str, Path]:
@@ -98,7 +107,7 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
     if layout not in LAYOUTS:
         raise ValueError(f"{path}: unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     unknown = sorted(set(raw) - {"name", "description", "layout", "question", "base", "grid",
-                                 "random_weights", "seeds"})
+                                 "random_weights", "seeds", "development_images"})
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}")
     question = raw.get("question") or infer_question(layout, raw.get("grid", {}),
@@ -109,9 +118,14 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
     seeds = raw.get("seeds")
     if seeds is not None and (not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1):
         raise ValueError(f"{path}: seeds must be a whole number >= 1, got {seeds!r}")
+    images = raw.get("development_images")
+    if images is not None and (not isinstance(images, list) or not images
+                               or not all(isinstance(i, str) and i for i in images)):
+        raise ValueError(f"{path}: development_images must be a non-empty list of image names, "
+                         f"got {images!r}")
     return Experiment(raw.get("name", path.stem), raw.get("description", ""), layout, question,
                       raw.get("base", {}), raw.get("grid", {}), raw.get("random_weights"), path,
-                      seeds)
+                      seeds, tuple(images) if images else None)
 
 
 def infer_question(layout: str, grid: dict, random_weights: dict | None) -> str | None:

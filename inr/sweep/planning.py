@@ -11,12 +11,12 @@ from pathlib import Path
 
 from inr.artefacts.rundir import RunDir
 from inr.artefacts.tree import ANY_IMAGE, OutputTree, replicate_name, run_name
-from inr.config import ModelConfig, RunConfig
+from inr.config import ModelConfig, RunConfig, image_label
 from inr.model.networks import ACTIVATION_CHOICES
 from inr.sweep.experiments import Experiment
 from inr.sweep.weights import random_weight_vectors, reference_name
 from inr.stats.selection import named_in_advance
-from inr.vocabulary import MSE_TERMS, REFERENCE_WEIGHTS, Role, Stage
+from inr.vocabulary import MSE_TERMS, REFERENCE_WEIGHTS, ImageRole, Role, Stage
 
 
 @dataclass
@@ -232,12 +232,16 @@ def plan(experiments: Iterable[Experiment], base: RunConfig, out: Path,
 
     seed: the weight draw's seed and the first run seed; seeds: how many seeds each
     configuration trains with (seed, seed + 1, ...; see `replicate`) where its experiment
-    does not say (its `seeds`).
+    does not say (its `seeds`). On a development image (base.output.image_role) an experiment
+    that screens on other development images only (its `development_images`) plans nothing.
     """
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     runs, seen, tree = [], {}, OutputTree(out)
+    developing = base.output.image_role == ImageRole.DEVELOPMENT
     for exp in experiments:
+        if developing and not exp.screens_on(image_label(base.data.image)):
+            continue
         for labels, cfg in expand(exp, base, random_weights, seed):
             name = run_name(exp.layout, labels.get("weights"), cfg)
             cfg = cfg.replace(output={"run_dir": str(tree.run_dir(name)),
@@ -259,6 +263,16 @@ def plan(experiments: Iterable[Experiment], base: RunConfig, out: Path,
                                       for r in range(1, exp.seeds or seeds)]:
                 _add(planned, exp, seen, runs)
     return runs
+
+
+def check_development_images(experiments: Iterable[Experiment], images: Iterable[str]) -> None:
+    """A one-line ValueError for an experiment that names development images of which the
+    sweep's development images (their labels) hold none: it would screen on no image."""
+    images = list(images)
+    for exp in experiments:
+        if exp.development_images is not None and not any(map(exp.screens_on, images)):
+            raise ValueError(f"{exp.path}: development_images {', '.join(exp.development_images)}: "
+                             f"none is among the development images ({', '.join(images)})")
 
 
 def _add(run: PlannedRun, exp: Experiment, seen: dict, runs: list) -> None:
