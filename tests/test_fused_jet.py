@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from inr import roundoff
-from inr.model import fused_jet
-from inr.model.derivatives import derivatives, forward_jet, jet_streams
-from inr.model.networks import make_model
+from inr.model import derivatives as derivatives_module, fused_jet
+from inr.model.derivatives import derivatives, forward_jet, jet_streams, resolve_method
+from inr.model.networks import HSinhSine, make_model
 from inr.vocabulary import FIELDS
 from test_derivatives import ACTS, as_dtype, case, coords, func_fields, subsets
 
@@ -72,6 +72,40 @@ def test_the_kernel_builds_here():
         pytest.skip(f"{fused_jet.DISABLE_VARIABLE}=1")
     assert fused_jet.kernel() is not None
     assert fused_jet.prepare() == ""
+
+
+@pytest.mark.skipif(os.environ.get(fused_jet.DISABLE_VARIABLE) == "1", reason=f"{fused_jet.DISABLE_VARIABLE}=1")
+@pytest.mark.parametrize("act", ACTS)
+def test_the_kernel_serves_every_activation(monkeypatch, act):
+    """Every activation of ACTS runs through the kernel, forward and backward: the fused method never
+    calls the eager jet (so the comparisons below test the kernel for each), and says so."""
+    def eager(*args):
+        raise AssertionError("the eager jet ran")
+
+    monkeypatch.setattr(derivatives_module, "_eager_hidden_jet", eager)
+    calls = []
+    hidden_jet = fused_jet.hidden_jet
+    monkeypatch.setattr(fused_jet, "hidden_jet", lambda *args: calls.append(1) or hidden_jet(*args))
+    for dtype in (torch.float32, torch.float64):
+        assert fused_jet.unsupported(torch.device("cpu"), dtype, act) == ""
+        assert resolve_method("fused", torch.device("cpu"), dtype, act) == ("fused", "")
+        model, x = case(act, 2, False, dtype)
+        out = derivatives(model, x, method="fused")
+        grads = torch.autograd.grad(sum(v.sum() for v in out.values()), list(model.parameters()))
+        assert all(torch.isfinite(v).all() for v in [*out.values(), *grads])
+    assert len(calls) == 2
+    with pytest.raises(AssertionError, match="the eager jet ran"):
+        derivatives(model, x, method="forward")
+
+
+def test_a_first_activation_the_kernel_cannot_pair_runs_the_eager_jet():
+    """The kernel takes one w0 a call: an H-SIREN whose first activation has another w0 is not its case."""
+    model, x = case("hsiren", 2, False, torch.float64)
+    model.act.first_layer = HSinhSine(model.act.w0 / 2)
+    w, b = model.layers[0].scaled()
+    assert not fused_jet.supports(torch.baddbmm(b, x, w), model.act)
+    fused, eager = derivatives(model, x), derivatives(model, x, method="forward")
+    assert all(torch.equal(fused[k], eager[k]) for k in FIELDS)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -4,7 +4,8 @@
 // Work items are (model m, block of points); each runs on one thread, through every layer, so an
 // activation's Taylor rule reads the streams its matmul has just written and the next matmul reads
 // what the rule has just written, all in cache. The matmuls are serial BLAS calls (the MKL inside
-// libtorch_cpu) on (streams x points, width) row blocks.
+// libtorch_cpu) on (streams x points, width) row blocks. The first activation applies the Taylor rule
+// JetArgs.first_act, the hidden ones JetArgs.act (they differ for H-SIREN only).
 //
 // Neither pass's results depend on the number of threads or on which thread ran what: each item
 // writes its own outputs, and the backward sums the parameter gradients of a model's blocks in a
@@ -47,15 +48,26 @@ double sin(double);
 double cos(double);
 #pragma omp declare simd notinbranch
 double exp(double);
+#if __GLIBC_PREREQ(2, 35)   // libmvec's sinh and cosh came with glibc 2.35
+#pragma omp declare simd notinbranch
+float sinhf(float);
+#pragma omp declare simd notinbranch
+float coshf(float);
+#pragma omp declare simd notinbranch
+double sinh(double);
+#pragma omp declare simd notinbranch
+double cosh(double);
+#endif
 #endif
 
 // The calling convention: JetArgs, the entry points' arguments and the array layouts above. Bump it
 // (and LAYOUT_VERSION in inr/model/fused_jet.py) on any change to them.
-const int64_t LAYOUT_VERSION = 1;
+const int64_t LAYOUT_VERSION = 2;
 
 struct JetArgs {            // mirrored by _JetArgs in inr/model/fused_jet.py
-    int64_t models, points, width, outs, cols, lap, depth, act, block, threads, itemsize;
-    double w0;              // FINER's w0
+    int64_t models, points, width, outs, cols, lap, depth, act, first_act, block, threads, itemsize;
+    double w0;              // w0 of FINER and of H-SIREN's first activation
+    double r2;              // WIRE's r2 = (s0 / w0)^2, 0 for the others
     const void* u;
     const void* a;
     const void* const* w;   // depth + 1 pointers
@@ -65,7 +77,28 @@ struct JetArgs {            // mirrored by _JetArgs in inr/model/fused_jet.py
 
 namespace {
 
-enum Act { SINE = 0, FINER = 1, GAUSS = 2, ELU = 3 };   // ACTIVATION_IDS in inr/model/fused_jet.py
+// The Taylor rules: ACTIVATION_IDS in inr/model/fused_jet.py maps each Activation.name to its rule
+// (act: the hidden activations'; first_act: the first activation's, which differs for H-SIREN).
+enum Act { SINE = 0, FINER = 1, GAUSS = 2, ELU = 3, WIRE = 4, SINC = 5, SINH_SINE = 6 };
+const int ACTS = 7;
+
+// sinc's derivatives come from its power series at |u| <= SINC_SERIES_BELOW, as in inr.model.networks:
+// SINC_SERIES[n][k] = (-1)^k (2k)! / ((2k - n)! (2k + 1)!), the coefficient of u^(2k - n) in the
+// n-th derivative of sin(u) / u = sum_k (-1)^k u^(2k) / (2k + 1)!, for 2k >= n (_sinc_series, whose
+// float64 values these are, digit for digit).
+const double SINC_SERIES_BELOW = 1.0;
+const int SINC_TERMS = 10;
+const double SINC_SERIES[4][SINC_TERMS] = {
+    {1.0, -0.16666666666666666, 0.008333333333333333, -0.0001984126984126984, 2.7557319223985893e-06,
+     -2.505210838544172e-08, 1.6059043836821613e-10, -7.647163731819816e-13, 2.8114572543455206e-15,
+     -8.22063524662433e-18},
+    {0, -0.3333333333333333, 0.03333333333333333, -0.0011904761904761906, 2.2045855379188714e-05,
+     -2.505210838544172e-07, 1.9270852604185937e-09, -1.0706029224547743e-11, 4.498331606952833e-14,
+     -1.4797143443923793e-16},
+    {0, -0.3333333333333333, 0.1, -0.005952380952380952, 0.00015432098765432098, -2.2546897546897547e-06,
+     2.1197937864604532e-08, -1.3917837991912066e-10, 6.74749741042925e-13, -2.515514385467045e-15},
+    {0, 0, 0.2, -0.023809523809523808, 0.000925925925925926, -1.8037518037518038e-05, 2.119793786460453e-07,
+     -1.6701405590294479e-09, 9.44649637460095e-12, -4.024823016747272e-14}};
 
 // Each model's blocks of points fall into min(blocks, GROUPS) groups of consecutive blocks, whatever
 // the thread count. The backward sums a group's parameter gradients block after block into the
@@ -113,11 +146,23 @@ bool sin_cos(const T* x, long n, int order, T* s, T* c) {
     return true;
 }
 
+// The n-th derivative (n <= 3) of sin(u) / u by its power series, from u2 = u^2 (times u for odd n:
+// the caller's), Horner in u^2 as inr.model.networks._sinc_series.
+template <int D, typename T>
+inline T sinc_series(T u2) {
+    T out = T(SINC_SERIES[D][SINC_TERMS - 1]);
+    #pragma GCC unroll 16   // unrolled before vectorization: the element loops around it then vectorize
+    for (int k = SINC_TERMS - 2; 2 * k >= D; k--) out = out * u2 + T(SINC_SERIES[D][k]);
+    return out;
+}
+
 // t[k][i] = f^(k)(u[i]) for k <= 3; `order` says which derivatives the caller reads, and only
-// the transcendental calls it needs are made. Same formulas as inr.models.Activation.taylor.
+// the transcendental calls it needs are made. Same formulas as the `taylor` of the activation
+// classes in inr.model.networks; w0 and r2 as JetArgs.
 template <typename T>
-void taylor(int act, T w0, const T* u, long n, int order, T* const* t) {
+void taylor(int act, double w0, double r2, const T* u, long n, int order, T* const* t) {
     T *t0 = t[0], *t1 = t[1], *t2 = t[2], *t3 = t[3];
+    const T w = T(w0);
     switch (act) {
     case SINE:
         if (!sin_cos(u, n, order, t0, t1)) return;
@@ -126,12 +171,12 @@ void taylor(int act, T w0, const T* u, long n, int order, T* const* t) {
         return;
     case FINER:   // f = sin(g), g = u + u |u| / w0, g' = 1 + 2 |u| / w0, g'' = 2 sign(u) / w0
         #pragma omp simd
-        for (long i = 0; i < n; i++) t3[i] = u[i] + u[i] * std::abs(u[i]) / w0;
+        for (long i = 0; i < n; i++) t3[i] = u[i] + u[i] * std::abs(u[i]) / w;
         if (!sin_cos(t3, n, order, t0, t1)) return;
         #pragma omp simd
         for (long i = 0; i < n; i++) {
-            T s = t0[i], c = t1[i], g1 = 1 + 2 * std::abs(u[i]) / w0;
-            T g2 = 2 * T((u[i] > 0) - (u[i] < 0)) / w0;
+            T s = t0[i], c = t1[i], g1 = 1 + 2 * std::abs(u[i]) / w;
+            T g2 = 2 * T((u[i] > 0) - (u[i] < 0)) / w;
             t1[i] = c * g1;
             t2[i] = c * g2 - s * g1 * g1;
             t3[i] = -c * g1 * g1 * g1 - 3 * s * g1 * g2;
@@ -148,7 +193,7 @@ void taylor(int act, T w0, const T* u, long n, int order, T* const* t) {
             t3[i] = (12 - 8 * v2) * v * e;
         }
         return;
-    default:      // ELU: f = u for u > 0, exp(u) - 1 otherwise
+    case ELU:     // f = u for u > 0, exp(u) - 1 otherwise
         #pragma omp simd
         for (long i = 0; i < n; i++) t1[i] = std::exp(std::min(u[i], T(0)));
         #pragma omp simd
@@ -159,6 +204,78 @@ void taylor(int act, T w0, const T* u, long n, int order, T* const* t) {
             t2[i] = pos ? T(0) : e;
             t3[i] = t2[i];
         }
+        return;
+    case WIRE: {  // f = cos(u) e, e = exp(-r2 u^2); e^(k) = p_k(u) e, and f^(k) by Leibniz's rule
+        const T na = T(-r2), e1u = T(-2 * r2), e2u2 = T(4 * r2 * r2), e20 = T(2 * r2), e3u = T(12 * r2 * r2),
+                e3u3 = T(8 * std::pow(r2, 3));
+        #pragma omp simd
+        for (long i = 0; i < n; i++) t1[i] = std::exp(na * u[i] * u[i]);
+        #pragma omp simd
+        for (long i = 0; i < n; i++) t0[i] = std::cos(u[i]);
+        if (order < 1) {
+            #pragma omp simd
+            for (long i = 0; i < n; i++) t0[i] *= t1[i];
+            return;
+        }
+        #pragma omp simd
+        for (long i = 0; i < n; i++) t2[i] = std::sin(u[i]);
+        #pragma omp simd
+        for (long i = 0; i < n; i++) {
+            T v = u[i], e = t1[i], c = t0[i], s = t2[i];
+            T e1 = e1u * v * e, e2 = (e2u2 * v * v - e20) * e, e3 = (e3u * v - e3u3 * (v * v * v)) * e;
+            t0[i] = c * e;
+            t1[i] = -s * e + c * e1;
+            t2[i] = -c * e - 2 * s * e1 + c * e2;
+            t3[i] = s * e - 3 * c * e1 - 3 * s * e2 + c * e3;
+        }
+        return;
+    }
+    case SINC: {  // f = sin(u) / u: closed forms in v = u above SINC_SERIES_BELOW, the series at and below
+        const T below = T(SINC_SERIES_BELOW);
+        #pragma omp simd
+        for (long i = 0; i < n; i++) t3[i] = std::abs(u[i]) <= below ? T(1) : u[i];   // v: never 0
+        if (!sin_cos(t3, n, order, t0, t1)) {
+            #pragma omp simd
+            for (long i = 0; i < n; i++) {
+                T x = u[i], p0 = sinc_series<0>(x * x), f0 = t0[i] / t3[i];
+                t0[i] = std::abs(x) <= below ? p0 : f0;
+            }
+            return;
+        }
+        #pragma omp simd   // both forms everywhere, then a select: no branch in the loop
+        for (long i = 0; i < n; i++) {
+            T x = u[i], x2 = x * x, v = t3[i], s = t0[i], c = t1[i], v2 = v * v, v3 = v2 * v;
+            bool small = std::abs(x) <= below;
+            T f0 = s / v, f1 = (v * c - s) / v2, f2 = (2 * s - 2 * v * c - v * v * s) / v3;
+            T f3 = (6 * v * c - 6 * s + 3 * v * v * s - v3 * c) / (v2 * v2);
+            T p0 = sinc_series<0>(x2), p1 = sinc_series<1>(x2) * x, p2 = sinc_series<2>(x2);
+            T p3 = sinc_series<3>(x2) * x;
+            t0[i] = small ? p0 : f0;
+            t1[i] = small ? p1 : f1;
+            t2[i] = small ? p2 : f2;
+            t3[i] = small ? p3 : f3;
+        }
+        return;
+    }
+    case SINH_SINE: {   // H-SIREN's first activation: f = sin(g), g = w0 sinh(x), x = 2 u / w0,
+        // g' = 2 cosh(x), g'' = 4 sinh(x) / w0, g''' = 8 cosh(x) / w0^2
+        const T ww = T(w0 * w0);
+        #pragma omp simd
+        for (long i = 0; i < n; i++) t2[i] = std::sinh(2 * u[i] / w);
+        #pragma omp simd
+        for (long i = 0; i < n; i++) t1[i] = w * t2[i];
+        if (!sin_cos(t1, n, order, t0, t1)) return;   // cos(g) overwrites g
+        #pragma omp simd
+        for (long i = 0; i < n; i++) t3[i] = std::cosh(2 * u[i] / w);
+        #pragma omp simd
+        for (long i = 0; i < n; i++) {
+            T s = t0[i], c = t1[i], g1 = 2 * t3[i], g2 = 4 * t2[i] / w, g3 = 8 * t3[i] / ww;
+            t1[i] = c * g1;
+            t2[i] = c * g2 - s * (g1 * g1);
+            t3[i] = c * g3 - 3 * s * g1 * g2 - c * (g1 * g1 * g1);
+        }
+        return;
+    }
     }
 }
 
@@ -167,15 +284,16 @@ template <typename T>
 struct Jet {
     long M, N, W, C, K, S, depth, block;
     bool lap;
-    int act;
-    T w0;
+    int act, first_act;   // the Taylor rules of the hidden activations and of the first
+    double w0, r2;
     const T* u;
     const T* a;
     std::vector<const T*> w, b;
 
     explicit Jet(const JetArgs& x)
         : M(x.models), N(x.points), W(x.width), C(x.outs), K(x.cols), S(1 + x.cols + x.lap),
-          depth(x.depth), block(x.block), lap(x.lap != 0), act(int(x.act)), w0(T(x.w0)),
+          depth(x.depth), block(x.block), lap(x.lap != 0), act(int(x.act)),
+          first_act(int(x.first_act)), w0(x.w0), r2(x.r2),
           u(static_cast<const T*>(x.u)), a(static_cast<const T*>(x.a)) {
         for (long l = 0; l <= depth; l++) {
             w.push_back(static_cast<const T*>(x.w[l]));
@@ -319,7 +437,7 @@ void forward(const JetArgs& args, T* saved, T* out) {
         for (long item = 0; item < items; item++) {
             const long m = item / jet.blocks(), n0 = (item % jet.blocks()) * jet.block;
             const long n = std::min(jet.block, N - n0);
-            taylor(jet.act, jet.w0, jet.u + (m * N + n0) * W, n * W, order, s.t);
+            taylor(jet.first_act, jet.w0, jet.r2, jet.u + (m * N + n0) * W, n * W, order, s.t);
             jet.first_jet(m, n, s.t, s.x);
             for (long l = 0; l <= jet.depth; l++) {
                 const long o = jet.out_width(l);
@@ -329,7 +447,7 @@ void forward(const JetArgs& args, T* saved, T* out) {
                 for (long r = 0; r < n; r++)
                     for (long j = 0; j < o; j++) z[r * o + j] += bias[j];
                 if (l < jet.depth) {
-                    taylor(jet.act, jet.w0, z, n * W, order, s.t);
+                    taylor(jet.act, jet.w0, jet.r2, z, n * W, order, s.t);
                     jet.jet(z, n, s.t, s.x);
                 }
             }
@@ -365,7 +483,8 @@ void backward_block(const Jet<T>& jet, const std::vector<long>& offset, const T*
     for (long l = L - 1; l >= 0; l--) {
         const long o = jet.out_width(l);
         const T* z = l ? saved + ((l - 1) * M + m) * S * N * W + S * n0 * W : nullptr;
-        taylor(jet.act, jet.w0, l ? z : jet.u + (m * N + n0) * W, n * W, 3, s.t);
+        if (l) taylor(jet.act, jet.w0, jet.r2, z, n * W, 3, s.t);
+        else taylor(jet.first_act, jet.w0, jet.r2, jet.u + (m * N + n0) * W, n * W, 3, s.t);
         if (l) jet.jet(z, n, s.t, h);
         else jet.first_jet(m, n, s.t, h);
         add_weight_grad(h, g, S * n, W, o, grads + offset[2 * l]);
@@ -422,14 +541,22 @@ void backward(const JetArgs& args, const T* saved, const T* gout, T* du, T* da, 
 
 // The names ACTIVATION_IDS in inr/model/fused_jet.py maps to enum Act
 const struct { const char* name; Act id; } ACTIVATIONS[] = {
-    {"sine", SINE}, {"finer", FINER}, {"gauss", GAUSS}, {"elu", ELU}};
+    {"sine", SINE}, {"finer", FINER}, {"gauss", GAUSS}, {"elu", ELU}, {"wire", WIRE}, {"sinc", SINC},
+    {"hsiren", SINE}, {"hsiren-first", SINH_SINE}};
 
 // The fields _JetArgs in inr/model/fused_jet.py names, with their offsets in JetArgs
 #define FIELD(name) {#name, offsetof(JetArgs, name)}
 const struct { const char* name; size_t offset; } FIELDS[] = {
     FIELD(models), FIELD(points), FIELD(width), FIELD(outs), FIELD(cols), FIELD(lap), FIELD(depth), FIELD(act),
-    FIELD(block), FIELD(threads), FIELD(itemsize), FIELD(w0), FIELD(u), FIELD(a), FIELD(w), FIELD(b)};
+    FIELD(first_act), FIELD(block), FIELD(threads), FIELD(itemsize), FIELD(w0), FIELD(r2), FIELD(u), FIELD(a),
+    FIELD(w), FIELD(b)};
 #undef FIELD
+
+// Whether the call names Taylor rules of enum Act and an item size of float or double
+bool valid(const JetArgs* args) {
+    return args->act >= 0 && args->act < ACTS && args->first_act >= 0 && args->first_act < ACTS &&
+           (args->itemsize == 4 || args->itemsize == 8);
+}
 
 }  // namespace
 
@@ -454,7 +581,9 @@ int64_t jet_activation_id(const char* name) {
 }
 
 // Forward pass: fills out and, unless saved is null, the pre-activations the backward needs.
+// Returns 1, having done nothing, where valid() refuses the arguments.
 int jet_forward(const JetArgs* args, void* saved, void* out) {
+    if (!valid(args)) return 1;
     if (args->itemsize == 4) forward(*args, static_cast<float*>(saved), static_cast<float*>(out));
     else if (args->itemsize == 8) forward(*args, static_cast<double*>(saved), static_cast<double*>(out));
     else return 1;
@@ -464,6 +593,7 @@ int jet_forward(const JetArgs* args, void* saved, void* out) {
 // Backward pass from gout = dloss/dout: writes du (M, N, W), da (M, cols, W), dw[l], db[l].
 int jet_backward(const JetArgs* args, const void* saved, const void* gout, void* du, void* da,
                  void* const* dw, void* const* db) {
+    if (!valid(args)) return 1;
     if (args->itemsize == 4) {
         backward(*args, static_cast<const float*>(saved), static_cast<const float*>(gout), static_cast<float*>(du),
                  static_cast<float*>(da), reinterpret_cast<float* const*>(dw), reinterpret_cast<float* const*>(db));
