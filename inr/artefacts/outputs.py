@@ -1,7 +1,9 @@
 """What an ensemble's runs show while and after they train: TensorBoard scalars and prediction
 panels, one HParams row per run, and each run's panel video.
 
-Tags: train/loss, train/lr, train/<term>_loss (the terms a run trains on), eval/<metric> at every
+Tags: train/loss, train/lr, train/<term>_loss (the terms a run trains on), weights/<term> (a
+balanced run's weight λ of each MSE term, inr.training.balance: the weight the loss puts on the
+term as trained, after loss.normalize; logged with the training scalars), eval/<metric> at every
 evaluation, heldout/<metric> at the final one, final/<metric> beside the HParams row, and the
 image panels/truth_vs_prediction (the middle frame) at every evaluation. One panel renderer
 serves the whole ensemble, since its members share the truth.
@@ -39,7 +41,7 @@ def hparams_of(cfg: RunConfig, variances: dict[str, float], final: dict) -> dict
             "depth": cfg.model.depth, "w0": cfg.model.w0, "scheduler": cfg.schedule.kind,
             "lr": cfg.schedule.display_lr,
             **{f"beta_{n}": getattr(cfg.loss, n) for n in LOSS_TERMS},
-            "normalize": cfg.loss.normalize,
+            "normalize": cfg.loss.normalize, "balance": cfg.loss.balance,
             **{f"effective_{t}": w for t, w in effective_weights(cfg.loss, variances).items()},
             **{f"variance_{f}": v for f, v in variances.items()},
             "steps": cfg.train.steps, "batch": cfg.train.batch, "size": cfg.data.size or 0,
@@ -85,18 +87,23 @@ class EnsembleOutputs:
         return step % self.log_every == 0 or step == self.steps - 1
 
     def training(self, step: int, losses: torch.Tensor, terms: dict, lrs: torch.Tensor,
-                 alive: list[bool]) -> None:
-        """Loss, lr and each trained term's loss of every live run, at a logging step.
-        losses, lrs, terms[name]: (M,)."""
+                 alive: list[bool], weights: dict | None = None) -> None:
+        """Loss, lr and each trained term's loss of every live run, at a logging step, and a
+        balanced run's weights. losses, lrs, terms[name], weights[term]: (M,); weights: the
+        MSE terms' weights this step used, None where the ensemble does not balance."""
         losses, lrs = losses.cpu(), lrs.cpu()  # one read of the device, not one per number
         terms = {k: v.cpu() for k, v in terms.items()}
+        weights = {k: v.cpu() for k, v in (weights or {}).items()}
         for m, (writer, cfg) in enumerate(zip(self.writers, self.configs)):
             if writer is None or not alive[m]:
                 continue
             scalars = {"loss": float(losses[m]), "lr": float(lrs[m])}
             scalars.update({f"{k}_loss": float(v[m]) for k, v in terms.items()
-                            if getattr(cfg.loss, k) > 0})
+                            if cfg.loss.trains(k)})
             log_scalars(writer, "train", scalars, step)
+            if weights and cfg.loss.balanced:
+                log_scalars(writer, "weights", {k: float(v[m]) for k, v in weights.items()},
+                            step)
 
     def evaluation(self, step: int, records: list[dict], pred: dict, alive: list[bool],
                    panels: bool = True) -> None:

@@ -40,7 +40,9 @@ class RunResult:
     evaluated) plus status, steps_done, diverged_at, seconds, derivative_method (the derivative
     path that ran: fused, forward or autograd) and derivative_fallback (why it is not the
     configured one, "" when it is); best: the evaluation with the best
-    PSNR; history: every evaluation's record; model: the trained network (when in memory)."""
+    PSNR; history: every evaluation's record; model: the trained network (when in memory);
+    final_weights: a balanced run's MSE-term weights after training (term -> λ,
+    inr.training.balance), None for a run with fixed weights."""
     config: RunConfig
     metrics: dict
     best: dict = field(default_factory=dict)
@@ -48,6 +50,7 @@ class RunResult:
     run_dir: Path | None = None
     video: Path | None = None
     model: torch.nn.Module | None = None
+    final_weights: dict[str, float] | None = None
 
     @property
     def status(self) -> str:
@@ -90,9 +93,13 @@ def record(result: RunResult, target_variances: dict[str, float]) -> dict:
     effective_weights               each MSE term's weight on MSE / variance
                                     (inr.config.weights.effective_weights)
     early_stop                      only when an early-stopping scheduler ended the run
+    balance                         only for a balanced run (loss.balance): {"scheme": its
+                                    scheme, "final_weights": {term: λ after training}}
     """
     cfg = result.config
     out = cfg.output
+    balance = {"balance": {"scheme": cfg.loss.balance, "final_weights": result.final_weights}} \
+        if cfg.loss.balanced else {}
     return {"status": result.status, "final": result.metrics, "best": result.best,
             "history": result.history,
             "experiments": [out.experiment] if out.experiment else [],
@@ -105,7 +112,7 @@ def record(result: RunResult, target_variances: dict[str, float]) -> dict:
                        "image_role": out.image_role or "", "seed": cfg.train.seed},
             "config": cfg.to_dict(), "video": str(result.video) if result.video else None,
             "target_variances": target_variances,
-            "effective_weights": effective_weights(cfg.loss, target_variances)}
+            "effective_weights": effective_weights(cfg.loss, target_variances), **balance}
 
 
 def _same_identity(saved: dict, config: RunConfig) -> bool:
@@ -180,7 +187,8 @@ class RunDir:
         """The RunResult of a finished run, read back from its record (no model)."""
         saved = self.read()
         return RunResult(config, saved["final"], saved.get("best", {}), saved.get("history", []),
-                         self.path, Path(saved["video"]) if saved.get("video") else None)
+                         self.path, Path(saved["video"]) if saved.get("video") else None,
+                         final_weights=saved.get("balance", {}).get("final_weights"))
 
     # ------------------------------------------------------------------ outputs of training
     def save_run(self, result: RunResult, model_state: dict, model_config: dict,
@@ -250,14 +258,15 @@ def finished_records(tree: OutputTree) -> list[tuple[RunDir, dict]]:
 # ----------------------------------------------------------------------------- flat rows
 
 TEXT_COLUMNS = ("name", "configuration", "across_images", "experiments", "questions", "status",
-                "image", "image_file", "activation", "scheduler", "normalize", "weights",
+                "image", "image_file", "activation", "scheduler", "normalize", "balance", "weights",
                 "reference", "arm", "stage", "role", "image_role", "derivative_method",
-                "derivative_fallback", "video")
+                "derivative_fallback", "video", "search")
 LIST_SEPARATOR = ";"  # joins a run's experiments (and questions) in one column
 
 
 def row_of(saved: dict, folder: str = "") -> dict:
-    """A run's record (`record`) as one flat row of summary.csv: its labels, settings, target
+    """A run's record (`record`) as one flat row of summary.csv: its labels, settings (balance:
+    the loss-balancing scheme, "none" for a record written before it existed), target
     variances, effective weights, final metrics (non-finite: nan) and derivative path; `folder`
     names a run that was not planned by a sweep (a single run trained into runs/). A record
     without the image's label or the across-images name gets them from its recorded config."""
@@ -278,6 +287,7 @@ def row_of(saved: dict, folder: str = "") -> dict:
            "lr": Schedule.from_dict(sched).display_lr if sched else None,
            **{f"beta_{k}": loss.get(k) for k in LOSS_TERMS},
            "normalize": loss.get("normalize", "none"),
+           "balance": loss.get("balance", "none"),
            **{f"effective_{t}": saved.get("effective_weights", {}).get(t) for t in MSE_TERMS},
            **{f"variance_{f}": saved.get("target_variances", {}).get(f) for f in FIELDS},
            "weights": labels.get("weights_name") or "",
@@ -299,6 +309,10 @@ def row_of(saved: dict, folder: str = "") -> dict:
     row["derivative_method"] = final.get("derivative_method", "")
     row["derivative_fallback"] = final.get("derivative_fallback", "")
     row["video"] = saved.get("video") or ""
+    searched = cfg.get("output", {})  # a loss-weight search's labels (inr.sweep.search)
+    row["search"] = searched.get("search") or ""
+    for key in ("search_seed", "trial", "search_batch", "ask_seconds"):
+        row[key] = searched.get(key)
     return row
 
 

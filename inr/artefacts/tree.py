@@ -13,11 +13,15 @@ Run names follow the original project, by the experiment's layout:
     betas       <image>/experiments/<b_pixel>_<b_grad>_<b_lap>_<b_dt>/<act>_<sched>_<lr>
     activation  <act>/<image>_experiments_<weights name>
     losses      <image>/losses/<weights name>/<act>_<sched>_<lr>
+    search      <image>/search/<strategy>-seed<search seed>/<b_pixel>_<b_grad>_<b_lap>_<b_dt>/
+                <act>_<sched>_<lr>  (a loss-weight search's trial: `search_run_name`)
 <image> is the image's label (inr.data.image_label); the same configuration on every image is
 named with ANY_IMAGE ('*') in its place. A run whose loss.normalize is not "none" adds
-"_<normalize>" to its last part, an activation at a frequency or scale other than its default is
-named "<act>-<symbol><scale>" ("sine-w010", "gauss-s3": inr.model.networks.scale_symbol), and a
-replicate seed adds "_seed<s>" to its configuration's name (`replicate_name`).
+"_<normalize>" to its last part, a run that balances its loss weights adaptively (loss.balance
+not "none") adds "_bal-<scheme>" after that (a run with fixed weights is named as before), an
+activation at a frequency or scale other than its default is named "<act>-<symbol><scale>"
+("sine-w010", "gauss-s3": inr.model.networks.scale_symbol), and a replicate seed adds "_seed<s>"
+to its configuration's name (`replicate_name`).
 """
 from __future__ import annotations
 
@@ -44,6 +48,8 @@ IMAGES_FIGURE = "images"  # the strip of a multi-image sweep's images
 PARETO_FIGURE = "pareto"  # the loss weights' Pareto view
 PIXEL_LOSS_PARETO_FIGURE = "pareto-pixel-losses"  # each pixel-loss arm at each of its weights
 CROSS_IMAGE_FIGURE = "cross-image"  # every pooled comparison with its intervals
+SEARCH_DB = "search.db"  # results/search.db: the loss-weight searches' Optuna studies (SQLite)
+HYPERVOLUME_FILE, HYPERVOLUME_FIGURE = "hypervolume.csv", "hypervolume"  # the searches' fronts
 
 
 def figure_file(figure: str, image: str = "") -> str:
@@ -139,11 +145,11 @@ def run_name(layout: str, weights_label: str | None, cfg: RunConfig,
     every image."""
     image = image_label(cfg.data.image) if image is None else image
     act, sched, lr = activation_name(cfg), cfg.schedule.kind, f"{cfg.schedule.display_lr:g}"
-    normalized = cfg.loss.normalize != "none"
-    if normalized:  # runs that differ only in it get distinct folders
-        lr = f"{lr}_{cfg.loss.normalize}"
+    # runs that differ only in loss.normalize or loss.balance get distinct folders
+    suffix = (f"_{cfg.loss.normalize}" if cfg.loss.normalize != "none" else "") + \
+        (f"_bal-{cfg.loss.balance}" if cfg.loss.balanced else "")
+    lr += suffix
     if layout == "activation":
-        suffix = f"_{cfg.loss.normalize}" if normalized else ""
         return f"{act}/{image}_experiments_{weights_label or betas_name(cfg)}{suffix}"
     if layout == "losses":
         return f"{image}/losses/{weights_label or betas_name(cfg)}/{act}_{sched}_{lr}"
@@ -164,3 +170,14 @@ def across_images_name(configuration: str, weights_label: str | None, cfg: RunCo
 def replicate_name(configuration: str, seed: int) -> str:
     """The name of a configuration's run with another seed."""
     return f"{configuration}_seed{seed}"
+
+
+def search_run_name(cfg: RunConfig, strategy: str, search_seed: int,
+                    image: str | None = None) -> str:
+    """The name of the run a loss-weight search (inr.sweep.search) trains for a trial: the betas
+    layout's, under the search's own folder, so that each search's runs are its own and a trial
+    that proposes a vector the same search tried before reuses its run. image: as in
+    `run_name`."""
+    name = run_name("betas", None, cfg, image)
+    head, _, tail = name.partition("/experiments/")
+    return f"{head}/search/{strategy}-seed{search_seed}/{tail}"

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from inr.config.schedule import Schedule
-from inr.config.weights import NORMALIZATIONS, LossWeights
+from inr.config.weights import BALANCE_SCHEMES, NORMALIZATIONS, LossWeights
 from inr.data import DIFFUSION_METHODS, MIN_IMAGE_SIDE
 from inr.io import write_json_atomic
 from inr.model.derivatives import DERIVATIVE_METHODS
@@ -121,6 +121,13 @@ class OutputConfig:
     stage: str | None = None  # inr.vocabulary.Stage: screening or confirmation
     role: str | None = None  # inr.vocabulary.Role: drawn, reference or tuned
     image_role: str | None = None  # inr.vocabulary.ImageRole, where a sweep holds images out
+    # a run a loss-weight search proposed (inr.sweep.search): the strategy, the search's seed,
+    # the trial and the batch of trials asked together, and the sampler's seconds to propose it
+    search: str | None = None
+    search_seed: int | None = None
+    trial: int | None = None
+    search_batch: int | None = None
+    ask_seconds: float | None = None
 
 
 @dataclass
@@ -158,6 +165,17 @@ class RunConfig:
         _check(any(v > 0 for v in weights.values()), "all loss weights are zero: nothing to train")
         _check(w.normalize in NORMALIZATIONS, f"unknown loss.normalize {w.normalize!r}; choose "
                                               f"from {', '.join(NORMALIZATIONS)}")
+        _check(w.balance in BALANCE_SCHEMES, f"unknown loss.balance {w.balance!r}; choose from "
+                                             f"{', '.join(BALANCE_SCHEMES)}")
+        _check(w.balance_every >= 1, f"loss.balance_every must be at least 1, got "
+                                     f"{w.balance_every}")
+        for name in ("lra_alpha", "relobralo_alpha", "relobralo_saudade"):
+            _check(0 <= getattr(w, name) <= 1, f"loss.{name} must be in [0, 1], got "
+                                               f"{getattr(w, name)}")
+        _check(w.relobralo_temperature > 0, f"loss.relobralo_temperature must be positive, got "
+                                            f"{w.relobralo_temperature}")
+        _check(math.isfinite(w.softadapt_beta), f"loss.softadapt_beta must be finite, got "
+                                                f"{w.softadapt_beta}")
         _check(t.steps >= 1, f"train.steps must be at least 1, got {t.steps}")
         _check(t.batch in BATCH_KINDS, f"unknown batch kind {t.batch!r}; choose from "
                                        f"{', '.join(BATCH_KINDS)}")

@@ -18,6 +18,9 @@ An experiment file holds:
         weights = [{name, pixel, grad, laplacian, dt, ssim, ms_ssim}]  loss overrides; one
                                    weight of a named setting may be a list: the setting is
                                    then an arm tuned over those values (runs "<name>_<value>")
+        balance = [...]            loss-balancing schemes, "none" | "lra" | "relobralo" |
+                                   "softadapt" (inr.training.balance); a balanced run's name
+                                   ends in "_bal-<scheme>" (inr.artefacts.tree)
     [random_weights]               count, choices: N random (pixel, grad, Laplacian, dt) vectors
     seeds                          matched seeds each configuration is screened with (default:
                                    the sweep's --seeds); for an experiment that tunes nothing,

@@ -12,6 +12,7 @@ from pathlib import Path
 from inr.artefacts.rundir import RunDir
 from inr.artefacts.tree import ANY_IMAGE, OutputTree, replicate_name, run_name
 from inr.config import ModelConfig, RunConfig, image_label
+from inr.config.weights import BALANCE_SCHEMES
 from inr.model.networks import ACTIVATION_CHOICES
 from inr.sweep.experiments import Experiment
 from inr.sweep.weights import random_weight_vectors, reference_name
@@ -64,7 +65,8 @@ def resolve_schedule(template: dict, lr: float | None, steps: int) -> dict:
 
 def _grid_axes(exp: Experiment, activations) -> list[tuple[str, list]]:
     """The grid's axes as (key, values); a `scale` table is applied per activation in
-    `expand`, and a weight setting with a list of values becomes one setting per value."""
+    `expand`, a weight setting with a list of values becomes one setting per value, and
+    `balance` lists loss-balancing schemes (inr.config.weights.BALANCE_SCHEMES)."""
     axes = []
     for key, values in exp.grid.items():
         if key == "scale":
@@ -73,8 +75,12 @@ def _grid_axes(exp: Experiment, activations) -> list[tuple[str, list]]:
             values = list(activations)
         if not isinstance(values, list) or not values:
             raise ValueError(f"{exp.path}: grid.{key} must be a non-empty list")
-        if key not in ("lr", "schedule", "activation", "weights"):
+        if key not in ("lr", "schedule", "activation", "weights", "balance"):
             raise ValueError(f"{exp.path}: unknown grid axis {key!r}")
+        unknown = [v for v in values if v not in BALANCE_SCHEMES] if key == "balance" else []
+        if unknown:
+            raise ValueError(f"{exp.path}: grid.balance: unknown scheme {unknown[0]!r}; choose "
+                             f"from {', '.join(BALANCE_SCHEMES)}")
         if key == "weights":
             values = [member for setting in values for member in _weight_members(exp, setting)]
         axes.append((key, values))
@@ -135,7 +141,8 @@ def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
            seed: int = 0) -> list[tuple[dict, RunConfig]]:
     """The experiment's runs as (labels, config) pairs, before naming. labels: lr, schedule,
     weights (the setting's name), arm (the group the screening tunes within, where the
-    experiment tunes one: `tuned_axis`), drawn (a random vector)."""
+    experiment tunes one: `tuned_axis`; a balance axis makes each scheme an arm of its own),
+    drawn (a random vector)."""
     cfg0 = base.replace(**exp.base) if exp.base else base
     axes = _grid_axes(exp, ACTIVATION_CHOICES)
     tuned = tuned_axis(exp)
@@ -157,6 +164,9 @@ def expand(exp: Experiment, base: RunConfig, random_weights: int | None = None,
                 arm.append(value["kind"])
             elif key == "activation":
                 sections["model"]["activation"] = value
+                arm.append(value)
+            elif key == "balance":
+                sections["loss"]["balance"] = value
                 arm.append(value)
             elif key == "weights":
                 value = dict(value)
@@ -247,7 +257,7 @@ def plan(experiments: Iterable[Experiment], base: RunConfig, out: Path,
             cfg = cfg.replace(output={"run_dir": str(tree.run_dir(name)),
                                       "video": str(tree.video(name)) if videos else None,
                                       "reference": None if cfg.loss.ssim or cfg.loss.ms_ssim
-                                      else reference_name(cfg.loss.betas),
+                                      or cfg.loss.balanced else reference_name(cfg.loss.betas),
                                       "experiment": exp.name, "question": exp.question,
                                       "name": name, "configuration": name,
                                       "across_images": run_name(exp.layout,

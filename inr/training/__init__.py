@@ -4,6 +4,7 @@ inr.vocabulary.
 
     metrics.py     SSIM, MS-SSIM (and their losses), PSNR, the relative PDE residual
     losses.py      the weighted training loss as {term: value}
+    balance.py     adaptive loss balancing (loss.balance): the schemes' updates of the weights
     optim.py       Adam with one lr per ensemble member
     evaluate.py    full-frame predictions and each model's metric record
     loop.py        train / train_ensemble and TrainingLoop, the only state of the suite

@@ -1,23 +1,25 @@
 """One training run, or several trained together as a batched ensemble.
 
 `train(config)` trains one run. `train_ensemble(configs)` trains M runs in one pass when they
-share data, architecture, steps and batch (`ensemble_key`); each keeps its own seed, loss weights
-and learning-rate schedule, and gets exactly what `train` alone would give it (within float
-round-off). A run with output.run_dir set writes its folder (inr.artefacts.rundir) and its video
-(output.video); inr.artefacts.outputs says what it logs. A NaN or inf loss ends that model's
-training as "diverged" (the others go on); Ctrl-C ends all as "interrupted", with outputs
-written.
+share data, architecture, steps, batch and loss-balancing scheme (`ensemble_key`); each keeps its
+own seed, loss weights and learning-rate schedule, and gets exactly what `train` alone would give
+it (within float round-off). A run with output.run_dir set writes its folder
+(inr.artefacts.rundir) and its video (output.video); inr.artefacts.outputs says what it logs. A
+NaN or inf loss ends that model's training as "diverged" (the others go on); Ctrl-C ends all as
+"interrupted", with outputs written.
 
 The pieces: batches come from the data (TrainingData.sample), a step's losses from
-inr.training.losses, the update from inr.training.optim, metrics from inr.training.evaluate, logs
-and videos from inr.artefacts.outputs, files from inr.artefacts.rundir. `TrainingLoop` holds only
-the state that changes while training.
+inr.training.losses, a balanced run's weights from inr.training.balance, the update from
+inr.training.optim, metrics from inr.training.evaluate, logs and videos from
+inr.artefacts.outputs, files from inr.artefacts.rundir. `TrainingLoop` holds only the state that
+changes while training.
 
 The command line `python -m inr.train` (inr/train.py, inr.cli) calls into here.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from inr.training.allocator import tune_allocator
+from inr.training.balance import BalanceState, Balancer, gradient_magnitudes
 from inr.config import RunConfig
 from inr.data import TrainingData, default_times, diffuse, load_image
 from inr.model.derivatives import derivatives, resolve_method
@@ -40,16 +43,19 @@ from inr.training.optim import BatchedAdam
 from inr.artefacts.outputs import EnsembleOutputs
 from inr.artefacts.rundir import RunDir, RunResult
 from inr.config.schedule import lrs_at
-from inr.vocabulary import FIELDS, HELDOUT_PREFIX, LOSS_TERMS, PERCEPTUAL_TERMS, Status
+from inr.vocabulary import FIELDS, HELDOUT_PREFIX, LOSS_TERMS, MSE_TERMS, PERCEPTUAL_TERMS, Status
 
 SAMPLING_SEED_OFFSET = 1_000_003  # batches draw from seed + offset, init from seed
 
 
 def ensemble_key(config: RunConfig) -> str:
-    """Runs with equal keys can train together: same data, model, steps, batch, device, dtype."""
+    """Runs with equal keys can train together: same data, model, steps, batch, device, dtype
+    and loss-balancing scheme (loss.balance, with its balance_every); an ensemble holds one."""
     train = dataclasses.asdict(config.train)
     train.pop("seed")
-    return repr((dataclasses.asdict(config.data), dataclasses.asdict(config.model), train))
+    balance = (config.loss.balance, config.loss.balance_every)
+    return repr((dataclasses.asdict(config.data), dataclasses.asdict(config.model), train,
+                 balance))
 
 
 def build_data(config: RunConfig) -> tuple[TrainingData, TrainingData | None]:
@@ -92,7 +98,8 @@ def train_ensemble(configs: list[RunConfig], progress: bool | None = None,
     if not configs:
         raise ValueError("train_ensemble needs at least one config")
     if len({ensemble_key(c) for c in configs}) != 1:
-        raise ValueError("runs in one ensemble must share data, model, steps, batch and device")
+        raise ValueError("runs in one ensemble must share data, model, steps, batch, device and "
+                         "loss.balance")
     tune_allocator()
     with matmul_precision(configs[0].train.matmul_precision):
         data, heldout = build_data(configs[0])
@@ -124,6 +131,24 @@ def _weights(configs, dtype, device) -> dict[str, torch.Tensor]:
             for name in LOSS_TERMS if any(getattr(c.loss, name) > 0 for c in configs)}
 
 
+def _trained(configs, dtype, device) -> dict[str, torch.Tensor]:
+    """Which models train on which MSE term: name -> (M,), 1 where a model trains on it (a
+    balanced run trains on all four), else 0, for terms that some model trains on."""
+    return {t: torch.tensor([float(c.loss.trains(t)) for c in configs], dtype=dtype,
+                            device=device)
+            for t in MSE_TERMS if any(c.loss.trains(t) for c in configs)}
+
+
+def _same_identities(saved: list[dict], configs: list[RunConfig]) -> bool:
+    """Whether a checkpoint's identities are the runs' own; a field added since the checkpoint
+    was written takes its default, as it had then."""
+    try:
+        read = [RunConfig.from_dict(i).identity() for i in saved]
+    except (TypeError, ValueError):
+        return False
+    return json.loads(json.dumps(read)) == json.loads(json.dumps([c.identity() for c in configs]))
+
+
 def _lr_table(configs, steps: int, dtype, device) -> torch.Tensor:
     """Every step's learning rate of every model, (steps, M), made once on the device so that a
     step reads no value back from it."""
@@ -150,6 +175,14 @@ class TrainingLoop:
         self.points = self.settings.points if self.settings.batch == "points" else None
         self.fields = tuple(f for f in FIELDS if any(f in c.loss.fields() for c in configs))
         self.weights = _weights(configs, data.dtype, data.device)
+        # the MSE terms each model trains on; for a fixed-weight ensemble its weights themselves
+        self.trained = self.weights if not configs[0].loss.balanced else \
+            {**self.weights, **_trained(configs, data.dtype, data.device)}
+        # an adaptive balance of the MSE terms' weights (inr.training.balance), or None
+        self.balancer = Balancer.of([c.loss for c in configs], [c.train.seed for c in configs],
+                                    self.steps, data.dtype, data.device)
+        self.balance = None if self.balancer is None else \
+            self.balancer.start([c.loss for c in configs], data.dtype, data.device)
         self.variances = data.sequence.target_variances()
         self.divisors = term_divisors([c.loss for c in configs], self.variances, data.dtype,
                                       data.device)
@@ -193,7 +226,8 @@ class TrainingLoop:
         state = {"identities": [c.identity() for c in self.configs], "step": self.steps_done,
                  "model": self.model.state_dict(), "optim": self.optim.state_dict(),
                  "generators": [g.get_state() for g in self.generators],
-                 "diverged_at": self.diverged_at, "status": self.status, "history": self.history}
+                 "diverged_at": self.diverged_at, "status": self.status, "history": self.history,
+                 "balance": None if self.balance is None else self.balance.state_dict()}
         with atomic_path(self.state_path) as tmp:
             torch.save(state, tmp)
 
@@ -201,7 +235,7 @@ class TrainingLoop:
         if self.state_path is None or not self.state_path.is_file():
             return
         state = torch.load(self.state_path, map_location=self.data.device, weights_only=False)
-        if state["identities"] != [c.identity() for c in self.configs]:
+        if not _same_identities(state["identities"], self.configs):
             return  # a checkpoint of other runs: start afresh
         self.model.load_state_dict(state["model"])
         self.optim.load_state_dict(state["optim"])
@@ -210,16 +244,19 @@ class TrainingLoop:
         self.steps_done, self.diverged_at = state["step"], state["diverged_at"]
         self.status = [Status.COMPLETED if s == Status.INTERRUPTED else s for s in state["status"]]
         self.history = state["history"]
+        if self.balancer is not None:
+            self.balance = BalanceState.from_state_dict(state["balance"])
 
     # ---------------------------------------------------------------- one step
     def step(self, step: int) -> torch.Tensor:
         """One optimiser step of every live model; returns the losses (M,)."""
         batch = self.data.sample(self.generators, self.points)
         out = derivatives(self.model, batch["coords"], self.fields, self.method)
-        terms = normalized(squared_errors(out, batch, self.weights), self.divisors)
+        terms = normalized(squared_errors(out, batch, self.trained), self.divisors)
         if self.perceptual:
             terms.update(perceptual_losses(out["value"], batch["value"], self.data.shape[1:]))
-        losses = weighted_loss(terms, self.weights)  # (M,)
+        weights = self.weights if self.balancer is None else self._balanced(step, terms)
+        losses = weighted_loss(terms, weights)  # (M,)
         finite = torch.isfinite(losses.detach())
         self.diverged_step = torch.where(self.live & ~finite, step, self.diverged_step)
         self.live = self.live & finite
@@ -228,8 +265,19 @@ class TrainingLoop:
         if self.outputs.logs_at(step):
             self._note_divergence()
             self.outputs.training(step, losses.detach(),
-                                  {k: v.detach() for k, v in terms.items()}, lrs, self.alive())
+                                  {k: v.detach() for k, v in terms.items()}, lrs, self.alive(),
+                                  None if self.balance is None else self.balance.weights)
         return losses.detach()
+
+    def _balanced(self, step: int, terms: dict) -> dict[str, torch.Tensor]:
+        """Every loss weight at `step` (name -> (M,)): the MSE terms' updated by the balancer
+        from this step's terms (and, where the scheme asks, their parameter gradients), the
+        perceptual terms' fixed."""
+        mse = {t: terms[t] for t in MSE_TERMS}
+        gradients = gradient_magnitudes(mse, self.optim.params, self.live) \
+            if self.balancer.needs_gradients(step) else None
+        self.balance = self.balancer.update(self.balance, step, mse, self.live, gradients)
+        return {**self.weights, **self.balance.weights}
 
     # ---------------------------------------------------------------- evaluation
     def measure(self, step: int, final: bool = False) -> tuple[list[dict], dict]:
@@ -283,6 +331,12 @@ class TrainingLoop:
             bar.close()
 
     # ---------------------------------------------------------------- outputs
+    def _final_weights(self, m: int) -> dict[str, float] | None:
+        """Model m's MSE-term weights after training (term -> λ), for a balanced run; else None."""
+        if self.balance is None:
+            return None
+        return {t: float(self.balance.weights[t][m]) for t in MSE_TERMS}
+
     def finish(self) -> list[RunResult]:
         """The final evaluation, then every run's video, log, checkpoint and record."""
         records, pred = self.measure(self.steps_done, final=True)  # notes divergence too
@@ -301,7 +355,8 @@ class TrainingLoop:
             video = self.outputs.video(m, pred) if self.status[m] != Status.DIVERGED else None
             run = RunDir.of(cfg)
             result = RunResult(cfg, final, best, self.history[m], run and run.path, video,
-                               self.model.member(m) if self.m > 1 else self.model)
+                               self.model.member(m) if self.m > 1 else self.model,
+                               self._final_weights(m))
             self.outputs.close(m, final)
             if run is not None:
                 run.save_run(result, member_state_dict(self.model.state_dict(), m),
