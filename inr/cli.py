@@ -22,6 +22,9 @@ from inr.sweep.experiments import (Experiment, available, experiment_files, load
                                    sets)
 from inr.sweep.planning import check_development_images, plan
 from inr.sweep.ray_backend import RayOptions, run_sweep_ray
+from inr.sweep.search import (STRATEGIES, SearchOptions, front_runs, run_search, storage_url,
+                              study_name)
+from inr.stats.hypervolume import DEFAULT_OBJECTIVES
 from inr.sweep.stages import (CONFIRM_SEEDS, CONFIRM_TOP, confirmation_outlook,
                               run_confirmed)
 from inr.training.loop import train
@@ -67,6 +70,28 @@ def parser() -> argparse.ArgumentParser:
                       "profile against results/curated/quick/comparisons.csv)")
     what.add_argument("--dry-run", action="store_true",
                       help="list the runs, whether they are done, and where they write; train nothing")
+    search = p.add_argument_group("loss-weight search (README, 'Searching the weights')")
+    search.add_argument("--search", metavar="STRATEGIES",
+                        help=f"search the loss weights instead: comma-separated strategies of "
+                        f"{', '.join(STRATEGIES)} (Optuna's TPE and Gaussian-process samplers, "
+                        "random search), over the box --random-weights draws from, minimising "
+                        "ln(pixel_mse) and ln(grad_mse); each search's final front is then "
+                        "re-measured on --confirm-seeds fresh seeds")
+    search.add_argument("--trials", type=int, default=60, metavar="N",
+                        help="runs each search trains (default: 60)")
+    search.add_argument("--search-seeds", type=int, default=1, metavar="K",
+                        help="searches per strategy, with sampler seeds 0..K-1, all training "
+                        "on --seed, so strategies compare paired by search seed (default: 1)")
+    search.add_argument("--search-batch", type=int, default=None, metavar="B",
+                        help="trials asked at once and trained as one ensemble (default: "
+                        "--max-models, else the engine's default)")
+    search.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), metavar="LIST",
+                        help="what a search minimises: pixel,grad (default) or "
+                        "pixel,grad,laplacian (the ln of each MSE)")
+    search.add_argument("--storage", metavar="URL",
+                        help="the searches' Optuna storage, any database URL Optuna accepts, "
+                        "to share studies between machines (default: sqlite under "
+                        "OUT/results/search.db)")
     setting = p.add_argument_group("settings (override the profile)")
     setting.add_argument("--profile", choices=list(PROFILES), default=None,
                          help="quick: CPU-sized (64x64, 8 frames, width 64, 300 steps); paper: "
@@ -252,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  against=Path(args.against) if args.against else None)
             print(f"report: {len(built['rows'])} runs -> {built['report']}")
             return 0
+        if args.search:
+            return _search_sweep(args, out)
         exps = experiments_of(args)
         if not exps:
             raise ValueError("nothing to run: give --random-weights N or --experiment NAME "
@@ -338,6 +365,68 @@ def _sweep(args, exps, out: Path) -> int:
     if outcome.interrupted:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
+    return 0
+
+
+def search_options(args: argparse.Namespace) -> list[SearchOptions]:
+    """The searches of --search: each strategy at each search seed (one-line errors)."""
+    strategies = [s.strip() for s in args.search.split(",") if s.strip()]
+    if not strategies:
+        raise ValueError("--search needs at least one strategy")
+    if args.search_seeds < 1:
+        raise ValueError(f"--search-seeds needs at least 1, got {args.search_seeds}")
+    if args.backend == "ray":
+        raise ValueError("--search runs on the local backend only for now (--backend local)")
+    if args.random_weights is not None or args.experiment:
+        raise ValueError("--search runs alone: leave out --random-weights and --experiment")
+    objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
+    batch = args.search_batch or args.max_models or MAX_MODELS["cpu"]
+    return [SearchOptions(strategy, args.trials, seed=seed, batch=batch,
+                          objectives=objectives, storage=args.storage)
+            for strategy in dict.fromkeys(strategies) for seed in range(args.search_seeds)]
+
+
+def _search_sweep(args, out: Path) -> int:
+    """--search: every search on every image, then each final front on fresh seeds, then the
+    report."""
+    base = base_config(args)
+    check_engine(args.engine, args.max_models)
+    searches = search_options(args)
+    development, held_out = images_of(args, base.data.image)
+    if held_out:
+        raise ValueError("--search chooses on its images; --holdout-images does not apply yet")
+    bases = [base.replace(data={"image": image}) for image in development or [base.data.image]]
+    if args.dry_run:
+        for b in bases:
+            for options in searches:
+                print(f"search {study_name(b, options)}: {options.trials} runs in batches of "
+                      f"{options.batch}, then its front on {args.confirm_seeds} fresh seeds")
+        return 0
+    tree = OutputTree(out)
+    execute = partial(run_sweep, engine=args.engine, max_models=searches[0].batch,
+                      overwrite=False, progress=not args.quiet, workers=args.workers)
+    print(f"search: {len(searches)} searches x {len(bases)} images, {args.trials} runs each, "
+          f"profile {args.profile or default_profile()}, device {base.resolved_device()}, "
+          f"out {out}")
+    with tree.lock():
+        for b in bases:
+            for options in searches:
+                done = run_search(b, tree, options, execute)
+                print(f"search {done.study}: {done.told} trials told now, {done.trained} runs "
+                      f"trained, {done.reused} reused, {done.seconds:.0f} s")
+                if done.interrupted:
+                    print("interrupted: run the same command again to resume", file=sys.stderr)
+                    return 130
+        fresh = [run for b in bases for options in searches
+                 for run in front_runs(b, tree, options, args.confirm_seeds)]
+        if fresh:
+            print(f"fresh seeds: {len(fresh)} runs re-measure the searches' final fronts")
+            if execute(fresh).interrupted:
+                print("interrupted: run the same command again to resume", file=sys.stderr)
+                return 130
+        built = build_report(tree)
+    print(f"\nreport: {built['report']}\nsearch studies: {storage_url(searches[0], tree)} "
+          f"(optuna-dashboard {storage_url(searches[0], tree)})")
     return 0
 
 

@@ -75,6 +75,7 @@ class Role:
     DRAWN = "drawn"
     REFERENCE = "reference"
     TUNED = "tuned"
+    SEARCHED = "searched"  # proposed by a loss-weight search (inr.sweep.search)
 
 
 class Status:

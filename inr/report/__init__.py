@@ -11,6 +11,8 @@ plotting stack (matplotlib) loads only when a report or a figure is drawn.
     answers.py      one answer table per question, from comparisons.csv's rows (pure)
     analysis.py     the answers in sentences: conclusions, the original's claims (pure)
     scale_check.py  whether another report's verdicts hold here (pure)
+    search.py       the loss-weight searches' hypervolume histories, results/hypervolume.csv,
+                    and the strategies against random search
     plots.py        results/<experiment>.png, cross-image.png and report.pdf (file names:
                     inr.artefacts.tree)
     markdown.py     results/REPORT.md (printed from comparisons.csv) and the text tables

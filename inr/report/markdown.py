@@ -15,8 +15,8 @@ from pathlib import Path
 
 import inr.report.wording as wording
 from inr.artefacts.rundir import summary_line
-from inr.artefacts.tree import (COMPARISONS_FILE, PARETO_FIGURE, PIXEL_LOSS_PARETO_FIGURE,
-                                REPORT_FILE, figure_file)
+from inr.artefacts.tree import (COMPARISONS_FILE, HYPERVOLUME_FILE, PARETO_FIGURE,
+                                PIXEL_LOSS_PARETO_FIGURE, REPORT_FILE, figure_file)
 from inr.io import write_text_atomic
 from inr.report.analysis import (TOP, Configuration, compare_with_original, conclusion_lines,
                                  cross_image_lines,
@@ -28,6 +28,7 @@ from inr.report.comparisons import ComparisonRow, read_comparisons, row_of, writ
 from inr.report.contrasts import Test, choosing_only, held_out_images
 from inr.report.rows import asking, ranked
 from inr.report.scale_check import scale_check_lines
+from inr.report.search import hypervolume_rows, search_lines, write_hypervolume
 from inr.stats import Ranking, p_text, rank
 from inr.stats.selection import trained_terms
 from inr.vocabulary import (FIELDS, MSE_TERMS, POISSON_METRIC, PRIMARY_METRIC, Question, Stage,
@@ -328,6 +329,10 @@ def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
                   "setting, metric and pair), and whether its verdict holds here.", "",
                   *as_list(scale_check_lines(table_rows, read_comparisons(against),
                                              str(against)))]
+    searches = hypervolume_rows(rows)
+    if searches:
+        write_hypervolume(searches, results / HYPERVOLUME_FILE)
+        lines += search_lines(searches)
     lines += _figure_lines(results)
     for image, own_rows, own_tests in images:
         detail = []

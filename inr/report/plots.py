@@ -23,14 +23,15 @@ from matplotlib.ticker import NullFormatter
 from scipy import stats
 
 from inr.artefacts.rundir import by_image
-from inr.artefacts.tree import (CROSS_IMAGE_FIGURE, IMAGES_FIGURE, PARETO_FIGURE,
-                                PIXEL_LOSS_PARETO_FIGURE, REPORT_PDF, figure_file)
+from inr.artefacts.tree import (CROSS_IMAGE_FIGURE, HYPERVOLUME_FIGURE, IMAGES_FIGURE,
+                                PARETO_FIGURE, PIXEL_LOSS_PARETO_FIGURE, REPORT_PDF, figure_file)
 from inr.data import load_image
 from inr.io import atomic_path
 from inr.report.analysis import (PARETO_AXES, PLOT_METRICS, TOP, FigureData, figure_data,
                                  reference_name)
 from inr.report.comparisons import ComparisonRow
 from inr.report.rows import asking, betas, experiment_questions, of
+from inr.report.search import hypervolume_rows
 from inr.stats import mean_interval
 from inr.vocabulary import Question, higher_is_better, metric_title
 
@@ -309,6 +310,48 @@ def plot_pooled(comparisons: list[ComparisonRow]) -> Figure | None:
     return fig
 
 
+def plot_hypervolume(table: list[dict]) -> Figure | None:
+    """Each loss-weight search's hypervolume (hypervolume.csv rows) against runs (left) and
+    seconds (right): one line per strategy (the mean over its search seeds, at each batch), a
+    faint line per search seed, and the fresh-seed hypervolume of each final front as a dot.
+    One row of panels per image; None where nothing was searched."""
+    if not table:
+        return None
+    images = list(dict.fromkeys(r["image"] for r in table))
+    fig = Figure(figsize=(11, 3.6 * len(images)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(images), 2))
+    colours = {}
+    for row_axes, image in zip(axes, images):
+        own = [r for r in table if r["image"] == image]
+        for strategy in dict.fromkeys(r["strategy"] for r in own):
+            colour = colours.setdefault(strategy, f"C{len(colours)}")
+            mine = [r for r in own if r["strategy"] == strategy]
+            seeds = list(dict.fromkeys(r["search_seed"] for r in mine))
+            for ax, x in zip(row_axes, ("runs", "seconds")):
+                curves = []
+                for seed in seeds:
+                    line = [r for r in mine if r["search_seed"] == seed and r["stage"] == "screening"]
+                    ax.plot([r[x] for r in line], [r["hypervolume"] for r in line], "-",
+                            color=colour, alpha=0.25, lw=0.8)
+                    curves.append(line)
+                    fresh = [r for r in mine if r["search_seed"] == seed and r["stage"] == "fresh"]
+                    ax.plot([r[x] for r in fresh], [r["hypervolume"] for r in fresh], "o",
+                            color=colour, ms=5)
+                shortest = min(len(c) for c in curves)
+                if shortest:
+                    ax.plot([np.mean([c[i][x] for c in curves]) for i in range(shortest)],
+                            [np.mean([c[i]["hypervolume"] for c in curves])
+                             for i in range(shortest)], "-", color=colour, lw=2,
+                            label=f"{strategy} ({len(seeds)} search seeds)")
+        for ax, x in zip(row_axes, ("runs trained", "seconds (training and asking)")):
+            ax.set_xlabel(x)
+            ax.set_ylabel("hypervolume (higher is better)")
+            ax.set_title(f"{image}: the pixel-gradient front; dots = re-measured on fresh seeds",
+                         fontsize=9)
+        row_axes[0].legend(fontsize=8)
+    return fig
+
+
 def plot_all(rows: list[dict], results: Path,
              comparisons: list[ComparisonRow] | None = None) -> list[Path]:
     """One PNG per experiment whose question has a plot, the Pareto views of the loss weights
@@ -335,6 +378,9 @@ def plot_all(rows: list[dict], results: Path,
         pooled = plot_pooled(comparisons or [])
         if pooled is not None:
             figures.insert(0, (figure_file(CROSS_IMAGE_FIGURE), pooled))
+    searched = plot_hypervolume(hypervolume_rows(rows))
+    if searched is not None:
+        figures.append((figure_file(HYPERVOLUME_FIGURE), searched))
     paths = [save_figure(fig, results / name) for name, fig in figures]
     if figures:
         with atomic_path(results / REPORT_PDF) as tmp:

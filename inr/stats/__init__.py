@@ -8,6 +8,7 @@ confirmation runs from the screening) and the report:
     pooling.py     one comparison pooled over a few images (random effects, HKSJ), with the
                    prediction interval for a new image
     selection.py   how a configuration is chosen from screening runs
+    hypervolume.py the hypervolume of a loss-weight search's front, its reference point
 """
 from inr.stats.inference import (ALPHA, MIN_SEEDS, Comparison, compare, detectable_effect,
                                  dominance, holm, mean_interval, noninferiority,

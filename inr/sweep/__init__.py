@@ -6,6 +6,7 @@ imports the training, artefacts, config, data and model layers, inr.stats and in
     planning.py      experiments -> planned runs with their places in the output tree
     engine.py        the local engines (batched, sequential), resume, the process pool
     stages.py        screening, then confirmation of the chosen configurations
+    search.py        loss-weight search: Optuna's samplers ask in batches, the engine trains
     ray_backend.py   the same on a Ray cluster
 """
 from __future__ import annotations

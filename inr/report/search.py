@@ -1,0 +1,201 @@
+"""The loss-weight searches' fronts, from run records alone: each search's hypervolume as it
+grew (after each batch of trials), its final front re-measured on fresh seeds, and how the
+strategies compare (hypervolume.csv, hypervolume.png and REPORT.md's "Searching the weights").
+
+The front is pixel against gradient: ln(pixel_mse) and ln(grad_mse), both minimised, with the
+reference point fixed in advance at ln of each target's variance (inr.stats.hypervolume). A
+search's rows are the runs whose `search` column names its strategy (inr.sweep.search):
+    screening     the trials as the search trained them, on the sweep's seed; after each batch,
+                  the hypervolume of all its runs so far (`runs`, `seconds`: the runs trained and
+                  their seconds, training plus the sampler's asking, so far)
+    fresh         the final front's configurations on fresh seeds (the confirmation stage), each
+                  at its mean ln MSE over them: the front without the bias of having been picked
+                  on one seed; `runs` and `seconds` are then the screening's totals
+"""
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from inr.io import atomic_path
+from inr.stats.hypervolume import (DEFAULT_OBJECTIVES, history, hypervolume, objective_values,
+                                   reference_point)
+from inr.stats.inference import holm
+from inr.vocabulary import FIELDS, Stage
+
+HYPERVOLUME_COLUMNS = ("image", "strategy", "search_seed", "runs", "seconds", "hypervolume",
+                       "stage", "reference_point")
+BASELINE = "random"  # the strategy the others are compared with
+LEVEL = 0.95
+
+
+def searched(rows: list[dict]) -> dict[tuple[str, str, int], list[dict]]:
+    """The rows of each search, keyed (image, strategy, search seed), in first-seen order."""
+    out: dict[tuple[str, str, int], list[dict]] = {}
+    for row in rows:
+        if row.get("search"):
+            out.setdefault((row["image"], row["search"], int(row["search_seed"])), []).append(row)
+    return out
+
+
+def _reference(rows: list[dict]) -> tuple[float, ...]:
+    first = rows[0]
+    return reference_point({f: float(first[f"variance_{f}"]) for f in FIELDS}, DEFAULT_OBJECTIVES)
+
+
+def _point(row: dict) -> tuple[float, ...] | None:
+    return objective_values(row, DEFAULT_OBJECTIVES) if row.get("status") == "completed" else None
+
+
+def search_history(rows: list[dict]) -> list[dict]:
+    """One search's rows -> hypervolume.csv rows (module doc): a screening row after each batch
+    and one fresh row where its front was re-measured."""
+    image, strategy, seed = rows[0]["image"], rows[0]["search"], int(rows[0]["search_seed"])
+    ref = _reference(rows)
+    ref_text = " ".join(f"{v:.6g}" for v in ref)
+    screening = sorted((r for r in rows if r.get("stage") == Stage.SCREENING),
+                       key=lambda r: int(r["trial"]))
+    curve = history([_point(r) for r in screening], ref)
+    out, spent = [], 0.0
+    for i, row in enumerate(screening):
+        spent += float(row.get("seconds") or 0) + float(row.get("ask_seconds") or 0)
+        last = i + 1 == len(screening) or screening[i + 1]["search_batch"] != row["search_batch"]
+        if last:
+            out.append({"image": image, "strategy": strategy, "search_seed": seed, "runs": i + 1,
+                        "seconds": round(spent, 2), "hypervolume": curve[i],
+                        "stage": "screening", "reference_point": ref_text})
+    fresh = fresh_points(rows)
+    if fresh:
+        out.append({"image": image, "strategy": strategy, "search_seed": seed,
+                    "runs": len(screening), "seconds": round(spent, 2),
+                    "hypervolume": hypervolume(list(fresh.values()), ref), "stage": "fresh",
+                    "reference_point": ref_text})
+    return out
+
+
+def fresh_points(rows: list[dict]) -> dict[str, tuple[float, ...]]:
+    """Each re-measured configuration's mean objectives over its fresh seeds (a diverged seed
+    leaves it out)."""
+    by_config: dict[str, list] = {}
+    for row in rows:
+        if row.get("stage") == Stage.CONFIRMATION:
+            by_config.setdefault(row["configuration"], []).append(_point(row))
+    return {k: tuple(np.mean(points, axis=0)) for k, points in by_config.items()
+            if points and all(p is not None for p in points)}
+
+
+def hypervolume_rows(rows: list[dict]) -> list[dict]:
+    """hypervolume.csv: every search's history (`search_history`)."""
+    return [r for own in searched(rows).values() for r in search_history(own)]
+
+
+def write_hypervolume(table: list[dict], path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, HYPERVOLUME_COLUMNS)
+            writer.writeheader()
+            writer.writerows(table)
+    return path
+
+
+def runs_to_reach(table: list[dict], image: str, strategy: str, seed: int,
+                  target: float) -> int | None:
+    """The runs a search needed until its screening hypervolume reached `target` (None: never)."""
+    for row in table:
+        if (row["image"], row["strategy"], row["search_seed"], row["stage"]) == (
+                image, strategy, seed, "screening") and row["hypervolume"] >= target:
+            return row["runs"]
+    return None
+
+
+def strategy_comparison(table: list[dict]) -> list[dict]:
+    """Each strategy against random search on one image, paired by search seed: the mean
+    difference in fresh-seed hypervolume with its t interval (n - 1 degrees of freedom), Holm p
+    over the strategies; and, per seed, the runs the strategy needed to reach random search's
+    final screening hypervolume at that seed (like against like: both picked on one seed)."""
+    out = []
+    for image in dict.fromkeys(r["image"] for r in table):
+        own = [r for r in table if r["image"] == image]
+        fresh = {(r["strategy"], r["search_seed"]): r["hypervolume"] for r in own
+                 if r["stage"] == "fresh"}
+        final = {}
+        for r in own:
+            if r["stage"] == "screening":
+                final[(r["strategy"], r["search_seed"])] = r["hypervolume"]
+        strategies = [s for s in dict.fromkeys(r["strategy"] for r in own) if s != BASELINE]
+        for strategy in strategies:
+            seeds = sorted(s for (k, s) in final if k == strategy and (BASELINE, s) in final)
+            diffs = [fresh[(strategy, s)] - fresh[(BASELINE, s)] for s in seeds
+                     if (strategy, s) in fresh and (BASELINE, s) in fresh]
+            mean, low, high, p = _paired(diffs)
+            reach = [runs_to_reach(own, image, strategy, s, final[(BASELINE, s)]) for s in seeds]
+            baseline_runs = [max(r["runs"] for r in own if (r["strategy"], r["search_seed"])
+                                 == (BASELINE, s)) for s in seeds]
+            out.append({"image": image, "strategy": strategy, "seeds": len(diffs),
+                        "difference": mean, "low": low, "high": high, "p": p,
+                        "reach": reach, "baseline_runs": baseline_runs})
+    for image in dict.fromkeys(r["image"] for r in out):
+        own = [r for r in out if r["image"] == image]
+        for r, adjusted in zip(own, holm([r["p"] for r in own])):
+            r["holm_p"] = adjusted
+    return out
+
+
+def _paired(diffs: Sequence[float]) -> tuple[float, float, float, float]:
+    """(mean, low, high, two-sided p) of paired differences by t on n - 1 degrees of freedom;
+    nan where fewer than 2."""
+    d = np.asarray(diffs, dtype=float)
+    if d.size < 2:
+        mean = float(d.mean()) if d.size else math.nan
+        return mean, math.nan, math.nan, math.nan
+    se = float(d.std(ddof=1) / math.sqrt(d.size))
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, d.size - 1)) * se
+    p = float(2 * stats.t.sf(abs(d.mean()) / se, d.size - 1)) if se > 0 else (
+        0.0 if d.mean() != 0 else 1.0)
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half), p
+
+
+def search_lines(table: list[dict]) -> list[str]:
+    """REPORT.md's "Searching the weights": what the hypervolume is, then one table row per
+    strategy and image, and the answer to "does search beat random?"."""
+    if not table:
+        return []
+    ref = table[0]["reference_point"]
+    lines = ["## Searching the weights", "",
+             "Each search proposes loss-weight vectors over the box `--random-weights` draws "
+             "from and minimises ln(pixel MSE) and ln(gradient MSE). Its measure is the "
+             "hypervolume its front dominates below a reference point fixed in advance, ln of "
+             f"each target's variance (here {ref}): larger is better. The front as the search "
+             "saw it (one seed) is biased upward; its configurations were re-measured on fresh "
+             "seeds, and only those values (`fresh`) compare the strategies. `hypervolume.csv` "
+             "and `hypervolume.png` have every search's history.", "",
+             "| image | strategy | search seeds | runs each | fresh hypervolume, mean (min-max) |",
+             "|---|---|---|---|---|"]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in table:
+        if r["stage"] == "fresh":
+            groups.setdefault((r["image"], r["strategy"]), []).append(r)
+    for (image, strategy), own in groups.items():
+        hv = [r["hypervolume"] for r in own]
+        lines.append(f"| {image} | {strategy} | {len(own)} | {own[0]['runs']} | "
+                     f"{np.mean(hv):.3g} ({min(hv):.3g}-{max(hv):.3g}) |")
+    lines.append("")
+    for c in strategy_comparison(table):
+        reached = [f"{n}" if n is not None else "not reached" for n in c["reach"]]
+        if c["seeds"] < 2:
+            verdict = (f"not tested on fresh seeds with 2 or more search seeds "
+                       f"({c['seeds']} paired)")
+        else:
+            verdict = (f"fresh hypervolume {c['difference']:+.3g} against random search "
+                       f"[{c['low']:+.3g}, {c['high']:+.3g}], Holm p = {c['holm_p']:.2g} over "
+                       f"{c['seeds']} search seeds paired: "
+                       + ("separated" if c["holm_p"] < 0.05 else "not separated"))
+        lines.append(f"* **{c['strategy']}** on {c['image']}: {verdict}. Runs to reach random "
+                     f"search's final screening hypervolume ({', '.join(map(str, c['baseline_runs']))} "
+                     f"runs), per search seed: {', '.join(reached)}.")
+    return lines + [""]
