@@ -104,6 +104,9 @@ def main(argv=None):
     base = profile_config("quick").replace(output={"progress": False})
     if args.steps:
         base = base.replace(train={"steps": args.steps})
+    random_sweep(base, min(args.batches), min(args.batches))  # warm-up, untimed: the first
+    # ensemble of a process pays for loading the kernel and the imports, which would be
+    # charged to whichever line came first
     print(f"quick profile, {base.train.steps} steps; {args.runs} runs per line")
     print(f"{'what':<22}{'batch':>6}{'runs':>6}{'seconds':>9}{'runs/min':>10}{'vs random':>11}")
     for batch in args.batches:
