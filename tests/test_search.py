@@ -246,3 +246,18 @@ def test_a_search_sweep_end_to_end_records_its_trials_and_measures_its_fronts(tm
     before = len(list((out / "runs").rglob("metrics.json")))
     assert main(argv) == 0
     assert len(list((out / "runs").rglob("metrics.json"))) == before
+
+
+def test_strategies_are_compared_paired_by_search_seed_with_a_t_interval():
+    """The paired comparison of fresh hypervolumes: mean, t interval on n - 1 degrees of
+    freedom and two-sided p, against the formulas written out with scipy's t quantiles."""
+    from scipy import stats
+
+    from inr.report.search import _paired
+    d = np.array([8.0, -2.5, 16.6])
+    se = d.std(ddof=1) / math.sqrt(3)
+    half = stats.t.ppf(0.975, 2) * se
+    expected = (d.mean(), d.mean() - half, d.mean() + half,
+                2 * stats.t.sf(abs(d.mean()) / se, 2))
+    assert _paired(d) == pytest.approx(expected, rel=1e-12)
+    assert all(math.isnan(v) for v in _paired([1.0])[1:])

@@ -25,13 +25,12 @@ from scipy import stats
 from inr.io import atomic_path
 from inr.stats.hypervolume import (DEFAULT_OBJECTIVES, history, hypervolume, objective_values,
                                    reference_point)
-from inr.stats.inference import holm
+from inr.stats.inference import holm, mean_interval
 from inr.vocabulary import FIELDS, Stage
 
 HYPERVOLUME_COLUMNS = ("image", "strategy", "search_seed", "runs", "seconds", "hypervolume",
                        "stage", "reference_point")
 BASELINE = "random"  # the strategy the others are compared with
-LEVEL = 0.95
 
 
 def searched(rows: list[dict]) -> dict[tuple[str, str, int], list[dict]]:
@@ -147,17 +146,17 @@ def strategy_comparison(table: list[dict]) -> list[dict]:
 
 
 def _paired(diffs: Sequence[float]) -> tuple[float, float, float, float]:
-    """(mean, low, high, two-sided p) of paired differences by t on n - 1 degrees of freedom;
-    nan where fewer than 2."""
+    """(mean, low, high, two-sided p) of paired differences: the mean with its t interval on
+    n - 1 degrees of freedom (inr.stats.mean_interval) and the one-sample t-test's p; nan
+    where fewer than 2."""
     d = np.asarray(diffs, dtype=float)
     if d.size < 2:
         mean = float(d.mean()) if d.size else math.nan
         return mean, math.nan, math.nan, math.nan
-    se = float(d.std(ddof=1) / math.sqrt(d.size))
-    half = float(stats.t.ppf(0.5 + LEVEL / 2, d.size - 1)) * se
-    p = float(2 * stats.t.sf(abs(d.mean()) / se, d.size - 1)) if se > 0 else (
+    mean, low, high = mean_interval(d, log=False)
+    p = float(stats.ttest_1samp(d, 0.0).pvalue) if d.std() > 0 else (
         0.0 if d.mean() != 0 else 1.0)
-    return float(d.mean()), float(d.mean() - half), float(d.mean() + half), p
+    return mean, low, high, p
 
 
 def search_lines(table: list[dict]) -> list[str]:
