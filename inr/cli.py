@@ -22,6 +22,7 @@ from inr.sweep.experiments import (Experiment, available, experiment_files, load
                                    sets)
 from inr.sweep.planning import check_development_images, plan
 from inr.sweep.ray_backend import RayOptions, run_sweep_ray
+from inr.sweep.comparison import comparison_runs, describe, search_settings, strategy_bests
 from inr.sweep.search import (STRATEGIES, SearchOptions, front_runs, run_search, storage_url,
                               study_name)
 from inr.stats.hypervolume import DEFAULT_OBJECTIVES
@@ -76,12 +77,17 @@ def parser() -> argparse.ArgumentParser:
                         f"{', '.join(STRATEGIES)} (Optuna's TPE and Gaussian-process samplers, "
                         "random search), over the box --random-weights draws from, minimising "
                         "ln(pixel_mse) and ln(grad_mse); each search's final front is then "
-                        "re-measured on --confirm-seeds fresh seeds")
-    search.add_argument("--trials", type=int, default=60, metavar="N",
-                        help="runs each search trains (default: 60)")
-    search.add_argument("--search-seeds", type=int, default=1, metavar="K",
+                        "re-measured on --confirm-seeds fresh seeds. With --backend ray, "
+                        "through Ray Tune's OptunaSearch, one run per trial. "
+                        "--experiment weights-search runs the searches its [search] table "
+                        "names, then compares their best vectors with adaptive balancing")
+    search.add_argument("--trials", type=int, default=None, metavar="N",
+                        help="runs each search trains (default: the experiment's [search] "
+                        "table, else 60)")
+    search.add_argument("--search-seeds", type=int, default=None, metavar="K",
                         help="searches per strategy, with sampler seeds 0..K-1, all training "
-                        "on --seed, so strategies compare paired by search seed (default: 1)")
+                        "on --seed, so strategies compare paired by search seed (default: the "
+                        "experiment's [search] table, else 1)")
     search.add_argument("--search-batch", type=int, default=None, metavar="B",
                         help="trials asked at once and trained as one ensemble (default: "
                         "--max-models, else the engine's default)")
@@ -252,7 +258,8 @@ def images_of(args: argparse.Namespace, default: str | None = None
 def experiments_of(args: argparse.Namespace) -> list[Experiment]:
     names = []
     for name in args.experiment:
-        names += list(available()) if name == EXPERIMENT_ALL else experiment_files(name)
+        names += [n for n, p in available().items() if load_experiment(p).search is None] \
+            if name == EXPERIMENT_ALL else experiment_files(name)
     if args.random_weights is not None:
         if args.random_weights < 1:
             raise ValueError(f"--random-weights needs N >= 1, got {args.random_weights}")
@@ -277,9 +284,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  against=Path(args.against) if args.against else None)
             print(f"report: {len(built['rows'])} runs -> {built['report']}")
             return 0
-        if args.search:
-            return _search_sweep(args, out)
         exps = experiments_of(args)
+        searching = [e for e in exps if e.search is not None]
+        if searching and len(exps) > 1:
+            raise ValueError(f"{searching[0].name} searches before it compares: run it alone "
+                             "(leave out --random-weights and other experiments)")
+        if args.search or searching:
+            if args.search and exps and not searching:
+                raise ValueError("--search runs alone: leave out --random-weights and "
+                                 "--experiment")
+            return _search_sweep(args, out, searching[0] if searching else None)
         if not exps:
             raise ValueError("nothing to run: give --random-weights N or --experiment NAME "
                              "(or --report)")
@@ -368,66 +382,99 @@ def _sweep(args, exps, out: Path) -> int:
     return 0
 
 
-def search_options(args: argparse.Namespace) -> list[SearchOptions]:
-    """The searches of --search: each strategy at each search seed (one-line errors)."""
-    strategies = [s.strip() for s in args.search.split(",") if s.strip()]
-    if not strategies:
+def search_options(args: argparse.Namespace, exp: Experiment | None = None
+                   ) -> list[SearchOptions]:
+    """The searches of --search, or of an experiment's [search] table with the command line's
+    --search, --trials, --search-seeds and --search-batch in place of its own: each strategy
+    at each search seed (one-line errors)."""
+    strategies = [s.strip() for s in (args.search or "").split(",") if s.strip()]
+    if args.search is not None and not strategies:
         raise ValueError("--search needs at least one strategy")
-    if args.search_seeds < 1:
-        raise ValueError(f"--search-seeds needs at least 1, got {args.search_seeds}")
-    if args.backend == "ray":
-        raise ValueError("--search runs on the local backend only for now (--backend local)")
-    if args.random_weights is not None or args.experiment:
+    if exp is None and args.random_weights is not None:
         raise ValueError("--search runs alone: leave out --random-weights and --experiment")
+    if args.early_stop != "none":
+        raise ValueError("--early-stop does not apply to a search: every trial runs to the end")
+    if args.search_seeds is not None and args.search_seeds < 1:
+        raise ValueError(f"--search-seeds needs at least 1, got {args.search_seeds}")
+    if args.trials is not None and args.trials < 1:
+        raise ValueError(f"--trials needs at least 1, got {args.trials}")
     objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
-    batch = args.search_batch or args.max_models or MAX_MODELS["cpu"]
-    return [SearchOptions(strategy, args.trials, seed=seed, batch=batch,
-                          objectives=objectives, storage=args.storage)
-            for strategy in dict.fromkeys(strategies) for seed in range(args.search_seeds)]
+    return search_settings(exp.search if exp else {}, str(exp.path) if exp else "--search",
+                           strategies or None, args.trials, args.search_seeds,
+                           args.search_batch or args.max_models
+                           or (None if exp else MAX_MODELS["cpu"]), objectives, args.storage)
 
 
-def _search_sweep(args, out: Path) -> int:
-    """--search: every search on every image, then each final front on fresh seeds, then the
-    report."""
+def _search_sweep(args, out: Path, exp: Experiment | None = None) -> int:
+    """--search, or an experiment with a [search] table (inr.sweep.comparison): every search
+    on every development image, then each final front on fresh seeds, then (with an
+    experiment) the weights question's comparison on the held-out images, or on the
+    development images where there are none, on the same fresh seeds; then the report."""
     base = base_config(args)
     check_engine(args.engine, args.max_models)
-    searches = search_options(args)
+    searches = search_options(args, exp)
     development, held_out = images_of(args, base.data.image)
-    if held_out:
-        raise ValueError("--search chooses on its images; --holdout-images does not apply yet")
-    bases = [base.replace(data={"image": image}) for image in development or [base.data.image]]
+    if held_out and exp is None:
+        raise ValueError("--search chooses on its images; --holdout-images goes with "
+                         "--experiment weights-search, whose comparison tests on them")
+    role = ImageRole.DEVELOPMENT if held_out else None
+    bases = [base.replace(data={"image": image}, output={"image_role": role})
+             for image in development or [base.data.image]]
+    targets = [base.replace(data={"image": image}, output={"image_role": ImageRole.HELD_OUT})
+               for image in held_out] or bases
     if args.dry_run:
         for b in bases:
             for options in searches:
                 print(f"search {study_name(b, options)}: {options.trials} runs in batches of "
                       f"{options.batch}, then its front on {args.confirm_seeds} fresh seeds")
+        if exp is not None:
+            print(f"then the comparison on {', '.join(image_label(t.data.image) for t in targets)}"
+                  f" on {args.confirm_seeds} fresh seeds: each strategy's best vector and "
+                  f"the {exp.path.name} grid")
         return 0
     tree = OutputTree(out)
     execute = partial(run_sweep, engine=args.engine, max_models=searches[0].batch,
                       overwrite=False, progress=not args.quiet, workers=args.workers)
-    print(f"search: {len(searches)} searches x {len(bases)} images, {args.trials} runs each, "
+    if args.backend == "ray":
+        from inr.sweep.ray_search import run_search_ray  # written beside ray_backend
+        ray = _ray_options(args, out)
+        search = partial(run_search_ray, ray=ray)
+        execute = partial(run_sweep_ray, options=ray)
+    else:
+        search = partial(run_search, execute=execute)
+    print(f"search: {len(searches)} searches x {len(bases)} images, "
+          f"{', '.join(sorted({f'{o.strategy} {o.trials}' for o in searches}))} runs each, "
           f"profile {args.profile or default_profile()}, device {base.resolved_device()}, "
           f"out {out}")
     with tree.lock():
         for b in bases:
             for options in searches:
-                done = run_search(b, tree, options, execute)
+                done = search(b, tree, options)
                 print(f"search {done.study}: {done.told} trials told now, {done.trained} runs "
                       f"trained, {done.reused} reused, {done.seconds:.0f} s")
                 if done.interrupted:
-                    print("interrupted: run the same command again to resume", file=sys.stderr)
-                    return 130
+                    return _interrupted()
         fresh = [run for b in bases for options in searches
                  for run in front_runs(b, tree, options, args.confirm_seeds)]
+        if exp is not None:
+            bests = strategy_bests(bases, tree, searches)
+            print(f"best vector of each strategy: {describe(bests)}")
+            fresh += comparison_runs(exp, targets, tree, bests, args.confirm_seeds,
+                                     base.train.seed)
         if fresh:
-            print(f"fresh seeds: {len(fresh)} runs re-measure the searches' final fronts")
+            print(f"fresh seeds: {len(fresh)} runs re-measure the searches' final fronts"
+                  + (" and train the comparison" if exp is not None else ""))
             if execute(fresh).interrupted:
-                print("interrupted: run the same command again to resume", file=sys.stderr)
-                return 130
+                return _interrupted()
         built = build_report(tree)
     print(f"\nreport: {built['report']}\nsearch studies: {storage_url(searches[0], tree)} "
           f"(optuna-dashboard {storage_url(searches[0], tree)})")
     return 0
+
+
+def _interrupted() -> int:
+    print("interrupted: run the same command again to resume", file=sys.stderr)
+    return 130
 
 
 def _note_ms_ssim(runs) -> None:

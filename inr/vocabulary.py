@@ -45,6 +45,9 @@ PRIMARY_METRIC = {"pixel": "psnr", "grad": "grad_mse", "laplacian": "laplacian_m
 # project's reported best. A run whose weights equal one up to scale carries its name.
 PIXEL_ONLY, ORIGINAL_BEST = "pixel-only", "original-best"
 REFERENCE_WEIGHTS = {PIXEL_ONLY: (1.0, 0.0, 0.0, 0.0), ORIGINAL_BEST: (1.0, 0.01, 0.001, 0.0)}
+# the arm of the best vector the loss-weight searches found (inr.sweep.comparison), which every
+# adaptively balanced run of the weights question is tested against
+BEST_FIXED = "best-fixed"
 
 
 # the original project's claims on learning rates: (metric, schedule, lr or None for the

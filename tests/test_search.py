@@ -38,11 +38,13 @@ TRUE_FRONT_HV = hypervolume([(k ** 2, (k - 4) ** 2) for k in range(5)], REFERENC
 
 class PlantedEngine:
     """Stands in for run_sweep: skips done runs as the engine does, and 'trains' the others by
-    writing a record whose MSEs are exp of the planted objectives; `stop_after` batches, it
-    reports an interruption instead (a killed search)."""
+    writing a record whose MSEs are exp of the planted objectives (`objectives`: weights ->
+    (ln pixel MSE, ln grad MSE), default `planted`); `stop_after` batches, it reports an
+    interruption instead (a killed search)."""
 
-    def __init__(self, stop_after=None):
+    def __init__(self, stop_after=None, objectives=planted):
         self.trained, self.batches, self.stop_after = [], 0, stop_after
+        self.objectives = objectives
 
     def __call__(self, runs):
         outcome = SweepOutcome()
@@ -51,7 +53,7 @@ class PlantedEngine:
             return outcome
         self.batches += 1
         for run in split_done(runs, outcome, report=lambda _: None):
-            first, second = planted(run.config.loss.betas)
+            first, second = self.objectives(run.config.loss.betas)
             final = {"pixel_mse": math.exp(first), "grad_mse": math.exp(second),
                      "laplacian_mse": 1.0, "dt_mse": 1.0, "psnr": 20.0, "ssim": 0.5,
                      "status": "completed", "seconds": 1.0}
@@ -134,6 +136,22 @@ def test_a_killed_search_continues_and_every_trial_runs_once(tmp_path):
     # every told value is the planted one of the trial's own weights
     for t in counted:
         assert t.values == pytest.approx(planted(weights_of(t.params, CHOICES)))
+
+
+def test_a_resumed_search_draws_new_trials_instead_of_replaying_its_first(tmp_path,
+                                                                          fast_storage):
+    """A random search of 8 trials continued to 16: had its sampler restarted from its first
+    seed, trials 8-15 would propose trials 0-7's vectors again, in order (runs reused, no new
+    point); the resumed sampler is seeded from (seed, trials asked) instead."""
+    from inr.sweep.search import sampler_seed
+    storage = fast_storage("resumed")
+    first, _, _ = _search(tmp_path, "random", 0, 8, storage=storage)
+    replayed = [weights_of(t.params, CHOICES) for t in first.trials]
+    study, outcome, _ = _search(tmp_path, "random", 0, 16, storage=storage)
+    asked = [weights_of(t.params, CHOICES) for t in study.trials]
+    assert asked[:8] == replayed and len(asked) >= 16
+    assert asked[8:16] != replayed  # a replay would be equal, element by element
+    assert sampler_seed(5, 0) == 5 and sampler_seed(5, 8) != sampler_seed(5, 16) != 5
 
 
 def test_searches_are_their_own_studies_and_bad_options_are_one_line_errors(tmp_path):
@@ -261,3 +279,30 @@ def test_strategies_are_compared_paired_by_search_seed_with_a_t_interval():
                 2 * stats.t.sf(abs(d.mean()) / se, 2))
     assert _paired(d) == pytest.approx(expected, rel=1e-12)
     assert all(math.isnan(v) for v in _paired([1.0])[1:])
+
+
+def test_the_fresh_front_counts_only_configurations_on_the_final_front():
+    """A search continued after its front was re-measured: a configuration the final front no
+    longer holds (C, dominated by B) keeps its fresh runs, but they do not count, however good;
+    the fresh hypervolume is that of A's and B's mean points, by hand: a staircase below the
+    reference point (ln 0.05, ln 0.36)."""
+    from inr.report.search import search_history
+    variances = {f"variance_{f}": v for f, v in VARIANCES.items()}
+    base = {"image": "camera", "search": "tpe", "search_seed": "0", "status": "completed",
+            "seconds": "1", "ask_seconds": "0", **variances}
+
+    def row(name, trial, stage, pixel, grad, seed=0):
+        return {**base, "configuration": name, "trial": str(trial), "search_batch": "0",
+                "stage": stage, "seed": str(seed), "pixel_mse": math.exp(pixel),
+                "grad_mse": math.exp(grad)}
+    screening = [row("A", 0, "screening", -9, -5), row("B", 1, "screening", -8, -6),
+                 row("C", 2, "screening", -7.5, -5.5)]
+    fresh = [row("A", 0, "confirmation", -8.8, -4.8, 1), row("A", 0, "confirmation", -9.2, -5.2, 2),
+             row("B", 1, "confirmation", -7.9, -6.1, 1), row("B", 1, "confirmation", -8.1, -5.9, 2),
+             row("C", 2, "confirmation", -20, -20, 1), row("C", 2, "confirmation", -20, -20, 2)]
+    table = search_history(screening + fresh)
+    ref = (math.log(0.05), math.log(0.36))
+    a, b = (-9.0, -5.0), (-8.0, -6.0)  # the mean points over the two fresh seeds
+    by_hand = (b[0] - a[0]) * (ref[1] - a[1]) + (ref[0] - b[0]) * (ref[1] - b[1])
+    got = [t for t in table if t["stage"] == "fresh"]
+    assert len(got) == 1 and got[0]["hypervolume"] == pytest.approx(by_hand, rel=1e-9)

@@ -175,3 +175,21 @@ def test_vectors_an_experiment_file_names_are_tested_on_all_their_seeds_not_expl
     # and the sweep chooses nothing among named vectors: no confirmation stage for them
     assert confirmation_choice(rows_of("reference"), Question.WEIGHTS, 2) == []
     assert "v" in confirmation_choice(rows_of("drawn"), Question.WEIGHTS, 2)
+
+
+def test_a_balanced_run_is_judged_on_every_field_and_repeats_no_fixed_vector():
+    """A run that balances its weights (loss.balance) trains all four MSE terms whatever its
+    starting weights: it is judged on each, labelled by its scheme, and never counted as a
+    repeat of the fixed vector it starts from."""
+    from inr.report.contrasts import distinct_key
+    from inr.report.rows import betas
+    from inr.stats.selection import trained_terms
+    fixed = {"beta_pixel": 1.0, "beta_grad": 0.0, "beta_laplacian": 0.0, "beta_dt": 0.0,
+             "effective_pixel": 0.05, "effective_grad": 0.0, "effective_laplacian": 0.0,
+             "effective_dt": 0.0, "configuration": "a", "balance": "none"}
+    lra = {**fixed, "configuration": "b", "balance": "lra"}
+    assert trained_terms(fixed) == ["pixel"]
+    assert trained_terms(lra) == ["pixel", "grad", "laplacian", "dt"]
+    assert distinct_key(lra) != distinct_key(fixed)
+    assert distinct_key(lra) != distinct_key({**lra, "configuration": "c"})
+    assert betas(fixed) == "(1, 0, 0, 0)" and betas(lra) == "(1, 0, 0, 0) balanced by lra"

@@ -18,7 +18,9 @@ Each question's contrasts (family = the question's name, Holm-corrected together
                     the vector's loss trains that field; each confirmed vector that trains both
                     better than the original's best on both (intersection-union test); and each
                     such vector not worse than pixel-only in PSNR by NONINFERIORITY_MARGIN_DB or
-                    more (one-sided non-inferiority test, its power printed beside it)
+                    more (one-sided non-inferiority test, its power printed beside it); and
+                    after a loss-weight search (inr.sweep.comparison), each adaptively balanced
+                    vector against the best fixed vector the searches found, on both fields
     pixel_loss      each pixel-loss arm (at its tuned weight) against MSE, on each field trained
     poisson         at each setting (the gradient alone, the Laplacian alone), each pair of
                     activations on the reconstruction scored up to its free part
@@ -56,10 +58,10 @@ from inr.stats import (ALPHA, Comparison, Configuration, compare, configurations
 from inr.stats.inference import one_sided
 from inr.stats.pooling import METHOD as POOLED_TEST
 from inr.stats.pooling import Pooled, random_effects
-from inr.stats.selection import (arm_of, best_per_arm, edge_of_grid, effective_shares,
+from inr.stats.selection import (arm_of, balanced, best_per_arm, edge_of_grid, effective_shares,
                                  mean_selection_score, named_in_advance, trained_terms,
                                  tuned_column)
-from inr.vocabulary import (ORIGINAL_BEST, ORIGINAL_LR_CLAIMS, PERCEPTUAL_TERMS, PIXEL_ONLY,
+from inr.vocabulary import (BEST_FIXED, ORIGINAL_BEST, ORIGINAL_LR_CLAIMS, PERCEPTUAL_TERMS, PIXEL_ONLY,
                             POISSON_METRIC, PRIMARY_METRIC, ImageRole, Question, Role, Stage)
 
 ORIGINAL = "original"  # the family of the verdicts on the original project's claims
@@ -152,9 +154,10 @@ def distinct_key(row: dict) -> tuple:
     proportions (the raw all-terms setting, 99% Laplacian, and the Laplacian alone), so their
     tests would repeat each other. A row without recorded effective weights, or with a
     perceptual term (whose weight has no effective share to compare), is distinct from every
-    other (its configuration)."""
+    other (its configuration), and so is a balanced run's (its weights move as it trains)."""
     terms, shares = trained_terms(row), effective_shares(row)
-    if not shares or any((row.get(f"beta_{t}") or 0) > 0 for t in PERCEPTUAL_TERMS):
+    if not shares or balanced(row) or any((row.get(f"beta_{t}") or 0) > 0
+                                          for t in PERCEPTUAL_TERMS):
         return (row.get("configuration"),)
     total = sum(shares.get(t, 0.0) for t in terms)
     return (tuple(terms), tuple(round(shares.get(t, 0.0) / total, 2) if total else None
@@ -327,7 +330,18 @@ def weights_tests(rows: list[dict]) -> list[Test]:
     if PIXEL_ONLY in refs:
         tests += noninferiority_tests([*both, refs.get(ORIGINAL_BEST)], refs[PIXEL_ONLY], stage,
                                       family)
-    return tests
+    return tests + balancing_tests(vectors, stage, family)
+
+
+def balancing_tests(vectors: list[Configuration], stage: str | None, family: str) -> list[Test]:
+    """Each adaptively balanced vector (inr.training.balance) against the best fixed vector the
+    loss-weight searches found (its arm BEST_FIXED, inr.sweep.comparison), on pixels and on the
+    gradient: does balancing reach the front a searched fixed vector reaches?"""
+    best = [v for v in vectors if v.first.get("arm") == BEST_FIXED]
+    if not best:
+        return []
+    return [_t(Question.WEIGHTS, family, vector, best[0], PRIMARY_METRIC[t], stage)
+            for vector in vectors if balanced(vector.first) for t in HEADLINE_TERMS]
 
 
 def noninferiority_tests(vectors: list[Configuration | None], baseline: Configuration,

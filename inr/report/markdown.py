@@ -28,7 +28,8 @@ from inr.report.comparisons import ComparisonRow, read_comparisons, row_of, writ
 from inr.report.contrasts import Test, choosing_only, held_out_images
 from inr.report.rows import asking, ranked
 from inr.report.scale_check import scale_check_lines
-from inr.report.search import hypervolume_rows, search_lines, write_hypervolume
+from inr.report.search import (balancing_lines, hypervolume_rows, search_lines,
+                               write_hypervolume)
 from inr.stats import Ranking, p_text, rank
 from inr.stats.selection import trained_terms
 from inr.vocabulary import (FIELDS, MSE_TERMS, POISSON_METRIC, PRIMARY_METRIC, Question, Stage,
@@ -333,6 +334,7 @@ def write_markdown(rows: list[dict], results: Path, video_links: bool = True,
     if searches:
         write_hypervolume(searches, results / HYPERVOLUME_FILE)
         lines += search_lines(searches)
+    lines += balancing_lines(tests)
     lines += _figure_lines(results)
     for image, own_rows, own_tests in images:
         detail = []

@@ -77,8 +77,11 @@ def weights_text(weights: tuple[float, ...]) -> str:
 
 
 def betas(row: dict) -> str:
-    """The row's weight vector as text (`weights_text`)."""
-    return weights_text(weight_vector(row))
+    """The row's weight vector as text (`weights_text`); a balanced run's (loss.balance) says
+    that its weights start there: '(1, 0, 0, 0) balanced by lra'."""
+    scheme = row.get("balance") or "none"
+    return weights_text(weight_vector(row)) + (f" balanced by {scheme}" if scheme != "none"
+                                               else "")
 
 
 def experiment_questions(rows: list[dict]) -> dict[str, str]:

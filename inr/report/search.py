@@ -23,10 +23,15 @@ import numpy as np
 from scipy import stats
 
 from inr.io import atomic_path
-from inr.stats.hypervolume import (DEFAULT_OBJECTIVES, history, hypervolume, objective_values,
-                                   reference_point)
+from inr.stats.hypervolume import (DEFAULT_OBJECTIVES, history, hypervolume, nondominated,
+                                   objective_values, reference_point)
+import inr.report.wording as wording
+from inr.report.comparisons import flipped, row_of
+from inr.report.contrasts import POOLED
+from inr.report.rows import betas
 from inr.stats.inference import holm, mean_interval
-from inr.vocabulary import FIELDS, Stage
+from inr.stats.selection import balanced
+from inr.vocabulary import BEST_FIXED, FIELDS, Question, Stage
 
 HYPERVOLUME_COLUMNS = ("image", "strategy", "search_seed", "runs", "seconds", "hypervolume",
                        "stage", "reference_point")
@@ -68,7 +73,7 @@ def search_history(rows: list[dict]) -> list[dict]:
             out.append({"image": image, "strategy": strategy, "search_seed": seed, "runs": i + 1,
                         "seconds": round(spent, 2), "hypervolume": curve[i],
                         "stage": "screening", "reference_point": ref_text})
-    fresh = fresh_points(rows)
+    fresh = fresh_points(rows, final_front(screening))
     if fresh:
         out.append({"image": image, "strategy": strategy, "search_seed": seed,
                     "runs": len(screening), "seconds": round(spent, 2),
@@ -77,12 +82,21 @@ def search_history(rows: list[dict]) -> list[dict]:
     return out
 
 
-def fresh_points(rows: list[dict]) -> dict[str, tuple[float, ...]]:
-    """Each re-measured configuration's mean objectives over its fresh seeds (a diverged seed
-    leaves it out)."""
+def final_front(screening: list[dict]) -> set[str]:
+    """The configurations on a search's final screening front (inr.stats.hypervolume
+    .nondominated over its completed runs' points)."""
+    done = [(r["configuration"], _point(r)) for r in screening]
+    done = [(name, point) for name, point in done if point is not None]
+    return {done[i][0] for i in nondominated([p for _, p in done])} if done else set()
+
+
+def fresh_points(rows: list[dict], front: set[str]) -> dict[str, tuple[float, ...]]:
+    """Each configuration of the final front (`front`) re-measured on fresh seeds: its mean
+    objectives over them (a diverged seed leaves it out). Re-measured configurations that the
+    front no longer holds (a search continued after its front was measured) do not count."""
     by_config: dict[str, list] = {}
     for row in rows:
-        if row.get("stage") == Stage.CONFIRMATION:
+        if row.get("stage") == Stage.CONFIRMATION and row["configuration"] in front:
             by_config.setdefault(row["configuration"], []).append(_point(row))
     return {k: tuple(np.mean(points, axis=0)) for k, points in by_config.items()
             if points and all(p is not None for p in points)}
@@ -115,8 +129,9 @@ def runs_to_reach(table: list[dict], image: str, strategy: str, seed: int,
 def strategy_comparison(table: list[dict]) -> list[dict]:
     """Each strategy against random search on one image, paired by search seed: the mean
     difference in fresh-seed hypervolume with its t interval (n - 1 degrees of freedom), Holm p
-    over the strategies; and, per seed, the runs the strategy needed to reach random search's
-    final screening hypervolume at that seed (like against like: both picked on one seed)."""
+    over the strategies, and on how many seeds the strategy's is at least random search's;
+    and, per seed, the runs the strategy needed to reach random search's final screening
+    hypervolume at that seed (like against like: both picked on one seed)."""
     out = []
     for image in dict.fromkeys(r["image"] for r in table):
         own = [r for r in table if r["image"] == image]
@@ -135,9 +150,12 @@ def strategy_comparison(table: list[dict]) -> list[dict]:
             reach = [runs_to_reach(own, image, strategy, s, final[(BASELINE, s)]) for s in seeds]
             baseline_runs = [max(r["runs"] for r in own if (r["strategy"], r["search_seed"])
                                  == (BASELINE, s)) for s in seeds]
+            runs = [max(r["runs"] for r in own if (r["strategy"], r["search_seed"])
+                        == (strategy, s)) for s in seeds]
             out.append({"image": image, "strategy": strategy, "seeds": len(diffs),
                         "difference": mean, "low": low, "high": high, "p": p,
-                        "reach": reach, "baseline_runs": baseline_runs})
+                        "reach": reach, "baseline_runs": baseline_runs, "runs": runs,
+                        "at_least": sum(d >= 0 for d in diffs)})
     for image in dict.fromkeys(r["image"] for r in out):
         own = [r for r in out if r["image"] == image]
         for r, adjusted in zip(own, holm([r["p"] for r in own])):
@@ -194,7 +212,78 @@ def search_lines(table: list[dict]) -> list[str]:
                        f"[{c['low']:+.3g}, {c['high']:+.3g}], Holm p = {c['holm_p']:.2g} over "
                        f"{c['seeds']} search seeds paired: "
                        + ("separated" if c["holm_p"] < 0.05 else "not separated"))
-        lines.append(f"* **{c['strategy']}** on {c['image']}: {verdict}. Runs to reach random "
-                     f"search's final screening hypervolume ({', '.join(map(str, c['baseline_runs']))} "
-                     f"runs), per search seed: {', '.join(reached)}.")
+        at_least = (f" Its fresh hypervolume is at least random search's on {c['at_least']} "
+                    f"of {c['seeds']} search seeds." if c["seeds"] else "")
+        lines.append(f"* **{c['strategy']}** on {c['image']}, "
+                     f"{'/'.join(map(str, c['runs']))} runs against random search's "
+                     f"{'/'.join(map(str, c['baseline_runs']))} (per search seed): "
+                     f"{verdict}.{at_least} On the screening curves (both fronts picked on one "
+                     f"seed), runs to reach random search's final screening hypervolume, per "
+                     f"search seed: {', '.join(reached)}.")
     return lines + [""]
+
+
+def balancing_lines(tests: list) -> list[str]:
+    """REPORT.md's answer to "does any balancing scheme reach the front of the best fixed
+    vector?": the weights family's tests of each balanced vector against the best fixed vector
+    the searches found (inr.report.contrasts.balancing_tests), pooled across the held-out
+    images where they were pooled, else on each image. A balanced vector reaches the front
+    where the best fixed vector is ahead of it, separated, on neither field; it goes beyond it
+    where it is ahead on one, separated, and behind on none."""
+    found = [t for t in tests if t.question == Question.WEIGHTS and t.kind == "t"
+             and _balanced_against_best(t)]
+    pooled = [t for t in found if t.image == POOLED]
+    shown = pooled or found
+    if not shown:
+        return []
+    fixed = next(c for t in shown for c in (t.a, t.b) if c.first.get("arm") == BEST_FIXED)
+    where = "pooled across the held-out images (HKSJ)" if pooled else "on each image"
+    lines = ["## Balancing against the best fixed vector", "",
+             "Each adaptive balancing scheme, started from each reference vector, against the "
+             f"best fixed vector the searches found ({fixed.first['weights']}, "
+             f"{betas(fixed.first)}), on fresh seeds, {where}, in the weights family (Holm); "
+             "each effect is the balanced vector's against the fixed one. It reaches that "
+             "vector's front where the fixed vector is ahead of it, separated, on neither "
+             "pixels nor the gradient.", ""]
+    outcome: dict[str, list[str]] = {"beyond": [], "level": [], "behind": []}
+    for arm in dict.fromkeys((t.image, _balanced_side(t)) for t in shown):
+        behind, ahead, parts = [], [], []
+        for t in (t for t in shown if (t.image, _balanced_side(t)) == arm):
+            row = row_of(t) if balanced(t.a.first) else flipped(row_of(t))
+            if row.separated:
+                (ahead if wording.a_ahead(row) else behind).append(FIELD_NAMES[t.metric])
+            parts.append(f"{FIELD_NAMES[t.metric]} {wording.effect_text(row)}, "
+                         f"{wording.verdict(row)}")
+        if behind and not ahead:
+            verdict, kind = f"does not reach it: behind on {' and '.join(behind)}", "behind"
+        elif ahead and not behind:
+            verdict, kind = f"goes beyond it: ahead on {' and '.join(ahead)}", "beyond"
+        elif ahead:
+            verdict, kind = (f"another point of the front: ahead on {' and '.join(ahead)}, "
+                             f"behind on {' and '.join(behind)}"), "beyond"
+        else:
+            verdict, kind = "not separated from it on either field", "level"
+        outcome[kind].append(arm[1] + ("" if arm[0] == POOLED else f" on {arm[0]}"))
+        image = "" if arm[0] == POOLED else f" on {arm[0]}"
+        lines.append(f"* **{arm[1]}**{image} against it: {verdict}. {'; '.join(parts)}.")
+    said = {"beyond": "ahead of it on a field, separated, and behind on none or another",
+            "level": "not separated from it on either field (what each test could have seen "
+                     "is beside it above)",
+            "behind": "behind it, separated, on pixels or the gradient"}
+    answer = " ".join(f"{said[k].capitalize()}: {', '.join(v)}." for k, v in outcome.items()
+                      if v)
+    return lines + ["", "**Does any balancing scheme reach the best fixed vector's front?** "
+                    + answer, ""]
+
+
+FIELD_NAMES = {"psnr": "pixels (PSNR)", "grad_mse": "gradient (MSE)"}
+
+
+def _balanced_against_best(test) -> bool:
+    sides = (test.a.first, test.b.first)
+    return any(balanced(r) for r in sides) and any(r.get("arm") == BEST_FIXED for r in sides)
+
+
+def _balanced_side(test) -> str:
+    config = test.a if balanced(test.a.first) else test.b
+    return betas(config.first)

@@ -30,10 +30,19 @@ def effective_shares(row: dict) -> dict[str, float]:
     return {t: w / total for t, w in weights.items()} if total > 0 else {}
 
 
+def balanced(row: dict) -> bool:
+    """Whether a row's run balanced its MSE terms' weights while training (loss.balance)."""
+    return (row.get("balance") or "none") != "none"
+
+
 def trained_terms(row: dict) -> list[str]:
     """The MSE terms (inr.vocabulary.MSE_TERMS) whose field the row's loss trains and is judged
     on: a positive weight carrying at least BARELY of the effective weight (all positive
-    weights where none is recorded), and 'pixel' wherever a perceptual term trains the value."""
+    weights where none is recorded), and 'pixel' wherever a perceptual term trains the value.
+    A balanced run (loss.balance, inr.training.balance) trains every MSE term, whatever its
+    starting weights."""
+    if balanced(row):
+        return list(MSE_TERMS)
     perceptual = any((row.get(f"beta_{t}") or 0) > 0 for t in PERCEPTUAL_TERMS)
     shares = effective_shares(row)
     return [t for t in MSE_TERMS

@@ -25,6 +25,10 @@ An experiment file holds:
     seeds                          matched seeds each configuration is screened with (default:
                                    the sweep's --seeds); for an experiment that tunes nothing,
                                    whose seeds all count
+    [search]                       a loss-weight search before the weights question's comparison
+                                   (experiments/weights-search.toml; inr.sweep.comparison):
+                                   strategies, trials (a number, or a table per strategy),
+                                   seeds (search seeds per strategy), batch
     development_images = [...]     the development images (names as inr.data.image_label
                                    gives them) on which the experiment screens and chooses,
                                    when the sweep has held-out images (default: every one);
@@ -62,6 +66,7 @@ class Experiment:
     path: Path
     seeds: int | None = None
     development_images: tuple[str, ...] | None = None
+    search: dict | None = None
 
     def screens_on(self, image: str) -> bool:
         """Whether the experiment screens on the development image labelled `image`."""
@@ -110,7 +115,7 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
     if layout not in LAYOUTS:
         raise ValueError(f"{path}: unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     unknown = sorted(set(raw) - {"name", "description", "layout", "question", "base", "grid",
-                                 "random_weights", "seeds", "development_images"})
+                                 "random_weights", "seeds", "development_images", "search"})
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}")
     question = raw.get("question") or infer_question(layout, raw.get("grid", {}),
@@ -126,9 +131,12 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
                                or not all(isinstance(i, str) and i for i in images)):
         raise ValueError(f"{path}: development_images must be a non-empty list of image names, "
                          f"got {images!r}")
+    search = raw.get("search")
+    if search is not None and not isinstance(search, dict):
+        raise ValueError(f"{path}: search must be a table (strategies, trials, seeds, batch)")
     return Experiment(raw.get("name", path.stem), raw.get("description", ""), layout, question,
                       raw.get("base", {}), raw.get("grid", {}), raw.get("random_weights"), path,
-                      seeds, tuple(images) if images else None)
+                      seeds, tuple(images) if images else None, search)
 
 
 def infer_question(layout: str, grid: dict, random_weights: dict | None) -> str | None:

@@ -26,9 +26,10 @@ told the same values. A diverged run is told as failed; the search goes on.
 Resume: the study lives in an Optuna RDB storage, by default SQLite at results/search.db. A
 killed search, rerun with the same command, first finishes the trials it had asked but not
 told (their runs are reused where they finished), then asks only what is missing: every trial
-runs once. The samplers' random state is not stored, so the trials asked after a resume are not
-those an uninterrupted search would have asked. `storage` takes any URL Optuna accepts, so that
-several machines can share one study.
+runs once. The samplers' random state is not stored: a resumed sampler is seeded from the
+search seed and the number of trials already asked (`sampler_seed`), so it draws new trials
+rather than replaying its first ones, but not those an uninterrupted search would have asked.
+`storage` takes any URL Optuna accepts, so that several machines can share one study.
 
 Every trial's run records its strategy, search seed, trial number, batch and the sampler's
 seconds to propose it (OutputConfig.search, search_seed, trial, search_batch, ask_seconds), so
@@ -41,6 +42,8 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from inr.artefacts.tree import ANY_IMAGE, SEARCH_DB, OutputTree, search_run_name
 from inr.config import RunConfig, image_label
@@ -121,19 +124,34 @@ def make_sampler(strategy: str, seed: int):
     return optuna.samplers.RandomSampler(seed=seed)
 
 
+def sampler_seed(seed: int, asked: int) -> int:
+    """The sampler's seed for a study that already holds `asked` trials: the search seed for a
+    new study, else one drawn from (seed, asked). A seeded sampler started again with its first
+    seed replays its first draws: a resumed random search would propose its first trials again
+    (and reuse their runs) instead of new ones."""
+    if asked == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, asked]).generate_state(1)[0])
+
+
 def open_study(base: RunConfig, options: SearchOptions, tree: OutputTree):
-    """The search's Optuna study, created or loaded from its storage."""
+    """The search's Optuna study, created or loaded from its storage, its sampler seeded by
+    `sampler_seed`."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.create_study(storage=storage_url(options, tree),
-                                   study_name=study_name(base, options),
-                                   sampler=make_sampler(options.strategy, options.seed),
-                                   directions=["minimize"] * len(options.objectives),
-                                   load_if_exists=True)
+        study = optuna.create_study(storage=storage_url(options, tree),
+                                    study_name=study_name(base, options),
+                                    sampler=make_sampler(options.strategy, options.seed),
+                                    directions=["minimize"] * len(options.objectives),
+                                    load_if_exists=True)
     except Exception as err:  # a bad URL or an unreachable database: one line
         raise ValueError(f"search storage {storage_url(options, tree)}: "
                          f"{str(err).splitlines()[0]}") from None
+    asked = len(study.get_trials(deepcopy=False))
+    if asked:
+        study.sampler = make_sampler(options.strategy, sampler_seed(options.seed, asked))
+    return study
 
 
 def distributions(choices: Sequence[float]) -> dict:
@@ -177,17 +195,17 @@ class SearchOutcome:
     seconds: float = 0.0
 
 
-def _asked(trial) -> dict:
+def asked_record(trial) -> dict:
     """What `_ask` recorded of a trial: its batch, ask_seconds and run (absent for a vector of
     zeros), in one user attribute (one write to the storage)."""
     return trial.user_attrs.get("asked", {})
 
 
-def _counted(trial) -> bool:
+def counted_trial(trial) -> bool:
     """Whether a finished trial counts against the budget: it had a run (all-zero vectors
     have none)."""
     from optuna.trial import TrialState
-    return trial.state in (TrialState.COMPLETE, TrialState.FAIL) and "run" in _asked(trial)
+    return trial.state in (TrialState.COMPLETE, TrialState.FAIL) and "run" in asked_record(trial)
 
 
 @dataclass(frozen=True)
@@ -225,15 +243,15 @@ def run_search(base: RunConfig, tree: OutputTree, options: SearchOptions,
     study = open_study(base, options, tree)
     outcome = SearchOutcome(study.study_name)
     space = distributions(options.choices)
-    batch = max((_asked(t).get("batch", -1) for t in study.trials), default=-1) + 1
+    batch = max((asked_record(t).get("batch", -1) for t in study.trials), default=-1) + 1
     pending = [_Asked(t.number, weights_of(t.params, options.choices),
-                      _asked(t).get("batch", 0), _asked(t).get("ask_seconds", 0.0))
+                      asked_record(t).get("batch", 0), asked_record(t).get("ask_seconds", 0.0))
                for t in study.trials if t.state == TrialState.RUNNING]
     if pending:
         report(f"search {study.study_name}: finishing {len(pending)} trials asked before")
     while True:
         if not pending:
-            todo = options.trials - sum(map(_counted, study.trials))
+            todo = options.trials - sum(map(counted_trial, study.trials))
             if todo <= 0:
                 break
             pending = [_ask(study, space, options, base, batch)
@@ -288,14 +306,14 @@ def front_runs(base: RunConfig, tree: OutputTree, options: SearchOptions,
     is biased upward, as a picked vector is; these runs measure it without that bias."""
     from optuna.trial import TrialState
     study = open_study(base, options, tree)
-    done = [t for t in study.trials if t.state == TrialState.COMPLETE and "run" in _asked(t)]
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE and "run" in asked_record(t)]
     if not done or seeds < 1:
         return []
     runs = {}
     for i in nondominated([t.values for t in done]):
         trial = done[i]
         first = planned_trial(base, tree, options, weights_of(trial.params, options.choices),
-                              trial.number, _asked(trial).get("batch", 0), 0.0)
+                              trial.number, asked_record(trial).get("batch", 0), 0.0)
         for seed in range(base.train.seed + 1, base.train.seed + 1 + seeds):
             fresh = replicate(first, seed, Stage.CONFIRMATION)
             runs.setdefault(fresh.name, fresh)
