@@ -390,8 +390,6 @@ def search_options(args: argparse.Namespace, exp: Experiment | None = None
     strategies = [s.strip() for s in (args.search or "").split(",") if s.strip()]
     if args.search is not None and not strategies:
         raise ValueError("--search needs at least one strategy")
-    if exp is None and args.random_weights is not None:
-        raise ValueError("--search runs alone: leave out --random-weights and --experiment")
     if args.early_stop != "none":
         raise ValueError("--early-stop does not apply to a search: every trial runs to the end")
     if args.search_seeds is not None and args.search_seeds < 1:

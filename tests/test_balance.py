@@ -24,6 +24,7 @@ from inr.training.balance import (SAUDADE_SEED_OFFSET, Balancer, BalanceState,
 from inr.training.losses import squared_errors
 from inr.training.loop import train, train_ensemble
 from inr.vocabulary import FIELDS, MSE_TERMS
+from test_train import interrupt_at
 
 TERMS = MSE_TERMS  # pixel, grad, laplacian, dt
 
@@ -246,20 +247,13 @@ def test_a_balanced_run_continues_from_its_mid_run_checkpoint_exactly(tmp_path, 
     cfg = tiny(loss={"balance": scheme, "grad": 0.1}, train={"steps": 40})
     straight = train(cfg)
     cfg = cfg.replace(output={"run_dir": str(tmp_path / "run")})
-    real_step = loop_module.TrainingLoop.step
-
-    def step(self, i):
-        if i == 25:
-            raise KeyboardInterrupt
-        return real_step(self, i)
-
     state = tmp_path / "state.pt"
-    monkeypatch.setattr(loop_module.TrainingLoop, "step", step)
+    restore = interrupt_at(monkeypatch, 25)
     first = train_ensemble([cfg], state_path=state)[0]
     assert first.status == "interrupted" and state.is_file()
     saved = torch.load(state, weights_only=False)["balance"]
     assert saved["weights"]["grad"].item() != 0.1  # the checkpoint holds the balanced weights
-    monkeypatch.setattr(loop_module.TrainingLoop, "step", real_step)
+    restore()
     resumed = train_ensemble([cfg], state_path=state)[0]
     assert resumed.status == "completed" and not state.exists()
     assert resumed.final_weights == straight.final_weights

@@ -123,15 +123,22 @@ def test_a_nan_target_marks_only_that_run_diverged(tmp_path, monkeypatch):
     assert alone.metrics["pixel_mse"] == pytest.approx(healthy.metrics["pixel_mse"], rel=1e-3)
 
 
-def test_ctrl_c_ends_the_run_as_interrupted_with_outputs_written(tmp_path, monkeypatch):
+def interrupt_at(monkeypatch, step_number: int):
+    """Make TrainingLoop.step raise KeyboardInterrupt (a Ctrl-C) at step `step_number`; returns
+    a function that restores the real step."""
     real_step = train_module.TrainingLoop.step
 
     def step(self, i):
-        if i == 10:
+        if i == step_number:
             raise KeyboardInterrupt
         return real_step(self, i)
 
     monkeypatch.setattr(train_module.TrainingLoop, "step", step)
+    return lambda: monkeypatch.setattr(train_module.TrainingLoop, "step", real_step)
+
+
+def test_ctrl_c_ends_the_run_as_interrupted_with_outputs_written(tmp_path, monkeypatch):
+    interrupt_at(monkeypatch, 10)
     result = train(tiny(tmp_path))
     assert result.status == "interrupted" and result.metrics["steps_done"] == 10
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -224,18 +231,11 @@ def test_a_run_continues_from_its_mid_run_checkpoint_exactly(tmp_path, monkeypat
     cfg = tiny(train={"steps": 40, "eval_every": 10})
     straight = train(cfg)
     cfg = cfg.replace(output={"run_dir": str(tmp_path / "run")})
-    real_step = train_module.TrainingLoop.step
-
-    def step(self, i):
-        if i == 25:
-            raise KeyboardInterrupt
-        return real_step(self, i)
-
     state = tmp_path / "state.pt"
-    monkeypatch.setattr(train_module.TrainingLoop, "step", step)
+    restore = interrupt_at(monkeypatch, 25)
     first = train_ensemble([cfg], state_path=state)[0]
     assert first.status == "interrupted" and state.is_file()
-    monkeypatch.setattr(train_module.TrainingLoop, "step", real_step)
+    restore()
     seen = []
     resumed = train_ensemble([cfg], state_path=state, on_eval=lambda s, recs: seen.append(s))[0]
     assert resumed.status == "completed" and not state.exists()

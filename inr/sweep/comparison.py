@@ -33,10 +33,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from inr.artefacts.rundir import RECORD_FILE, row_of
+from inr.artefacts.rundir import RunDir, row_of
 from inr.artefacts.tree import OutputTree
 from inr.config import RunConfig, image_label
-from inr.io import read_json
 from inr.stats.hypervolume import hypervolume, reference_point
 from inr.sweep.experiments import Experiment
 from inr.sweep.planning import PlannedRun, plan, replicate
@@ -93,10 +92,10 @@ def single_hypervolumes(base: RunConfig, tree: OutputTree, options: SearchOption
     for trial in study.trials:
         if trial.state != TrialState.COMPLETE or "run" not in asked_record(trial):
             continue
-        saved = tree.run_dir(asked_record(trial)["run"]) / RECORD_FILE
-        if not saved.is_file():
+        saved = RunDir(tree.run_dir(asked_record(trial)["run"])).read()
+        if saved is None:
             continue
-        row = row_of(read_json(saved))
+        row = row_of(saved)
         ref = reference_point({f: float(row[f"variance_{f}"]) for f in FIELDS},
                               options.objectives)
         out.setdefault(weights_of(trial.params, options.choices),
@@ -150,11 +149,10 @@ def comparison_runs(exp: Experiment, bases: Iterable[RunConfig], tree: OutputTre
     experiment's balance x weights grid, and the strategies' best vectors without balancing."""
     if seeds < 1:
         return []
-    grid = {k: v for k, v in exp.grid.items() if k != "weights"}
     settings = chosen_settings(bests)
-    fixed = dataclasses.replace(exp, grid={**{k: v for k, v in grid.items() if k != "balance"},
-                                           "weights": [{k: v for k, v in s.items() if k != "arm"}
-                                                       for s in settings]}, search=None)
+    unbalanced = {k: v for k, v in exp.grid.items() if k not in ("weights", "balance")}
+    fixed = dataclasses.replace(exp, grid={**unbalanced, "weights": [
+        {k: v for k, v in s.items() if k != "arm"} for s in settings]}, search=None)
     balanced = dataclasses.replace(exp, search=None)
     arm = {s["name"]: s.get("arm") for s in settings}
     runs = []
